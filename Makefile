@@ -1,0 +1,43 @@
+# The one way to run things. `make test` works on a fresh machine: it creates the virtualenv, installs
+# everything from this repo's files, builds the Lambda dependency bundles and runs the whole test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint fmt bench demo lambda-deps clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt handlers/requirements.txt handlers/inventory_created/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Third-party runtime dependencies of the Lambda functions, built for the Lambda runtime and architecture
+# (manylinux wheels, never this machine's), cached under build/. The Pulumi program builds them itself when
+# missing; building here keeps the test run offline.
+lambda-deps: venv
+	$(PY) -m components.packaging --build-all
+
+test: venv lambda-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: venv
+	$(PY) -m benchmarks
+
+demo: venv lambda-deps
+	$(PY) -m offline.demo $(DEMO_ARGS)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,157 @@
+"""The contracts between the functions (ARCHITECTURE section 4), in one place.
+
+- object keys: how they are encoded in S3 Batch manifests and decoded from S3 Batch events;
+- the queue message that the batch qualifier (and image-bucket delete events) put on the indexer's queue;
+- the import-history statuses.
+
+Every producer and consumer imports these; a change here is a change of contract.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from urllib.parse import quote, unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MESSAGE_VERSION = 1
+# SQS's hard limit for a message body; properties larger than what fits go by reference (properties_ref).
+SQS_MAX_MESSAGE_BYTES = 262_144
+# A user record (user id + properties) must fit in a DynamoDB item, with room for the history's own fields.
+USER_RECORD_MAX_BYTES = 400_000
+
+
+# ---------------------------------------------------------------------------------------------- object keys
+def encode_manifest_key(key: str) -> str:
+    """Encode an object key for an S3BatchOperations_CSV_20180820 manifest row.
+
+    Percent-encodes everything but `/` (space -> %20, `+` -> %2B, `,` and `"` too), never a literal `+`, so
+    S3 Batch's decoding and ours (`decode_batch_key`) give the original key back whichever of `unquote` /
+    `unquote_plus` semantics is applied.
+    """
+    return quote(key, safe="/")
+
+
+def decode_batch_key(s3_key: str) -> str:
+    """Decode the URL-encoded `s3Key` of an S3 Batch task, exactly once.
+
+    `unquote_plus` is what S3 Batch's own encoding needs (Powertools' S3BatchOperationTask does the same).
+    """
+    return unquote_plus(s3_key, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------- statuses
+class HistoryStatus(StrEnum):
+    QUEUED = "queued"
+    INDEXED = "indexed"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+# Statuses whose records expire by TTL (success and deletion records are kept).
+EXPIRING_STATUSES = frozenset({HistoryStatus.QUEUED, HistoryStatus.SKIPPED, HistoryStatus.INVALID, HistoryStatus.FAILED})
+
+
+# ---------------------------------------------------------------------------------------------- queue message
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ObjectRef(_Model):
+    """One version of one object in the image bucket."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    version_id: str | None = None
+    """None for unversioned buckets; the literal S3 value 'null' is normalised to None."""
+    etag: str | None = None
+    """ETag without quotes, as qualified; the indexer reads the image only if it still has this ETag."""
+    size: int | None = Field(default=None, ge=0)
+    sequencer: str | None = None
+    """S3's hex event sequencer, when the message comes from an S3 event; orders events of one key."""
+
+
+class ImportMessage(_Model):
+    """A qualified image to register. Sent by the batch qualifier."""
+
+    v: Literal[1] = MESSAGE_VERSION
+    type: Literal["import"] = "import"
+    object: ObjectRef
+    user_id: str = Field(min_length=1, max_length=128)
+    properties: dict[str, str] | None = None
+    """Inline properties, when the whole message fits in SQS's limit."""
+    properties_ref: str | None = None
+    """`s3://bucket/key` of a JSON object of strings, when the properties are too large to inline."""
+    run_id: str = Field(min_length=1)
+    """Identifies the inventory run / batch job that produced the message (S3 Batch user argument)."""
+    job_id: str | None = None
+    task_id: str | None = None
+    mode: Literal["import", "reindex"] = "import"
+    enqueued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class DeleteMessage(_Model):
+    """An image-bucket deletion to deregister. Built from EventBridge "Object Deleted" events."""
+
+    v: Literal[1] = MESSAGE_VERSION
+    type: Literal["delete"] = "delete"
+    object: ObjectRef
+    event_id: str | None = None
+    event_time: datetime | None = None
+    enqueued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+QueueMessage = Annotated[ImportMessage | DeleteMessage, Field(discriminator="type")]
+_QUEUE_MESSAGE = TypeAdapter(QueueMessage)
+
+
+class MessageError(ValueError):
+    """A queue message that can never be processed; the text says what was wrong."""
+
+
+def dump_message(message: ImportMessage | DeleteMessage) -> str:
+    return message.model_dump_json(exclude_none=True)
+
+
+def parse_message(body: str) -> ImportMessage | DeleteMessage:
+    """Parse a queue message body: our versioned JSON, or a raw EventBridge S3 "Object Deleted" event."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"message body is not JSON: {exc}") from exc
+    if isinstance(data, dict) and data.get("source") == "aws.s3" and "detail-type" in data:
+        return delete_message_from_eventbridge(data)
+    try:
+        return _QUEUE_MESSAGE.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
+        raise MessageError(f"invalid queue message: {problems}") from exc
+
+
+def delete_message_from_eventbridge(event: dict) -> DeleteMessage:
+    """Turn an EventBridge S3 "Object Deleted" event into a DeleteMessage."""
+    if event.get("detail-type") != "Object Deleted":
+        raise MessageError(f"unexpected EventBridge event type {event.get('detail-type')!r}; expected 'Object Deleted'")
+    try:
+        detail = event["detail"]
+        obj = detail["object"]
+        return DeleteMessage(
+            object=ObjectRef(
+                bucket=detail["bucket"]["name"],
+                key=obj["key"],
+                version_id=obj.get("version-id"),
+                etag=obj.get("etag"),
+                sequencer=obj.get("sequencer"),
+            ),
+            event_id=event.get("id"),
+            event_time=event.get("time"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise MessageError(f"EventBridge 'Object Deleted' event lacks {exc}") from exc
+    except ValidationError as exc:
+        raise MessageError(f"EventBridge 'Object Deleted' event is invalid: {exc}") from exc
