@@ -46,6 +46,8 @@ def decode_batch_key(s3_key: str) -> str:
 # ---------------------------------------------------------------------------------------------- statuses
 class HistoryStatus(StrEnum):
     QUEUED = "queued"
+    INDEXING = "indexing"
+    """Claimed by an indexer worker under a lease (between queued and the outcome)."""
     INDEXED = "indexed"
     SKIPPED = "skipped"
     INVALID = "invalid"
@@ -54,7 +56,7 @@ class HistoryStatus(StrEnum):
 
 
 # Statuses whose records expire by TTL (success and deletion records are kept).
-EXPIRING_STATUSES = frozenset({HistoryStatus.QUEUED, HistoryStatus.SKIPPED, HistoryStatus.INVALID, HistoryStatus.FAILED})
+EXPIRING_STATUSES = frozenset({HistoryStatus.QUEUED, HistoryStatus.INDEXING, HistoryStatus.SKIPPED, HistoryStatus.INVALID, HistoryStatus.FAILED})
 
 
 # ---------------------------------------------------------------------------------------------- queue message

@@ -1,0 +1,440 @@
+"""The import-history access layer (ARCHITECTURE section 4, "Import history"), shared by the functions.
+
+One item per object version (keys in `handlers.common.history_schema`). Every write is conditional where two
+writers can race: the batch qualifier's `queued` never overwrites an object version that is already indexed,
+being indexed or deleted, and a worker only finishes an import it still holds the claim for.
+
+Item attributes: status, reason, user_id, run_id, job_id, task_id, etag, fingerprint (SHA-256 hex), face_ids /
+image_id (gateway ids), external_image_id, attempts, created_at, updated_at; `failure` (sparse index key) and
+`expires_at` (TTL) only on non-success records; properties inline, or gzip-compressed when large.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from handlers.common.contracts import EXPIRING_STATUSES, HistoryStatus, ImportMessage, ObjectRef
+from handlers.common.history_schema import (
+    BY_RUN_INDEX,
+    BY_USER_INDEX,
+    FAILURE_ATTRIBUTE,
+    FAILURES_INDEX,
+    PARTITION_KEY,
+    RUN_ATTRIBUTE,
+    SORT_KEY,
+    TIME_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+    USER_ATTRIBUTE,
+    object_pk,
+    version_sk,
+)
+
+DEFAULT_TTL_DAYS = 14
+# Properties whose JSON is larger than this are stored gzip-compressed (binary): keeps items well under
+# DynamoDB's 400 KB and reads/writes cheap.
+COMPRESS_OVER_BYTES = 4_096
+# Statuses that end in the sparse `failures` index (skipped is a decision, not a failure).
+FAILURE_STATUSES = frozenset({HistoryStatus.INVALID, HistoryStatus.FAILED})
+# A record in one of these states is never overwritten by a queued / skipped / invalid / failed outcome.
+_FINAL_STATES = (HistoryStatus.INDEXED.value, HistoryStatus.DELETED.value)
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, fixed width, so that string order is time order in the indexes."""
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def failure_partition(status: str, day: datetime) -> str:
+    """Value of the sparse `failure` attribute: status and UTC day, so failures spread over partitions and a
+    "failures since T" query reads only the days it needs."""
+    return f"{status}#{day.astimezone(UTC):%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One object version's history, as stored (properties decompressed)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    status: str
+    reason: str | None = None
+    user_id: str | None = None
+    run_id: str | None = None
+    updated_at: datetime | None = None
+    fingerprint: str | None = None
+    face_ids: tuple[str, ...] = ()
+    image_id: str | None = None
+    external_image_id: str | None = None
+    attempts: int = 0
+    properties: dict[str, str] | None = None
+    claim_token: str | None = None
+    lease_until: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class HistoryError(RuntimeError):
+    """The history table refused or failed a write in a way the caller must handle."""
+
+
+class HistoryStore:
+    """Reads and writes the import-history table. `table` is a boto3 DynamoDB Table resource."""
+
+    def __init__(
+        self,
+        table,
+        ttl_days: int = DEFAULT_TTL_DAYS,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        compress_over_bytes: int = COMPRESS_OVER_BYTES,
+    ) -> None:
+        if ttl_days < 1:
+            raise ValueError(f"ttl_days must be at least 1, got {ttl_days}")
+        self.table = table
+        self.ttl_days = ttl_days
+        self._clock = clock
+        self._compress_over = compress_over_bytes
+
+    # ------------------------------------------------------------------------------------------- writes
+    def record_queued(self, message: ImportMessage) -> bool:
+        """Record that `message` was put on the indexer's queue.
+
+        Never overwrites an object version that is indexed, deleted or being indexed (a re-run of the
+        inventory, a retried batch task); returns False in that case, True when the record was written.
+        """
+        now = self._clock()
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":indexing": HistoryStatus.INDEXING.value,
+        }
+        sets = {
+            "status": HistoryStatus.QUEUED.value,
+            "reason": "queued",
+            USER_ATTRIBUTE: message.user_id,
+            RUN_ATTRIBUTE: message.run_id,
+            TIME_ATTRIBUTE: format_time(now),
+            TTL_ATTRIBUTE: self._expiry(now),
+            "enqueued_at": format_time(message.enqueued_at),
+            "bucket": message.object.bucket,
+            "object_key": message.object.key,
+        }
+        optional = {
+            "version_id": message.object.version_id,
+            "etag": message.object.etag,
+            "job_id": message.job_id,
+            "task_id": message.task_id,
+            "properties_ref": message.properties_ref,
+        }
+        sets.update({k: v for k, v in optional.items() if v is not None})
+        sets.update(self._properties_attributes(message.properties))
+        # Whichever form (inline / compressed) was not written this time must not linger from an older write.
+        removes = [FAILURE_ATTRIBUTE, "claim_token", "lease_until", "properties", "properties_gz"]
+        for i, value in enumerate(_FINAL_STATES):
+            values[f":final{i}"] = value
+        condition = f"attribute_not_exists({PARTITION_KEY}) OR NOT (#status IN (:final0, :final1, :indexing))"
+        return self._update(
+            message.object, sets, removes, condition, names, values, created_at=now, add_attempts=False
+        )
+
+    def record_outcome(
+        self,
+        obj: ObjectRef,
+        status: HistoryStatus,
+        reason: str,
+        *,
+        user_id: str | None,
+        run_id: str | None,
+        fingerprint: str | None = None,
+        face_ids: Iterable[str] | None = None,
+        image_id: str | None = None,
+        external_image_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        claim_token: str | None = None,
+    ) -> bool:
+        """Record the outcome of processing one object version.
+
+        - With `claim_token` (the worker's claim from `claim`): written only while that claim still holds;
+          returns False when someone else changed the record (e.g. a deletion while the import was in flight).
+        - Without: queued / skipped / invalid / failed never overwrite an indexed or deleted record (an old or
+          duplicate message must not undo newer state); indexed never overwrites deleted; deleted always wins.
+        `details` (JSON-serialisable) is stored compressed when large, e.g. Rekognition's unindexed reasons.
+        """
+        status = HistoryStatus(status)
+        now = self._clock()
+        names = {"#status": "status"}
+        values: dict[str, Any] = {}
+        sets: dict[str, Any] = {
+            "status": status.value,
+            "reason": reason,
+            TIME_ATTRIBUTE: format_time(now),
+            "bucket": obj.bucket,
+            "object_key": obj.key,
+        }
+        optional: dict[str, Any] = {
+            USER_ATTRIBUTE: user_id,
+            RUN_ATTRIBUTE: run_id,
+            "version_id": obj.version_id,
+            "etag": obj.etag,
+            "fingerprint": fingerprint,
+            "image_id": image_id,
+            "external_image_id": external_image_id,
+        }
+        sets.update({k: v for k, v in optional.items() if v is not None})
+        if face_ids is not None:
+            face_list = list(face_ids)
+            if face_list:
+                sets["face_ids"] = face_list
+        if details is not None:
+            sets.update(self._blob_attributes("details", details))
+        removes = ["claim_token", "lease_until"]
+        if details is not None:
+            removes += ["details", "details_gz"]
+        if status in EXPIRING_STATUSES:
+            sets[TTL_ATTRIBUTE] = self._expiry(now)
+        else:
+            removes.append(TTL_ATTRIBUTE)
+        if status in FAILURE_STATUSES:
+            sets[FAILURE_ATTRIBUTE] = failure_partition(status.value, now)
+        else:
+            removes.append(FAILURE_ATTRIBUTE)
+        if claim_token is not None:
+            values.update({":token": claim_token, ":indexing": HistoryStatus.INDEXING.value})
+            condition = "#status = :indexing AND claim_token = :token"
+        elif status is HistoryStatus.DELETED:
+            condition = None
+        elif status is HistoryStatus.INDEXED:
+            values[":deleted"] = HistoryStatus.DELETED.value
+            condition = f"attribute_not_exists({PARTITION_KEY}) OR #status <> :deleted"
+        else:
+            values.update({":final0": _FINAL_STATES[0], ":final1": _FINAL_STATES[1]})
+            condition = f"attribute_not_exists({PARTITION_KEY}) OR NOT (#status IN (:final0, :final1))"
+        return self._update(obj, sets, removes, condition, names, values, created_at=now, add_attempts=False)
+
+    # ------------------------------------------------------------------------------------------- claims
+    def claim(
+        self, obj: ObjectRef, *, lease_seconds: int, allow_indexed: bool = False
+    ) -> tuple[str | None, HistoryRecord | None]:
+        """Claim an object version for indexing: status `indexing`, a random token and a lease.
+
+        Succeeds when the record is absent, queued, skipped, invalid or failed, or `indexing` under an expired
+        lease (a worker that died). Returns (token, None) on success, (None, current record) when someone else
+        holds it or it is already indexed / deleted. `allow_indexed` lets a re-index take an indexed record.
+        """
+        now = self._clock()
+        token = secrets.token_hex(16)
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":indexing": HistoryStatus.INDEXING.value,
+            ":deleted": HistoryStatus.DELETED.value,
+            ":indexed": HistoryStatus.INDEXED.value,
+            ":now": format_time(now),
+        }
+        sets = {
+            "status": HistoryStatus.INDEXING.value,
+            "reason": "indexing",
+            "claim_token": token,
+            "lease_until": format_time(now + timedelta(seconds=lease_seconds)),
+            TIME_ATTRIBUTE: format_time(now),
+            TTL_ATTRIBUTE: self._expiry(now),
+            "bucket": obj.bucket,
+            "object_key": obj.key,
+        }
+        if obj.version_id is not None:
+            sets["version_id"] = obj.version_id
+        blocked = ":deleted" if allow_indexed else ":deleted, :indexed"
+        condition = (
+            f"attribute_not_exists({PARTITION_KEY}) OR "
+            f"(#status = :indexing AND lease_until < :now) OR "
+            f"(#status <> :indexing AND NOT (#status IN ({blocked})))"
+        )
+        if allow_indexed:
+            del values[":indexed"]
+        written = self._update(
+            obj, sets, [FAILURE_ATTRIBUTE], condition, names, values, created_at=now, add_attempts=True
+        )
+        if written:
+            return token, None
+        return None, self.get(obj)
+
+    # ------------------------------------------------------------------------------------------- reads
+    def get(self, obj: ObjectRef, *, consistent: bool = True) -> HistoryRecord | None:
+        """The record of one object version (strongly consistent by default), or None."""
+        response = self.table.get_item(
+            Key={PARTITION_KEY: object_pk(obj.bucket, obj.key), SORT_KEY: version_sk(obj.version_id)},
+            ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return self._record(item) if item else None
+
+    def by_object(self, bucket: str, key: str) -> Iterator[HistoryRecord]:
+        """Every recorded version of one object."""
+        condition = Key(PARTITION_KEY).eq(object_pk(bucket, key)) & Key(SORT_KEY).begins_with("v#")
+        for item in self._query(KeyConditionExpression=condition, ConsistentRead=True):
+            yield self._record(item)
+
+    def by_run(
+        self, run_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[HistoryRecord]:
+        """Records of one run (inventory run / batch job), last updated within [since, until]."""
+        condition = Key(RUN_ATTRIBUTE).eq(run_id) & self._time_range(since, until)
+        for item in self._query(IndexName=BY_RUN_INDEX, KeyConditionExpression=condition):
+            yield self._record(item)
+
+    def by_user(
+        self, user_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[HistoryRecord]:
+        condition = Key(USER_ATTRIBUTE).eq(user_id) & self._time_range(since, until)
+        for item in self._query(IndexName=BY_USER_INDEX, KeyConditionExpression=condition):
+            yield self._record(item)
+
+    def failures_since(self, since: datetime, until: datetime | None = None) -> Iterator[HistoryRecord]:
+        """invalid / failed records updated within [since, until], oldest day first."""
+        until = until or self._clock()
+        if since > until:
+            return
+        day = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day <= until:
+            for status in sorted(s.value for s in FAILURE_STATUSES):
+                condition = Key(FAILURE_ATTRIBUTE).eq(failure_partition(status, day)) & self._time_range(
+                    since, until
+                )
+                for item in self._query(IndexName=FAILURES_INDEX, KeyConditionExpression=condition):
+                    yield self._record(item)
+            day += timedelta(days=1)
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _expiry(self, now: datetime) -> int:
+        return int((now + timedelta(days=self.ttl_days)).timestamp())
+
+    def _properties_attributes(self, properties: dict[str, str] | None) -> dict[str, Any]:
+        if properties is None:
+            return {}
+        return self._blob_attributes("properties", properties)
+
+    def _blob_attributes(self, name: str, value: Any) -> dict[str, Any]:
+        """`name` as a JSON string, or `name_gz` as gzip bytes when large (caller removes the other)."""
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = text.encode("utf-8")
+        if len(encoded) > self._compress_over:
+            return {f"{name}_gz": gzip.compress(encoded, mtime=0)}
+        return {name: text}
+
+    @staticmethod
+    def _load_blob(item: dict[str, Any], name: str) -> Any:
+        if f"{name}_gz" in item:
+            raw = item[f"{name}_gz"]
+            data = raw.value if hasattr(raw, "value") else bytes(raw)
+            return json.loads(gzip.decompress(data).decode("utf-8"))
+        if name in item:
+            return json.loads(item[name])
+        return None
+
+    @staticmethod
+    def _time_range(since: datetime | None, until: datetime | None):
+        low = format_time(since) if since else "0"
+        high = format_time(until) if until else "9"
+        return Key(TIME_ATTRIBUTE).between(low, high)
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Page through a query lazily: results stream, never one big list."""
+        while True:
+            response = self.table.query(**kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def _update(
+        self,
+        obj: ObjectRef,
+        sets: dict[str, Any],
+        removes: list[str],
+        condition: str | None,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        created_at: datetime,
+        add_attempts: bool,
+    ) -> bool:
+        """One conditional UpdateItem; False when the condition failed."""
+        names = dict(names)
+        values = dict(values)
+        parts = []
+        for i, (attribute, value) in enumerate(sets.items()):
+            names[f"#s{i}"] = attribute
+            values[f":s{i}"] = value
+            parts.append(f"#s{i} = :s{i}")
+        names["#created"] = "created_at"
+        values[":created"] = format_time(created_at)
+        parts.append("#created = if_not_exists(#created, :created)")
+        expression = "SET " + ", ".join(parts)
+        removes = [r for r in dict.fromkeys(removes) if r not in sets]
+        if removes:
+            for i, attribute in enumerate(removes):
+                names[f"#r{i}"] = attribute
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+        if add_attempts:
+            names["#attempts"] = "attempts"
+            values[":one"] = 1
+            expression += " ADD #attempts :one"
+        # DynamoDB rejects placeholders that no expression uses; callers share a few across branches.
+        used = expression + " " + (condition or "")
+        kwargs: dict[str, Any] = {
+            "Key": {PARTITION_KEY: object_pk(obj.bucket, obj.key), SORT_KEY: version_sk(obj.version_id)},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": {k: v for k, v in names.items() if _uses(used, k)},
+            "ExpressionAttributeValues": {k: v for k, v in values.items() if _uses(used, k)},
+        }
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.table.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _record(self, item: dict[str, Any]) -> HistoryRecord:
+        updated = item.get(TIME_ATTRIBUTE)
+        lease = item.get("lease_until")
+        return HistoryRecord(
+            bucket=item.get("bucket", ""),
+            key=item.get("object_key", ""),
+            version_id=item.get("version_id"),
+            status=item["status"],
+            reason=item.get("reason"),
+            user_id=item.get(USER_ATTRIBUTE),
+            run_id=item.get(RUN_ATTRIBUTE),
+            updated_at=parse_time(updated) if updated else None,
+            fingerprint=item.get("fingerprint"),
+            face_ids=tuple(item.get("face_ids") or ()),
+            image_id=item.get("image_id"),
+            external_image_id=item.get("external_image_id"),
+            attempts=int(item.get("attempts", 0)),
+            properties=self._load_blob(item, "properties"),
+            claim_token=item.get("claim_token"),
+            lease_until=parse_time(lease) if lease else None,
+            raw=item,
+        )
+
+
+def _uses(expression: str, placeholder: str) -> bool:
+    """True when `placeholder` (#name / :value) occurs in `expression` as a whole token."""
+    return re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", expression) is not None
