@@ -1,0 +1,32 @@
+"""Building the qualifier from its settings: once per cold start, so a bad configuration fails there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handlers.batch_qualifier.provider_loader import build_provider
+from handlers.batch_qualifier.qualifier import HistoryRecorder, Qualifier
+from handlers.batch_qualifier.registration import ClientFactory
+from handlers.batch_qualifier.settings import Settings
+
+
+def build_qualifier(
+    settings: Settings, clients: ClientFactory, history_table: Callable[[str], Any]
+) -> Qualifier:
+    """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
+    provider = build_provider(settings.provider, settings.provider_config, clients)
+    history: HistoryRecorder | None = None
+    if settings.history_table:
+        # The import-history access layer (issue 5); only needed when a history table is configured.
+        from handlers.common.history import HistoryStore
+
+        history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
+    return Qualifier(
+        s3=clients("s3"),
+        sqs=clients("sqs"),
+        queue_url=settings.queue_url,
+        provider=provider,
+        image_suffixes=settings.image_suffixes,
+        history=history,
+    )

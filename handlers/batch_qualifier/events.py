@@ -1,0 +1,107 @@
+"""S3 Batch Operations `LambdaInvoke` events (schemas 1.0 and 2.0) in, S3 Batch responses out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, S3BatchOperationResponse
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponseRecord,
+)
+
+from handlers.batch_qualifier.registration import BatchTask
+from handlers.common.contracts import decode_batch_key
+
+# A task S3 Batch sent for a key that does not answer is a failure the report must show, never a success.
+TREAT_MISSING_KEYS_AS = "PermanentFailure"
+MODES = ("import", "reindex")
+
+
+class EventError(ValueError):
+    """The event is not an S3 Batch invocation we can answer at all."""
+
+
+@dataclass(frozen=True)
+class BadTask:
+    """A task we cannot even read; it fails permanently with `reason`."""
+
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Invocation:
+    schema_version: str
+    invocation_id: str
+    job_id: str
+    run_id: str
+    tasks: tuple[BatchTask | BadTask, ...]
+
+
+def parse_invocation(raw: dict[str, Any]) -> Invocation:
+    event = S3BatchOperationEvent(raw)
+    try:
+        schema_version = event.invocation_schema_version
+        invocation_id = event.invocation_id
+        raw_tasks = raw["tasks"]
+    except (KeyError, TypeError) as exc:
+        raise EventError(f"not an S3 Batch Operations invocation: missing {exc}") from exc
+    if schema_version not in ("1.0", "2.0") or not isinstance(raw_tasks, list):
+        raise EventError(
+            f"unsupported S3 Batch invocation (schema {schema_version!r}, tasks {type(raw_tasks)})"
+        )
+    job = raw.get("job") or {}
+    job_id = str(job.get("id") or invocation_id)
+    arguments = event.job.user_arguments if schema_version == "2.0" and job else {}
+    run_id = str(arguments.get("runId") or job_id)
+    mode = arguments.get("mode") or "import"
+    job_problem = (
+        None if mode in MODES else f"error:job-arguments: mode must be import or reindex, not {mode!r}"
+    )
+    tasks = tuple(
+        _task(task, job_id=job_id, run_id=run_id, mode=mode, job_problem=job_problem) for task in event.tasks
+    )
+    return Invocation(schema_version, invocation_id, job_id, run_id, tasks)
+
+
+def _task(task: Any, *, job_id: str, run_id: str, mode: str, job_problem: str | None) -> BatchTask | BadTask:
+    task_id = str(task.get("taskId") or "")
+    if job_problem:
+        return BadTask(task_id, job_problem)
+    try:
+        bucket = task.s3_bucket
+        raw_key = task["s3Key"]
+    except (KeyError, TypeError) as exc:
+        return BadTask(task_id, f"error:event: task lacks {exc}")
+    if not bucket or not isinstance(raw_key, str) or not raw_key:
+        return BadTask(task_id, "error:event: task has an empty bucket or key")
+    version_id = task.s3_version_id
+    # S3 reports the version of objects in unversioned buckets as the literal 'null'.
+    if version_id in ("", "null"):
+        version_id = None
+    return BatchTask(
+        task_id=task_id,
+        bucket=bucket,
+        key=decode_batch_key(raw_key),
+        version_id=version_id,
+        run_id=run_id,
+        job_id=job_id,
+        mode="reindex" if mode == "reindex" else "import",
+    )
+
+
+def build_response(invocation: Invocation, records: list[S3BatchOperationResponseRecord]) -> dict[str, Any]:
+    response = S3BatchOperationResponse(
+        invocation.schema_version, invocation.invocation_id, TREAT_MISSING_KEYS_AS, records
+    )
+    if len(records) == 1:
+        return response.asdict()
+    # Powertools insists on exactly one result; S3 Batch sends one task per invocation today, but the
+    # schema is a list, so any other count is answered in the same format, one result per task.
+    return {
+        "invocationSchemaVersion": invocation.schema_version,
+        "treatMissingKeysAs": TREAT_MISSING_KEYS_AS,
+        "invocationId": invocation.invocation_id,
+        "results": [record.asdict() for record in records],
+    }

@@ -1,0 +1,1 @@
+"""Registration providers shipped with the qualifier; others are loaded from an import path."""
