@@ -48,6 +48,15 @@ FAILURE_STATUSES = frozenset({HistoryStatus.INVALID, HistoryStatus.FAILED})
 # A record in one of these states is never overwritten by a queued / skipped / invalid / failed outcome.
 _FINAL_STATES = (HistoryStatus.INDEXED.value, HistoryStatus.DELETED.value)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Other item kinds in the same table (history_schema: "their own pk prefix"):
+# - the newest S3 delete event seen per key: pk = obj#<bucket>/<key>, sk = DELETE_EVENTS_SK;
+# - fingerprint claims (one image per user and SHA-256): pk = fp#<user id>#<sha256>, sk = FINGERPRINT_SK.
+# Neither carries the index attributes, so they stay out of the by-run / by-user / failures indexes.
+DELETE_EVENTS_SK = "delete-events"
+FINGERPRINT_SK = "fp"
+TIME_SEEN_ATTRIBUTE = "seen_at"
+# S3 sequencers are hex strings of varying length; padded to this width they compare as strings.
+SEQUENCER_WIDTH = 64
 
 
 def format_time(moment: datetime) -> str:
@@ -57,6 +66,18 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def pad_sequencer(sequencer: str) -> str:
+    """S3's documented rule: left-pad the shorter sequencer with zeros, then compare as strings."""
+    text = sequencer.strip().upper()
+    if not text or len(text) > SEQUENCER_WIDTH or any(c not in "0123456789ABCDEF" for c in text):
+        raise ValueError(f"not an S3 sequencer (hex, at most {SEQUENCER_WIDTH} digits): {sequencer!r}")
+    return text.rjust(SEQUENCER_WIDTH, "0")
+
+
+def fingerprint_pk(user_id: str, fingerprint: str) -> str:
+    return f"fp#{user_id}#{fingerprint}"
 
 
 def failure_partition(status: str, day: datetime) -> str:
@@ -85,7 +106,18 @@ class HistoryRecord:
     properties: dict[str, str] | None = None
     claim_token: str | None = None
     lease_until: datetime | None = None
+    etag: str | None = None
+    tagged: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def object_ref(self) -> ObjectRef:
+        return ObjectRef(bucket=self.bucket, key=self.key, version_id=self.version_id, etag=self.etag)
+
+    def lease_live(self, now: datetime) -> bool:
+        """True while a worker's claim on this record still holds."""
+        return (
+            self.status == HistoryStatus.INDEXING and self.lease_until is not None and self.lease_until > now
+        )
 
 
 class HistoryError(RuntimeError):
@@ -165,6 +197,8 @@ class HistoryStore:
         external_image_id: str | None = None,
         details: dict[str, Any] | None = None,
         claim_token: str | None = None,
+        expect_status: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> bool:
         """Record the outcome of processing one object version.
 
@@ -172,7 +206,10 @@ class HistoryStore:
           returns False when someone else changed the record (e.g. a deletion while the import was in flight).
         - Without: queued / skipped / invalid / failed never overwrite an indexed or deleted record (an old or
           duplicate message must not undo newer state); indexed never overwrites deleted; deleted always wins.
-        `details` (JSON-serialisable) is stored compressed when large, e.g. Rekognition's unindexed reasons.
+        - With `expect_status` (and, for `indexing`, `claim_token`): written only if the record is still in
+          that state (compare-and-set, e.g. the deleter moving an indexed record to deleted).
+        `details` (JSON-serialisable) is stored compressed when large, e.g. Rekognition's unindexed reasons;
+        `extra` are further plain attributes (e.g. the sequencer of the deleting event).
         """
         status = HistoryStatus(status)
         now = self._clock()
@@ -201,6 +238,8 @@ class HistoryStore:
                 sets["face_ids"] = face_list
         if details is not None:
             sets.update(self._blob_attributes("details", details))
+        if extra:
+            sets.update(extra)
         removes = ["claim_token", "lease_until"]
         if details is not None:
             removes += ["details", "details_gz"]
@@ -212,7 +251,13 @@ class HistoryStore:
             sets[FAILURE_ATTRIBUTE] = failure_partition(status.value, now)
         else:
             removes.append(FAILURE_ATTRIBUTE)
-        if claim_token is not None:
+        if expect_status is not None:
+            values[":expected"] = expect_status
+            condition = "#status = :expected"
+            if claim_token is not None:
+                values[":token"] = claim_token
+                condition += " AND claim_token = :token"
+        elif claim_token is not None:
             values.update({":token": claim_token, ":indexing": HistoryStatus.INDEXING.value})
             condition = "#status = :indexing AND claim_token = :token"
         elif status is HistoryStatus.DELETED:
@@ -234,6 +279,8 @@ class HistoryStore:
         Succeeds when the record is absent, queued, skipped, invalid or failed, or `indexing` under an expired
         lease (a worker that died). Returns (token, None) on success, (None, current record) when someone else
         holds it or it is already indexed / deleted. `allow_indexed` lets a re-index take an indexed record.
+        In an unversioned bucket the one record (`v#null`) is reused: a deleted record whose ETag differs from
+        `obj.etag` belongs to content that is gone, so new content under the same key may be claimed.
         """
         now = self._clock()
         token = secrets.token_hex(16)
@@ -244,7 +291,7 @@ class HistoryStore:
             ":indexed": HistoryStatus.INDEXED.value,
             ":now": format_time(now),
         }
-        sets = {
+        sets: dict[str, Any] = {
             "status": HistoryStatus.INDEXING.value,
             "reason": "indexing",
             "claim_token": token,
@@ -256,29 +303,150 @@ class HistoryStore:
         }
         if obj.version_id is not None:
             sets["version_id"] = obj.version_id
+        if obj.etag is not None:
+            sets["etag"] = obj.etag
         blocked = ":deleted" if allow_indexed else ":deleted, :indexed"
         condition = (
             f"attribute_not_exists({PARTITION_KEY}) OR "
             f"(#status = :indexing AND lease_until < :now) OR "
             f"(#status <> :indexing AND NOT (#status IN ({blocked})))"
         )
-        if allow_indexed:
-            del values[":indexed"]
+        if obj.version_id is None and obj.etag is not None:
+            values[":etag"] = obj.etag
+            condition += " OR (#status = :deleted AND attribute_not_exists(version_id) AND etag <> :etag)"
+        removes = [FAILURE_ATTRIBUTE, "tagged", "face_ids", "image_id"]
         written = self._update(
-            obj, sets, [FAILURE_ATTRIBUTE], condition, names, values, created_at=now, add_attempts=True
+            obj, sets, removes, condition, names, values, created_at=now, add_attempts=True
         )
         if written:
             return token, None
         return None, self.get(obj)
 
-    # ------------------------------------------------------------------------------------------- reads
-    def get(self, obj: ObjectRef, *, consistent: bool = True) -> HistoryRecord | None:
-        """The record of one object version (strongly consistent by default), or None."""
-        response = self.table.get_item(
-            Key={PARTITION_KEY: object_pk(obj.bucket, obj.key), SORT_KEY: version_sk(obj.version_id)},
-            ConsistentRead=consistent,
+    def release(self, obj: ObjectRef, claim_token: str, reason: str) -> bool:
+        """Give a claim back after a transient failure: the record returns to `queued` with the reason, so
+        the next delivery of the message can claim it again at once."""
+        now = self._clock()
+        sets = {
+            "status": HistoryStatus.QUEUED.value,
+            "reason": reason,
+            TIME_ATTRIBUTE: format_time(now),
+            TTL_ATTRIBUTE: self._expiry(now),
+        }
+        values = {":indexing": HistoryStatus.INDEXING.value, ":token": claim_token}
+        condition = "#status = :indexing AND claim_token = :token"
+        return self._update(
+            obj,
+            sets,
+            ["claim_token", "lease_until"],
+            condition,
+            {"#status": "status"},
+            values,
+            created_at=now,
+            add_attempts=False,
         )
-        item = response.get("Item")
+
+    def mark_tagged(self, obj: ObjectRef) -> None:
+        """Remember that the object carries `Indexed=True`, so a redelivery does not tag it again."""
+        self.table.update_item(
+            Key=self._key(obj),
+            UpdateExpression="SET tagged = :true",
+            ConditionExpression=f"attribute_exists({PARTITION_KEY})",
+            ExpressionAttributeValues={":true": True},
+        )
+
+    # ------------------------------------------------------------------------------------------- deletes
+    def note_delete_event(self, bucket: str, key: str, sequencer: str | None) -> tuple[bool, str | None]:
+        """Remember the newest S3 delete event seen for a key (its `sequencer`).
+
+        Returns (newest, previous): `newest` is False when an event with a greater sequencer was already
+        seen, i.e. this event is older than state the history already reflects. An event without a
+        sequencer counts as newest (nothing to compare it with).
+        """
+        if not sequencer:
+            return True, None
+        padded = pad_sequencer(sequencer)
+        now = self._clock()
+        try:
+            response = self.table.update_item(
+                Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
+                UpdateExpression="SET #seq = :seq, #at = :now",
+                ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
+                ExpressionAttributeNames={"#seq": "sequencer", "#at": TIME_SEEN_ATTRIBUTE},
+                ExpressionAttributeValues={":seq": padded, ":now": format_time(now)},
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                item = self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK) or {}
+                return False, item.get("sequencer")
+            raise
+        return True, response.get("Attributes", {}).get("sequencer")
+
+    def newest_delete_sequencer(self, bucket: str, key: str) -> str | None:
+        """The padded sequencer of the newest delete event seen for a key, or None."""
+        item = self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK)
+        return item.get("sequencer") if item else None
+
+    # ------------------------------------------------------------------------------------------- fingerprints
+    def claim_fingerprint(self, user_id: str, fingerprint: str, obj: ObjectRef) -> HistoryRecord | None:
+        """Claim "user `user_id` has the image with SHA-256 `fingerprint`" for one object version.
+
+        Returns None when this object version holds the claim (new, already ours, or taken over from an
+        owner whose import did not succeed), or the owner's record when another object version of the same
+        user with the same bytes is indexed or being indexed: the caller skips as `duplicate`.
+        """
+        pk = fingerprint_pk(user_id, fingerprint)
+        mine = {"owner_pk": object_pk(obj.bucket, obj.key), "owner_sk": version_sk(obj.version_id)}
+        for _ in range(5):
+            current = self._get_item(pk, FINGERPRINT_SK)
+            if current is not None and (current["owner_pk"], current["owner_sk"]) != tuple(mine.values()):
+                owner_item = self._get_item(current["owner_pk"], current["owner_sk"])
+                owner = self._record(owner_item) if owner_item else None
+                if owner is not None and (
+                    owner.status == HistoryStatus.INDEXED or owner.lease_live(self._clock())
+                ):
+                    return owner
+                condition = "owner_pk = :old_pk AND owner_sk = :old_sk"
+                values = {":old_pk": current["owner_pk"], ":old_sk": current["owner_sk"]}
+            else:
+                condition = f"attribute_not_exists({PARTITION_KEY}) OR (owner_pk = :pk AND owner_sk = :sk)"
+                values = {":pk": mine["owner_pk"], ":sk": mine["owner_sk"]}
+            try:
+                self.table.put_item(
+                    Item={
+                        PARTITION_KEY: pk,
+                        SORT_KEY: FINGERPRINT_SK,
+                        **mine,
+                        "claimed_at": format_time(self._clock()),
+                    },
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+                return None
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+        raise HistoryError(f"fingerprint claim for user {user_id!r} kept changing under us; retry later")
+
+    def release_fingerprint(self, user_id: str, fingerprint: str, obj: ObjectRef) -> None:
+        """Drop the fingerprint claim if this object version holds it (import failed, or deleted)."""
+        try:
+            self.table.delete_item(
+                Key={PARTITION_KEY: fingerprint_pk(user_id, fingerprint), SORT_KEY: FINGERPRINT_SK},
+                ConditionExpression="owner_pk = :pk AND owner_sk = :sk",
+                ExpressionAttributeValues={
+                    ":pk": object_pk(obj.bucket, obj.key),
+                    ":sk": version_sk(obj.version_id),
+                },
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    # ------------------------------------------------------------------------------------------- reads
+    def get(self, obj: ObjectRef) -> HistoryRecord | None:
+        """The record of one object version (strongly consistent read), or None."""
+        item = self._get_item(object_pk(obj.bucket, obj.key), version_sk(obj.version_id))
         return self._record(item) if item else None
 
     def by_object(self, bucket: str, key: str) -> Iterator[HistoryRecord]:
@@ -318,6 +486,14 @@ class HistoryStore:
             day += timedelta(days=1)
 
     # ------------------------------------------------------------------------------------------- helpers
+    @staticmethod
+    def _key(obj: ObjectRef) -> dict[str, str]:
+        return {PARTITION_KEY: object_pk(obj.bucket, obj.key), SORT_KEY: version_sk(obj.version_id)}
+
+    def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self.table.get_item(Key={PARTITION_KEY: pk, SORT_KEY: sk}, ConsistentRead=True)
+        return response.get("Item")
+
     def _expiry(self, now: datetime) -> int:
         return int((now + timedelta(days=self.ttl_days)).timestamp())
 
@@ -396,7 +572,7 @@ class HistoryStore:
         # DynamoDB rejects placeholders that no expression uses; callers share a few across branches.
         used = expression + " " + (condition or "")
         kwargs: dict[str, Any] = {
-            "Key": {PARTITION_KEY: object_pk(obj.bucket, obj.key), SORT_KEY: version_sk(obj.version_id)},
+            "Key": self._key(obj),
             "UpdateExpression": expression,
             "ExpressionAttributeNames": {k: v for k, v in names.items() if _uses(used, k)},
             "ExpressionAttributeValues": {k: v for k, v in values.items() if _uses(used, k)},
@@ -406,7 +582,7 @@ class HistoryStore:
         try:
             self.table.update_item(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _is_condition_failure(exc):
                 return False
             raise
         return True
@@ -431,6 +607,8 @@ class HistoryStore:
             properties=self._load_blob(item, "properties"),
             claim_token=item.get("claim_token"),
             lease_until=parse_time(lease) if lease else None,
+            etag=item.get("etag"),
+            tagged=bool(item.get("tagged", False)),
             raw=item,
         )
 
@@ -438,3 +616,7 @@ class HistoryStore:
 def _uses(expression: str, placeholder: str) -> bool:
     """True when `placeholder` (#name / :value) occurs in `expression` as a whole token."""
     return re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", expression) is not None
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from handlers.common.contracts import HistoryStatus, ImportMessage, ObjectRef
-from handlers.common.history import HistoryStore
+from handlers.common.history import HistoryStore, pad_sequencer
 
 
 def _message(key: str = "photos/a b+c%.jpg", version: str | None = "v1", **kw) -> ImportMessage:
@@ -44,3 +50,144 @@ def test_failed_outcome_does_not_undo_indexed(history: HistoryStore):
     record = history.get(obj)
     assert (record.status, record.face_ids) == ("indexed", ("f1",))
     assert "expires_at" not in record.raw and "failure" not in record.raw
+
+
+def test_claim_is_exclusive_until_the_lease_expires(history: HistoryStore, clock):
+    obj = _message().object
+    history.record_queued(_message())
+    token, _ = history.claim(obj, lease_seconds=60)
+    assert token
+    second, current = history.claim(obj, lease_seconds=60)
+    assert second is None and current.status == "indexing" and current.claim_token == token
+    clock.advance(61)  # the first worker died: its lease ran out
+    third, _ = history.claim(obj, lease_seconds=60)
+    assert third and third != token
+    # the first worker's late outcome no longer counts
+    assert not history.record_outcome(
+        obj, HistoryStatus.INDEXED, "registered", user_id="u", run_id="r", claim_token=token
+    )
+    assert history.record_outcome(
+        obj, HistoryStatus.INDEXED, "registered", user_id="u", run_id="r", claim_token=third
+    )
+    assert history.get(obj).attempts == 2
+    assert history.claim(obj, lease_seconds=60)[0] is None  # indexed: nothing to claim
+
+
+def test_release_returns_the_record_to_queued(history: HistoryStore):
+    obj = _message().object
+    token, _ = history.claim(obj, lease_seconds=60)
+    assert history.release(obj, token, "retrying: gateway throttled")
+    record = history.get(obj)
+    assert (record.status, record.reason, record.claim_token) == (
+        "queued",
+        "retrying: gateway throttled",
+        None,
+    )
+    assert history.claim(obj, lease_seconds=60)[0]
+
+
+def test_deleted_blocks_claims_but_unversioned_new_content_may_be_claimed(history: HistoryStore):
+    versioned = _message().object
+    history.record_outcome(versioned, HistoryStatus.DELETED, "deleted", user_id="u", run_id="r")
+    assert history.claim(versioned, lease_seconds=60)[0] is None
+    old = ObjectRef(bucket="images", key="flat.jpg", etag="old")
+    history.record_outcome(old, HistoryStatus.DELETED, "deleted", user_id="u", run_id="r")
+    assert history.claim(old, lease_seconds=60)[0] is None
+    new = ObjectRef(bucket="images", key="flat.jpg", etag="new")
+    assert history.claim(new, lease_seconds=60)[0]
+
+
+def test_queries_by_object_run_user_and_failures(history: HistoryStore, clock):
+    start = clock.now
+    for i in range(3):
+        history.record_queued(_message(version=f"v{i}", user_id=f"user-{i % 2}", run_id="run-A"))
+        clock.advance(3600)
+    other = ObjectRef(bucket="images", key="other.jpg", version_id="x")
+    history.record_outcome(other, HistoryStatus.INVALID, "no-face", user_id="user-9", run_id="run-B")
+    clock.advance(86400)  # failures on the next day too
+    late = ObjectRef(bucket="images", key="late.jpg", version_id="y")
+    history.record_outcome(late, HistoryStatus.FAILED, "gave-up", user_id="user-9", run_id="run-B")
+
+    assert sorted(r.version_id for r in history.by_object("images", "photos/a b+c%.jpg")) == [
+        "v0",
+        "v1",
+        "v2",
+    ]
+    run = list(history.by_run("run-A", since=start + timedelta(minutes=30)))
+    assert [r.version_id for r in run] == ["v1", "v2"]
+    assert sorted(r.version_id for r in history.by_user("user-0")) == ["v0", "v2"]
+    failures = list(history.failures_since(start))
+    assert [(r.key, r.status, r.reason) for r in failures] == [
+        ("other.jpg", "invalid", "no-face"),
+        ("late.jpg", "failed", "gave-up"),
+    ]
+    assert [r.key for r in history.failures_since(clock.now - timedelta(hours=1))] == ["late.jpg"]
+    # success clears the failure index entry and the TTL
+    history.record_outcome(other, HistoryStatus.INDEXED, "registered", user_id="user-9", run_id="run-B")
+    assert [r.key for r in history.failures_since(start)] == ["late.jpg"]
+
+
+def test_ttl_only_on_non_success_records(history: HistoryStore, clock):
+    obj = _message().object
+    history.record_outcome(obj, HistoryStatus.SKIPPED, "stale", user_id="u", run_id="r")
+    expected = int((clock.now + timedelta(days=14)).timestamp())
+    assert history.get(obj).raw["expires_at"] == expected
+    history.record_outcome(obj, HistoryStatus.INDEXED, "registered", user_id="u", run_id="r")
+    assert "expires_at" not in history.get(obj).raw
+
+
+def test_large_properties_are_compressed_and_round_trip(history_table, clock):
+    store = HistoryStore(history_table, clock=clock, compress_over_bytes=1024)
+    big = {f"field-{i}": "ü" * 50 + str(i) for i in range(200)}
+    message = _message(properties=big)
+    store.record_queued(message)
+    raw = store.get(message.object).raw
+    assert "properties" not in raw and len(raw["properties_gz"].value) < len(json.dumps(big))
+    assert store.get(message.object).properties == big
+    small = _message(properties={"a": "b"})  # back to inline: the compressed copy must go
+    store.record_queued(small)
+    raw = store.get(small.object).raw
+    assert "properties_gz" not in raw and store.get(small.object).properties == {"a": "b"}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(props=st.dictionaries(st.text(max_size=20), st.text(max_size=200), max_size=40))
+def test_properties_round_trip_whatever_their_size(history_table, clock, props):
+    store = HistoryStore(history_table, clock=clock, compress_over_bytes=256)
+    message = _message(key="prop-test", properties=props)
+    store.record_queued(message)
+    assert store.get(message.object).properties == props
+
+
+def test_fingerprint_claims_detect_duplicates_and_pass_on_after_failure(history: HistoryStore, clock):
+    first = ObjectRef(bucket="images", key="a.jpg", version_id="1")
+    second = ObjectRef(bucket="images", key="b.jpg", version_id="1")
+    sha = "ab" * 32
+    token, _ = history.claim(first, lease_seconds=60)
+    assert history.claim_fingerprint("user-1", sha, first) is None
+    assert history.claim_fingerprint("user-1", sha, first) is None  # idempotent for the owner
+    owner = history.claim_fingerprint("user-1", sha, second)
+    assert owner is not None and owner.key == "a.jpg"  # first is being indexed under a live lease
+    assert history.claim_fingerprint("user-2", sha, second) is None  # another user: not a duplicate
+    # the first import fails permanently: the claim passes to the second object
+    history.record_outcome(
+        first, HistoryStatus.INVALID, "no-face", user_id="u", run_id="r", claim_token=token
+    )
+    assert history.claim_fingerprint("user-1", sha, second) is None
+    history.release_fingerprint("user-1", sha, first)  # not the owner any more: no effect
+    assert history.claim_fingerprint("user-1", sha, ObjectRef(bucket="images", key="c.jpg")) is None
+
+
+def test_delete_event_sequencers_compare_as_padded_hex(history: HistoryStore):
+    assert history.note_delete_event("images", "k", "0062E99A88DC407460") == (True, None)
+    newest, previous = history.note_delete_event("images", "k", "617f0837b476e463")  # shorter: older
+    assert newest is False and previous == pad_sequencer("0062E99A88DC407460")
+    assert history.note_delete_event("images", "k", "0062E99A88DC407460")[0] is True  # same event again
+    assert history.note_delete_event("images", "k", "0062E99A88DC407461")[0] is True
+    assert history.note_delete_event("images", "k", None) == (True, None)
+    assert list(history.by_object("images", "k")) == []  # not an object-version record
+
+
+@given(a=st.integers(min_value=0, max_value=2**80), b=st.integers(min_value=0, max_value=2**80))
+def test_padded_sequencers_order_like_their_numbers(a, b):
+    assert (pad_sequencer(f"{a:X}") < pad_sequencer(f"{b:x}")) == (a < b)
