@@ -84,7 +84,7 @@ def classify_client_error(action: str, exc: ClientError) -> TaskFailure:
         return TaskFailure("missing", action, detail)
     if code in DELETE_MARKER_CODES or status == 405:
         return TaskFailure("missing", action, f"{detail} (a delete marker)")
-    if code in DENIED_CODES or status == 403:
+    if code in DENIED_CODES or (status == 403 and not code):
         return TaskFailure("denied", action, code or str(status))
     return TaskFailure("error", action, detail)
 
