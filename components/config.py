@@ -1,0 +1,465 @@
+"""The stack configuration: every `bulk-loader:*` key, validated by one pydantic model.
+
+Read with `load_config()` (from `pulumi.Config("bulk-loader")`); any invalid value raises `ConfigError`
+naming the key (`bulk-loader:<key>[.<field>]`) and what is allowed. Every decision that creates or omits a
+resource is taken from these plain values, never from a Pulumi `Output`.
+
+The README's `configuration` section is the reference table for these keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+NAMESPACE = "bulk-loader"
+DEFAULT_RUNTIME = "python3.12"
+DEFAULT_ARCHITECTURE = "arm64"
+# Rekognition reads images from S3 up to 15 MiB (IndexFaces limit).
+REKOGNITION_MAX_IMAGE_BYTES = 15 * 1024 * 1024
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)  # fmt: skip
+# S3 Inventory optional fields (API_InventoryConfiguration). IsLatest / IsDeleteMarker / VersionId are not
+# optional fields: S3 adds them by itself when the inventory includes all versions.
+INVENTORY_OPTIONAL_FIELDS = (
+    "Size", "LastModifiedDate", "StorageClass", "ETag", "IsMultipartUploaded", "ReplicationStatus",
+    "EncryptionStatus", "ObjectLockRetainUntilDate", "ObjectLockMode", "ObjectLockLegalHoldStatus",
+    "IntelligentTieringAccessTier", "BucketKeyStatus", "ChecksumAlgorithm", "ObjectAccessControlList",
+    "ObjectOwner",
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; the message names every offending key."""
+
+
+# ------------------------------------------------------------------------------------------- value checks
+def _pattern(regex: str, what: str):
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {what}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+_PARTITION = r"arn:aws(?:-cn|-us-gov)?"
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
+_ACCOUNT = r"\d{12}"
+
+
+def _bucket_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise ValueError(
+            f"must be an S3 bucket name (3-63 characters: lowercase letters, digits, '.', '-'), got {value!r}"
+        )
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    raise ValueError(f"must be an S3 bucket name, not an IP address: {value!r}")
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+LambdaArn = Annotated[
+    str,
+    _pattern(
+        rf"{_PARTITION}:lambda:{_REGION}:{_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}}",
+        "a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>, unqualified)",
+    ),
+]
+QueueArn = Annotated[
+    str,
+    _pattern(rf"{_PARTITION}:sqs:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,80}}", "an SQS queue ARN"),
+]
+QueueUrl = Annotated[
+    str,
+    _pattern(
+        r"https://sqs\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com(?:\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}",
+        "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+    ),
+]
+TableArn = Annotated[
+    str,
+    _pattern(
+        rf"{_PARTITION}:dynamodb:{_REGION}:{_ACCOUNT}:table/[A-Za-z0-9_.-]{{3,255}}", "a DynamoDB table ARN"
+    ),
+]
+SecretArn = Annotated[
+    str,
+    _pattern(
+        rf"{_PARTITION}:secretsmanager:{_REGION}:{_ACCOUNT}:secret:[A-Za-z0-9/_+=.@-]+",
+        "a Secrets Manager secret ARN",
+    ),
+]
+ExecuteApiArn = Annotated[
+    str,
+    _pattern(
+        rf"{_PARTITION}:execute-api:{_REGION}:{_ACCOUNT}:[a-z0-9]{{10}}/[A-Za-z0-9_*-]+/[A-Z*]+/\S*",
+        "an execute-api ARN (arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>)",
+    ),
+]
+AlarmActionArn = Annotated[
+    str,
+    _pattern(
+        rf"{_PARTITION}:(?:sns:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}"
+        rf"|lambda:{_REGION}:{_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}})",
+        "an SNS topic ARN or Lambda function ARN",
+    ),
+]
+CollectionId = Annotated[
+    str, _pattern(r"[a-zA-Z0-9_.\-]{1,255}", "a Rekognition collection id ([a-zA-Z0-9_.-], 1-255)")
+]
+S3Prefix = Annotated[
+    str, _pattern(r"(?:[^\x00-\x1f/][^\x00-\x1f]{0,500}/)?", "empty or an S3 key prefix ending in '/'")
+]
+
+
+def _gateway_url(value: str) -> str:
+    parsed = urlparse(value)
+    # https only; plain http is accepted for loopback addresses so the offline runtime can serve a fake API.
+    loopback = parsed.hostname in {"127.0.0.1", "localhost", "::1"}
+    if not parsed.hostname or parsed.scheme not in ({"https", "http"} if loopback else {"https"}):
+        raise ValueError(f"must be an https:// URL (http:// only for 127.0.0.1/localhost), got {value!r}")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"must not carry a query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
+GatewayUrl = Annotated[str, AfterValidator(_gateway_url)]
+
+
+def _suffix(value: str) -> str:
+    if not re.fullmatch(r"\.[A-Za-z0-9]{1,10}", value):
+        raise ValueError(f"must be a file suffix like '.jpg', got {value!r}")
+    return value.lower()
+
+
+ImageSuffix = Annotated[str, AfterValidator(_suffix)]
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"must be one of CloudWatch Logs' retention periods {LOG_RETENTION_DAYS}, got {value}"
+        )
+    return value
+
+
+def _policy_statement(value: dict[str, Any]) -> dict[str, Any]:
+    """An extra IAM statement for a custom registration provider: Allow, explicit actions and resources."""
+    allowed = {"Sid", "Effect", "Action", "Resource", "Condition"}
+    if unknown := set(value) - allowed:
+        raise ValueError(f"unknown statement fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+    if value.get("Effect", "Allow") != "Allow":
+        raise ValueError("only Effect 'Allow' statements are accepted")
+    actions = value.get("Action")
+    resources = value.get("Resource")
+    actions = [actions] if isinstance(actions, str) else actions
+    resources = [resources] if isinstance(resources, str) else resources
+    if not actions or not all(
+        isinstance(a, str) and re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", a) for a in actions
+    ):
+        raise ValueError("Action must be one or more explicit 'service:Action' names (no wildcards)")
+    if not resources or not all(isinstance(r, str) and r.startswith("arn:") for r in resources):
+        raise ValueError("Resource must be one or more ARNs")
+    if any(r in {"*", "arn:*"} for r in resources):
+        raise ValueError("Resource '*' is not accepted")
+    return {"Effect": "Allow", **value, "Action": actions, "Resource": resources}
+
+
+PolicyStatement = Annotated[dict[str, Any], AfterValidator(_policy_statement)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, alias_generator=None)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class Section(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_camel, populate_by_name=True)
+
+
+# ------------------------------------------------------------------------------------------- sections
+class LambdaSettings(Section):
+    """`bulk-loader:lambda`: settings shared by every function."""
+
+    runtime: Literal["python3.11", "python3.12", "python3.13"] = DEFAULT_RUNTIME
+    architecture: Literal["arm64", "x86_64"] = DEFAULT_ARCHITECTURE
+    log_retention_days: Annotated[int, AfterValidator(_retention)] = 30
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/#:-]{1,255}$")] = "BulkLoader"
+
+
+class ImageBucketSettings(Section):
+    """`bulk-loader:imageBucket`: the bucket holding the images."""
+
+    name: BucketName | None = None
+    """Existing bucket to use; when unset the program creates one."""
+    versioned: bool = True
+    """Whether the bucket is (created / already) versioned: inventories then include all versions."""
+    force_destroy: bool = False
+    """Only for a created bucket: let `pulumi destroy` delete it with its objects (dev stacks)."""
+
+
+class InventoryPipelineSettings(Section):
+    """`bulk-loader:inventoryPipeline`."""
+
+    enabled: bool = True
+    schedule: Literal["Daily", "Weekly"] = "Daily"
+    format: Literal["CSV", "Parquet", "ORC"] = "CSV"
+    optional_fields: tuple[Literal[INVENTORY_OPTIONAL_FIELDS], ...] = ("Size", "LastModifiedDate", "ETag")  # type: ignore[valid-type]
+    inventory_prefix: S3Prefix = ""
+    """Only objects under this prefix of the image bucket are inventoried (empty: all)."""
+    only_new_objects: bool = False
+    max_image_bytes: Annotated[int, Field(ge=1)] | None = None
+    """Images larger than this are skipped; default 15 MiB (Rekognition's limit); required <= 15 MiB there."""
+    timeout_seconds: Annotated[int, Field(ge=60, le=900)] = 900
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
+    inventory_expire_days: Annotated[int, Field(ge=1)] = 14
+    manifest_expire_days: Annotated[int, Field(ge=1)] = 14
+    report_expire_days: Annotated[int, Field(ge=1)] = 90
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects (dev stacks)."""
+
+
+class BatchQualifierSettings(Section):
+    """`bulk-loader:batchQualifier`."""
+
+    enabled: bool = True
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    timeout_seconds: Annotated[int, Field(ge=3, le=900)] = 60
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    provider: Annotated[str, Field(pattern=r"^(s3-tags|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = "s3-tags"
+    """`s3-tags` or `package.module:Class` of a custom registration provider."""
+    provider_config: dict[str, Any] = Field(default_factory=dict)
+    """JSON object handed to the provider (env REGISTRATION_PROVIDER_CONFIG)."""
+    properties_buckets: tuple[BucketName, ...] = ()
+    """Buckets holding `Properties` JSON objects; default: the image bucket."""
+    extra_policy_statements: tuple[PolicyStatement, ...] = ()
+    """IAM statements a custom provider needs (Allow, explicit actions, ARNs; no wildcards)."""
+    function_arn: LambdaArn | None = None
+    """When disabled: the existing batch function S3 Batch Operations invokes."""
+
+
+class ThrottledIndexerSettings(Section):
+    """`bulk-loader:throttledIndexer`."""
+
+    enabled: bool = True
+    gateway: Literal["rekognition", "http"] = "rekognition"
+    collection_id: CollectionId | None = None
+    """Existing Rekognition collection; when unset (and gateway is rekognition) one is created."""
+    gateway_url: GatewayUrl | None = None
+    gateway_auth: Literal["none", "sigv4", "api-key"] = "none"
+    gateway_api_arn: ExecuteApiArn | None = None
+    """For `sigv4`: the execute-api ARN the function may invoke."""
+    gateway_api_key_secret_arn: SecretArn | None = None
+    """For `api-key`: the Secrets Manager secret holding the key."""
+    gateway_timeout_seconds: Annotated[int, Field(ge=1, le=55)] = 10
+    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 60
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    batch_size: Annotated[int, Field(ge=1, le=10)] = 10
+    max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
+    quarantine_bucket: BucketName | None = None
+    quarantine_prefix: S3Prefix = "quarantine/"
+    delete_events: bool = True
+    """Route image-bucket deletions (EventBridge) into the input queue."""
+    enable_bucket_eventbridge: bool | None = None
+    """Turn on EventBridge delivery on the image bucket (its ONE notification configuration). Default: on
+    when the program created the image bucket, off for an existing one (its owner turns it on)."""
+    alarm_actions: tuple[AlarmActionArn, ...] = ()
+    """Where alarms go; when empty an alarm SNS topic is created."""
+    oldest_message_alarm_seconds: Annotated[int, Field(ge=60)] = 3600
+    history_deletion_protection: bool = True
+    """DynamoDB deletion protection on the import-history table (turn off only for throwaway stacks)."""
+    queue_arn: QueueArn | None = None
+    """When disabled: the existing indexer input queue the batch qualifier sends to."""
+    queue_url: QueueUrl | None = None
+    history_table_arn: TableArn | None = None
+    """When disabled: the existing import-history table (optional)."""
+
+
+class StackConfig(BaseModel):
+    """All `bulk-loader:*` keys of one stack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_camel, populate_by_name=True)
+
+    lambda_: LambdaSettings = Field(default_factory=LambdaSettings, alias="lambda")
+    image_bucket: ImageBucketSettings = Field(default_factory=ImageBucketSettings)
+    image_suffixes: tuple[ImageSuffix, ...] = (".jpg", ".jpeg", ".png")
+    history_ttl_days: Annotated[int, Field(ge=1, le=365)] = 14
+    inventory_pipeline: InventoryPipelineSettings = Field(default_factory=InventoryPipelineSettings)
+    batch_qualifier: BatchQualifierSettings = Field(default_factory=BatchQualifierSettings)
+    throttled_indexer: ThrottledIndexerSettings = Field(default_factory=ThrottledIndexerSettings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        problems: list[str] = []
+        ti, bq, ip = self.throttled_indexer, self.batch_qualifier, self.inventory_pipeline
+        if not self.image_suffixes:
+            problems.append(f"{NAMESPACE}:imageSuffixes: must list at least one suffix")
+        if ti.enabled:
+            if ti.gateway == "http" and not ti.gateway_url:
+                problems.append(f"{NAMESPACE}:throttledIndexer.gatewayUrl: required when gateway is 'http'")
+            if ti.gateway == "rekognition" and (ti.gateway_url or ti.gateway_auth != "none"):
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.gatewayUrl/gatewayAuth: only for gateway 'http' "
+                    "(gateway is 'rekognition')"
+                )
+            if ti.gateway == "http" and ti.collection_id:
+                problems.append(f"{NAMESPACE}:throttledIndexer.collectionId: only for gateway 'rekognition'")
+            if ti.gateway_auth == "sigv4" and not ti.gateway_api_arn:
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.gatewayApiArn: required when gatewayAuth is 'sigv4'"
+                )
+            if ti.gateway_auth == "api-key" and not ti.gateway_api_key_secret_arn:
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.gatewayApiKeySecretArn: required when gatewayAuth is "
+                    "'api-key'"
+                )
+            if ti.gateway_timeout_seconds >= ti.timeout_seconds:
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.gatewayTimeoutSeconds: must be below timeoutSeconds "
+                    f"({ti.timeout_seconds})"
+                )
+            if ti.queue_arn or ti.queue_url or ti.history_table_arn:
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.queueArn/queueUrl/historyTableArn: only when enabled is "
+                    "false (the component creates them)"
+                )
+        elif bq.enabled and not (ti.queue_arn and ti.queue_url):
+            problems.append(
+                f"{NAMESPACE}:throttledIndexer.queueArn and queueUrl: required when throttledIndexer.enabled "
+                "is false and batchQualifier is enabled (the queue the qualifier sends to)"
+            )
+        if (
+            ti.queue_arn
+            and ti.queue_url
+            and ti.queue_arn.rsplit(":", 1)[-1] != ti.queue_url.rsplit("/", 1)[-1]
+        ):
+            problems.append(f"{NAMESPACE}:throttledIndexer.queueArn/queueUrl: name the same queue")
+        if bq.enabled and bq.function_arn:
+            problems.append(f"{NAMESPACE}:batchQualifier.functionArn: only when enabled is false")
+        if ip.enabled and not bq.enabled and not bq.function_arn:
+            problems.append(
+                f"{NAMESPACE}:batchQualifier.functionArn: required when batchQualifier.enabled is false and "
+                "inventoryPipeline is enabled (the function S3 Batch Operations invokes)"
+            )
+        if not (ip.enabled or bq.enabled or ti.enabled):
+            problems.append(f"{NAMESPACE}: every component is disabled; enable at least one")
+        if (ip.enabled or bq.enabled or ti.enabled) and self.image_bucket.name is None and not ip.enabled:
+            problems.append(
+                f"{NAMESPACE}:imageBucket.name: required when inventoryPipeline is disabled (only that "
+                "component creates the image bucket)"
+            )
+        if (
+            ip.max_image_bytes
+            and ti.gateway == "rekognition"
+            and ip.max_image_bytes > REKOGNITION_MAX_IMAGE_BYTES
+        ):
+            problems.append(
+                f"{NAMESPACE}:inventoryPipeline.maxImageBytes: at most {REKOGNITION_MAX_IMAGE_BYTES} "
+                "(15 MiB, Rekognition's S3 image limit) with gateway 'rekognition'"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -------------------------------------------------------------------------------- derived values
+    @property
+    def max_image_bytes(self) -> int:
+        return self.inventory_pipeline.max_image_bytes or REKOGNITION_MAX_IMAGE_BYTES
+
+    @property
+    def create_image_bucket(self) -> bool:
+        return self.image_bucket.name is None
+
+    @property
+    def bucket_eventbridge(self) -> bool:
+        ti = self.throttled_indexer
+        if ti.enable_bucket_eventbridge is not None:
+            return ti.enable_bucket_eventbridge
+        return self.create_image_bucket and ti.delete_events
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors(include_url=False):
+        loc = [str(p) for p in item["loc"]]
+        message = item["msg"].removeprefix("Value error, ")
+        if not loc:
+            lines.extend(part.strip() for part in message.split("; "))
+            continue
+        key = f"{NAMESPACE}:{loc[0]}" + "".join(f".{p}" if not p.isdigit() else f"[{p}]" for p in loc[1:])
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        value = item.get("input")
+        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+        lines.append(f"{key}: {message}{got}")
+    return "invalid stack configuration:\n  " + "\n  ".join(lines)
+
+
+def parse_config(raw: dict[str, Any]) -> StackConfig:
+    """Validate raw `bulk-loader:*` values (keys without the namespace); raises ConfigError."""
+    allowed = {field.alias or name for name, field in StackConfig.model_fields.items()}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(
+            "invalid stack configuration:\n  "
+            + "\n  ".join(
+                f"{NAMESPACE}:{k}: unknown key; allowed keys: {', '.join(sorted(allowed))}" for k in unknown
+            )
+        )
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error)) from None
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config values over as JSON text; scalars stay strings (pydantic coerces)."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def load_config() -> StackConfig:
+    """Read every `bulk-loader:*` key of the running stack and validate it."""
+    from pulumi.runtime.config import get_config_env
+
+    try:
+        from pulumi.runtime.config import CONFIG
+
+        entries = dict(CONFIG.get())
+    except ImportError:  # older SDKs keep config only in the environment
+        entries = {}
+    entries = {**get_config_env(), **entries}
+    raw = {
+        key.split(":", 1)[1]: _decode(value)
+        for key, value in entries.items()
+        if key.startswith(f"{NAMESPACE}:")
+    }
+    return parse_config(raw)

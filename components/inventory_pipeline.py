@@ -1,0 +1,359 @@
+"""InventoryPipeline: S3 Inventory of the image bucket -> SNS -> inventory_created -> S3 Batch jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from . import secure
+from .secure import ExpiryRule, FunctionSpec, LambdaOptions, allow, service_grant
+from .throttled_indexer import function_errors_alarm, queue_not_empty_alarm
+
+INVENTORY_PREFIX = "inventory"
+MANIFEST_PREFIX = "batch/manifests/"
+REPORT_PREFIX = "batch/reports/"
+STATE_PREFIX = "batch/state/"
+# S3 writes `manifest.checksum` last, once every data file and manifest.json of a delivery are in place.
+MANIFEST_CHECKSUM_SUFFIX = "manifest.checksum"
+
+
+@dataclass
+class InventoryPipelineArgs:
+    """Inputs of an InventoryPipeline."""
+
+    batch_function_arn: pulumi.Input[str]
+    """ARN of the function S3 Batch Operations invokes per object (BatchQualifier's, or an existing one)."""
+    image_suffixes: tuple[str, ...]
+    """Object key suffixes that count as images (lower case, with the dot)."""
+    max_image_bytes: int
+    """Bigger objects are skipped when building manifests."""
+    lambda_options: LambdaOptions
+    """Runtime, architecture, log retention/level shared by every function."""
+    image_bucket_name: str | None = None
+    """Existing image bucket; None creates one (private, encrypted, TLS-only)."""
+    image_bucket_versioned: bool = True
+    """Whether the image bucket is versioned (created ones are versioned when True); inventories then list
+    every version (IsLatest / IsDeleteMarker columns)."""
+    image_bucket_force_destroy: bool = False
+    """Only for a created image bucket: let `pulumi destroy` delete it with its objects."""
+    schedule: str = "Daily"
+    """S3 Inventory frequency: Daily or Weekly."""
+    inventory_format: str = "CSV"
+    """CSV, Parquet or ORC."""
+    optional_fields: tuple[str, ...] = ("Size", "LastModifiedDate", "ETag")
+    """S3 Inventory optional fields."""
+    inventory_prefix: str = ""
+    """Only objects under this image-bucket prefix are inventoried (empty: all)."""
+    only_new_objects: bool = False
+    """Only objects newer than the last successful run are imported (env ONLY_NEW_OBJECTS)."""
+    timeout_seconds: int = 900
+    memory_mb: int = 1024
+    inventory_expire_days: int = 14
+    """Inventory deliveries expire after this many days."""
+    manifest_expire_days: int = 14
+    """Generated batch manifests expire after this many days."""
+    report_expire_days: int = 90
+    """S3 Batch completion reports expire after this many days."""
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects."""
+    function_name: str | None = None
+    """Physical name of the inventory_created function; default `<stack>-<component name>-created`."""
+    alarm_actions: tuple[pulumi.Input[str], ...] = ()
+    """Targets of the failure-queue and function-error alarms (empty: alarms without actions)."""
+
+
+class InventoryPipeline(pulumi.ComponentResource):
+    """Daily S3 Inventory of the image bucket, turned into S3 Batch Operations jobs by `inventory_created`."""
+
+    def __init__(
+        self, name: str, args: InventoryPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("bulkloader:index:InventoryPipeline", name, None, opts)
+        if not args.image_suffixes:
+            raise ValueError("InventoryPipelineArgs.image_suffixes: at least one suffix is required")
+        if args.schedule not in {"Daily", "Weekly"}:
+            raise ValueError(f"InventoryPipelineArgs.schedule: Daily or Weekly, got {args.schedule!r}")
+        if args.inventory_format not in {"CSV", "Parquet", "ORC"}:
+            raise ValueError(
+                f"InventoryPipelineArgs.inventory_format: CSV, Parquet or ORC, got {args.inventory_format!r}"
+            )
+        ctx = secure.aws_context(self)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # ---- image bucket (created, or given by name)
+        self.image_bucket: secure.SecureBucket | None = None
+        if args.image_bucket_name is None:
+            self.image_bucket = secure.secure_bucket(
+                f"{name}-images",
+                self,
+                versioned=args.image_bucket_versioned,
+                force_destroy=args.image_bucket_force_destroy,
+            )
+            self.image_bucket_name: pulumi.Output[str] = self.image_bucket.bucket.bucket
+            self.image_bucket_arn: pulumi.Output[str] = self.image_bucket.bucket.arn
+        else:
+            self.image_bucket_name = pulumi.Output.from_input(args.image_bucket_name)
+            self.image_bucket_arn = pulumi.Output.concat(
+                "arn:", ctx.partition, ":s3:::", args.image_bucket_name
+            )
+
+        # ---- inventory bucket: inventory deliveries, batch manifests, reports, run state
+        image_bucket_arn = self.image_bucket_arn
+
+        def inventory_delivery(bucket_arn: pulumi.Output[str]) -> list[secure.Statement]:
+            return [
+                service_grant(
+                    ctx,
+                    sid="AllowS3InventoryDelivery",
+                    service="s3.amazonaws.com",
+                    actions=["s3:PutObject"],
+                    resources=[pulumi.Output.concat(bucket_arn, f"/{INVENTORY_PREFIX}/*")],
+                    source_arn=image_bucket_arn,
+                    extra_conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+                )
+            ]
+
+        self.inventory_bucket = secure.secure_bucket(
+            f"{name}-inventory",
+            self,
+            force_destroy=args.force_destroy,
+            expiry_rules=[
+                ExpiryRule("expire-inventory", f"{INVENTORY_PREFIX}/", args.inventory_expire_days),
+                ExpiryRule("expire-manifests", MANIFEST_PREFIX, args.manifest_expire_days),
+                ExpiryRule("expire-reports", REPORT_PREFIX, args.report_expire_days),
+                # STATE_PREFIX never expires: it remembers the last successful run.
+            ],
+            extra_statements=inventory_delivery,
+        )
+        inventory_arn = self.inventory_bucket.bucket.arn
+
+        # Created lazily: only when a dependency layer is too big for a direct upload (pyarrow).
+        self.artifacts_bucket: secure.SecureBucket | None = None
+
+        def artifacts() -> aws.s3.Bucket:
+            if self.artifacts_bucket is None:
+                self.artifacts_bucket = secure.secure_bucket(
+                    f"{name}-artifacts", self, versioned=True, force_destroy=args.force_destroy
+                )
+            return self.artifacts_bucket.bucket
+
+        # ---- S3 Inventory configuration on the image bucket
+        self.inventory = aws.s3.Inventory(
+            f"{name}-inventory-config",
+            bucket=self.image_bucket_name,
+            name="bulk-loader",
+            enabled=True,
+            included_object_versions="All" if args.image_bucket_versioned else "Current",
+            schedule={"frequency": args.schedule},
+            optional_fields=list(args.optional_fields),
+            filter={"prefix": args.inventory_prefix} if args.inventory_prefix else None,
+            destination={
+                "bucket": {
+                    "bucket_arn": inventory_arn,
+                    "format": args.inventory_format,
+                    "prefix": INVENTORY_PREFIX,
+                    "account_id": ctx.account_id,
+                }
+            },
+            # S3 checks at configuration time that it may deliver to the destination.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.inventory_bucket.policy]),
+        )
+
+        # ---- SNS topic for "inventory delivered" and the bucket notification feeding it
+        self.topic = secure.secure_topic(
+            f"{name}-inventory-topic",
+            self,
+            ctx,
+            publisher_service="s3.amazonaws.com",
+            publisher_source_arns=[inventory_arn],
+            extra_statements=lambda topic_arn: [
+                service_grant(
+                    ctx,
+                    sid="AllowInventoryBucketNotifications",
+                    service="s3.amazonaws.com",
+                    actions=["sns:Publish"],
+                    resources=[topic_arn],
+                    source_arn=inventory_arn,
+                )
+            ],
+        )
+        # A bucket has ONE notification configuration: this resource owns the inventory bucket's.
+        self.notification = aws.s3.BucketNotification(
+            f"{name}-inventory-notification",
+            bucket=self.inventory_bucket.bucket.id,
+            topics=[
+                {
+                    "topic_arn": self.topic.topic.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": f"{INVENTORY_PREFIX}/",
+                    "filter_suffix": MANIFEST_CHECKSUM_SUFFIX,
+                }
+            ],
+            # S3 validates that it may publish when the notification is saved: the topic policy comes first.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.topic.policy] + ([self.topic.key] if self.topic.key else [])
+            ),
+        )
+
+        # ---- where failed async invocations of inventory_created land
+        self.failure_queue = secure.secure_queue(
+            f"{name}-failures", self, max_receive_count=None, retention_seconds=14 * 24 * 3600
+        )
+
+        # ---- the S3 Batch Operations role: read manifests, write reports, invoke only the batch function
+        self.batch_role = aws.iam.Role(
+            f"{name}-batch-role",
+            assume_role_policy=secure.policy_document(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                    }
+                ]
+            ),
+            opts=child,
+        )
+        self.batch_role_policy = aws.iam.RolePolicy(
+            f"{name}-batch-role-policy",
+            role=self.batch_role.id,
+            policy=secure.policy_document(
+                [
+                    allow(
+                        "ReadManifests",
+                        ["s3:GetObject", "s3:GetObjectVersion"],
+                        [pulumi.Output.concat(inventory_arn, f"/{MANIFEST_PREFIX}*")],
+                    ),
+                    allow(
+                        "WriteReports",
+                        ["s3:PutObject"],
+                        [pulumi.Output.concat(inventory_arn, f"/{REPORT_PREFIX}*")],
+                    ),
+                    allow("InvokeBatchFunction", ["lambda:InvokeFunction"], [args.batch_function_arn]),
+                ]
+            ),
+            opts=child,
+        )
+
+        # ---- the inventory_created function
+        function_name = args.function_name or secure.physical_name(f"{pulumi.get_stack()}-{name}-created")
+        own_arn = ctx.arn(
+            "lambda", f"function:{function_name}"
+        )  # built from parts: no cycle via the function
+        lam = args.lambda_options
+        self.function = secure.secure_function(
+            f"{name}-inventory-created",
+            self,
+            ctx,
+            FunctionSpec(
+                handler_package="inventory_created",
+                runtime=lam.runtime,
+                architecture=lam.architecture,
+                timeout_seconds=args.timeout_seconds,
+                memory_mb=args.memory_mb,
+                log_retention_days=lam.log_retention_days,
+                function_name=function_name,
+            ),
+            environment={
+                "BATCH_FUNCTION_ARN": args.batch_function_arn,
+                "BATCH_ROLE_ARN": self.batch_role.arn,
+                "MANIFEST_BUCKET": self.inventory_bucket.bucket.bucket,
+                "MANIFEST_PREFIX": MANIFEST_PREFIX,
+                "REPORT_PREFIX": REPORT_PREFIX,
+                "STATE_PREFIX": STATE_PREFIX,
+                "IMAGE_SUFFIXES": ",".join(args.image_suffixes),
+                "MAX_IMAGE_BYTES": str(args.max_image_bytes),
+                "ONLY_NEW_OBJECTS": "true" if args.only_new_objects else "false",
+                **lam.powertools_env("inventory_created"),
+            },
+            statements=[
+                allow(
+                    "ReadInventory",
+                    ["s3:GetObject"],
+                    [pulumi.Output.concat(inventory_arn, f"/{INVENTORY_PREFIX}/*")],
+                ),
+                allow(
+                    "ManifestsAndState",
+                    ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    [pulumi.Output.concat(inventory_arn, "/batch/*")],
+                ),
+                # s3:CreateJob has no resource-level permission (Service Authorization Reference): "*" is the
+                # only valid resource; the condition narrows it to Lambda-invoke jobs.
+                allow(
+                    "CreateBatchJobs",
+                    ["s3:CreateJob"],
+                    ["*"],
+                    {"StringEquals": {"s3:RequestJobOperation": "LambdaInvoke"}},
+                ),
+                allow("TagBatchJobs", ["s3:PutJobTagging"], [ctx.arn("s3", "job/*")]),
+                allow(
+                    "PassBatchRole",
+                    ["iam:PassRole"],
+                    [self.batch_role.arn],
+                    {"StringEquals": {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}},
+                ),
+                # It fans out one async invocation per inventory data file.
+                allow("InvokeSelf", ["lambda:InvokeFunction"], [own_arn]),
+                allow("SendFailures", ["sqs:SendMessage"], [self.failure_queue.queue.arn]),
+            ],
+            artifacts_bucket=artifacts,
+        )
+        fn = self.function.function
+
+        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-inventory-created-async",
+            function_name=fn.name,
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=6 * 3600,
+            destination_config={"on_failure": {"destination": self.failure_queue.queue.arn}},
+            # The role must be allowed to send to the destination before Lambda accepts it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function.role_policy]),
+        )
+        self.permission = aws.lambda_.Permission(
+            f"{name}-inventory-created-sns",
+            action="lambda:InvokeFunction",
+            function=fn.name,
+            principal="sns.amazonaws.com",
+            source_arn=self.topic.topic.arn,
+            source_account=ctx.account_id,
+            opts=child,
+        )
+        self.subscription = aws.sns.TopicSubscription(
+            f"{name}-inventory-created-subscription",
+            topic=self.topic.topic.arn,
+            protocol="lambda",
+            endpoint=fn.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+        )
+
+        # ---- alarms: failed async invocations, function errors
+        actions = list(args.alarm_actions)
+        self.alarms = {
+            "failures-not-empty": queue_not_empty_alarm(
+                f"{name}-failures-not-empty",
+                self,
+                self.failure_queue.queue,
+                actions,
+                "inventory_created invocations failed after Lambda's retries",
+            ),
+            "function-errors": function_errors_alarm(f"{name}-inventory-created-errors", self, fn, actions),
+        }
+
+        self.function_name = fn.name
+        self.function_arn = fn.arn
+        self.register_outputs(
+            {
+                "image_bucket_name": self.image_bucket_name,
+                "image_bucket_arn": self.image_bucket_arn,
+                "inventory_bucket_name": self.inventory_bucket.bucket.bucket,
+                "topic_arn": self.topic.topic.arn,
+                "function_name": fn.name,
+                "function_arn": fn.arn,
+                "function_role_arn": self.function.role.arn,
+                "batch_role_arn": self.batch_role.arn,
+                "failure_queue_url": self.failure_queue.queue.url,
+            }
+        )

@@ -1,0 +1,444 @@
+"""ThrottledIndexer: input queue -> throttled_indexer (bounded concurrency) -> face index + import history."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+
+import pulumi
+import pulumi_aws as aws
+
+from . import packaging, secure
+from .secure import FunctionSpec, LambdaOptions, allow, service_grant
+
+GATEWAYS = ("rekognition", "http")
+GATEWAY_AUTHS = ("none", "sigv4", "api-key")
+# Lambda's guidance for SQS sources: visibility timeout at least 6x the function timeout, so a batch that is
+# retried by Lambda's poller is not redelivered while still in flight.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+
+def load_history_schema() -> ModuleType:
+    """`handlers/common/history_schema.py`, loaded by file path: one source of truth for the table's keys,
+    found next to this package both in the source tree and when installed."""
+    path = packaging.HANDLERS_DIR / "common" / "history_schema.py"
+    spec = importlib.util.spec_from_file_location("bulk_loader_history_schema", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the import-history schema from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class ThrottledIndexerArgs:
+    """Inputs of a ThrottledIndexer."""
+
+    image_bucket_name: pulumi.Input[str]
+    """The bucket holding the images."""
+    image_bucket_arn: pulumi.Input[str]
+    lambda_options: LambdaOptions
+    """Runtime, architecture, log retention/level shared by every function."""
+    gateway: str = "rekognition"
+    """`rekognition` (IndexFaces into a collection) or `http` (POST {gateway_url}/register)."""
+    collection_id: str | None = None
+    """Existing Rekognition collection; None (with gateway rekognition) creates one."""
+    gateway_url: str | None = None
+    """Base URL of the HTTP registration API (gateway http)."""
+    gateway_auth: str = "none"
+    """`none`, `sigv4` (IAM-signed, needs gateway_api_arn) or `api-key` (needs the secret ARN)."""
+    gateway_api_arn: str | None = None
+    """execute-api ARN the function may invoke (sigv4)."""
+    gateway_api_key_secret_arn: str | None = None
+    """Secrets Manager secret holding the API key (api-key)."""
+    gateway_timeout_seconds: int = 10
+    timeout_seconds: int = 60
+    memory_mb: int = 512
+    batch_size: int = 10
+    """Messages per invocation."""
+    max_concurrency: int = 5
+    """The event source mapping's maximum concurrency (>= 2): the rate limit on the face index."""
+    max_receive_count: int = 5
+    """Deliveries before a message moves to the DLQ."""
+    history_ttl_days: int = 14
+    quarantine_bucket: str | None = None
+    """Bucket for images the gateway rejects permanently (optional)."""
+    quarantine_prefix: str = "quarantine/"
+    delete_events: bool = True
+    """Route image-bucket deletions (EventBridge rule) into the input queue."""
+    enable_bucket_eventbridge: bool = False
+    """Own the image bucket's notification configuration to switch on EventBridge delivery. A bucket has ONE
+    notification configuration: turn this on only when nothing else (console, other stacks) configures
+    notifications on that bucket, or it overwrites them."""
+    alarm_actions: tuple[str, ...] = ()
+    """Alarm targets (SNS/Lambda ARNs); empty creates an alarm topic."""
+    oldest_message_alarm_seconds: int = 3600
+    """Alarm when the oldest queued message is this old."""
+    history_deletion_protection: bool = True
+    """DynamoDB deletion protection on the history table."""
+
+
+class ThrottledIndexer(pulumi.ComponentResource):
+    """Queue + DLQ, the `throttled_indexer` function, import history, face collection, deletions, alarms."""
+
+    def __init__(
+        self, name: str, args: ThrottledIndexerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("bulkloader:index:ThrottledIndexer", name, None, opts)
+        _validate(args)
+        ctx = secure.aws_context(self)
+        child = pulumi.ResourceOptions(parent=self)
+        schema = load_history_schema()
+
+        # ---- import history
+        self.history_table = secure.secure_table(
+            f"{name}-history",
+            self,
+            hash_key=schema.PARTITION_KEY,
+            range_key=schema.SORT_KEY,
+            global_secondary_indexes=schema.GLOBAL_SECONDARY_INDEXES,
+            ttl_attribute=schema.TTL_ATTRIBUTE,
+            deletion_protection=args.history_deletion_protection,
+        )
+
+        # ---- face collection (created or given) / HTTP gateway
+        self.collection: aws.rekognition.Collection | None = None
+        self.collection_id: pulumi.Output[str] | None = None
+        collection_arn = None
+        if args.gateway == "rekognition":
+            if args.collection_id is None:
+                self.collection = aws.rekognition.Collection(
+                    f"{name}-collection",
+                    collection_id=_collection_name(f"{pulumi.get_stack()}-{name}-faces"),
+                    opts=child,
+                )
+                self.collection_id = self.collection.collection_id
+                collection_arn = self.collection.arn
+            else:
+                self.collection_id = pulumi.Output.from_input(args.collection_id)
+                collection_arn = ctx.arn("rekognition", f"collection/{args.collection_id}")
+
+        # ---- deletions from the image bucket, via EventBridge (the rule exists before the queue's policy)
+        self.delete_rule: aws.cloudwatch.EventRule | None = None
+        if args.delete_events:
+            self.delete_rule = aws.cloudwatch.EventRule(
+                f"{name}-deletions",
+                description="Image-bucket object deletions, to deregister faces",
+                event_pattern=pulumi.Output.json_dumps(
+                    {
+                        "source": ["aws.s3"],
+                        "detail-type": ["Object Deleted"],
+                        "detail": {"bucket": {"name": [args.image_bucket_name]}},
+                    }
+                ),
+                opts=child,
+            )
+        rule = self.delete_rule
+
+        # ---- input queue + DLQ, with its ONE policy (EventBridge may send, for our rule only)
+        self.queue = secure.secure_queue(
+            f"{name}-queue",
+            self,
+            visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * args.timeout_seconds,
+            max_receive_count=args.max_receive_count,
+            extra_statements=(
+                (
+                    lambda queue_arn: [
+                        service_grant(
+                            ctx,
+                            sid="AllowDeleteEventsRule",
+                            service="events.amazonaws.com",
+                            actions=["sqs:SendMessage"],
+                            resources=[queue_arn],
+                            source_arn=rule.arn,
+                        )
+                    ]
+                )
+                if rule is not None
+                else None
+            ),
+        )
+        self.delete_target: aws.cloudwatch.EventTarget | None = None
+        if rule is not None:
+            self.delete_target = aws.cloudwatch.EventTarget(
+                f"{name}-deletions-target",
+                rule=rule.name,
+                arn=self.queue.queue.arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue.policy]),
+            )
+        self.bucket_notification: aws.s3.BucketNotification | None = None
+        if args.enable_bucket_eventbridge:
+            # This resource owns the image bucket's ONE notification configuration (see the args docstring).
+            self.bucket_notification = aws.s3.BucketNotification(
+                f"{name}-image-bucket-eventbridge",
+                bucket=args.image_bucket_name,
+                eventbridge=True,
+                opts=child,
+            )
+
+        # ---- the function
+        image_objects = pulumi.Output.concat(args.image_bucket_arn, "/*")
+        table_arn = self.history_table.arn
+        statements = [
+            allow(
+                "ConsumeQueue",
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                [self.queue.queue.arn],
+            ),
+            allow(
+                "ReadAndTagImages",
+                [
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:GetObjectTagging",
+                    "s3:GetObjectVersionTagging",
+                    "s3:PutObjectTagging",
+                    "s3:PutObjectVersionTagging",
+                ],
+                [image_objects],
+            ),
+            allow(
+                "ImportHistory",
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                ],
+                [table_arn, pulumi.Output.concat(table_arn, "/index/*")],
+            ),
+        ]
+        environment: dict[str, pulumi.Input[str]] = {
+            "GATEWAY": args.gateway,
+            "GATEWAY_TIMEOUT_SECONDS": str(args.gateway_timeout_seconds),
+            "HISTORY_TABLE": self.history_table.name,
+            "QUEUE_URL": self.queue.queue.url,
+            "MAX_RECEIVE_COUNT": str(args.max_receive_count),
+            "HISTORY_TTL_DAYS": str(args.history_ttl_days),
+            **args.lambda_options.powertools_env("throttled_indexer"),
+        }
+        if args.gateway == "rekognition":
+            assert self.collection_id is not None and collection_arn is not None
+            environment["COLLECTION_ID"] = self.collection_id
+            statements.append(
+                allow(
+                    "FaceCollection",
+                    ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:ListFaces"],
+                    [collection_arn],
+                )
+            )
+        else:
+            assert args.gateway_url is not None
+            environment["GATEWAY_URL"] = args.gateway_url
+            environment["GATEWAY_AUTH"] = args.gateway_auth
+            if args.gateway_auth == "sigv4":
+                statements.append(allow("InvokeGatewayApi", ["execute-api:Invoke"], [args.gateway_api_arn]))
+            if args.gateway_auth == "api-key":
+                environment["GATEWAY_API_KEY_SECRET_ARN"] = args.gateway_api_key_secret_arn or ""
+                statements.append(
+                    allow(
+                        "ReadGatewayApiKey",
+                        ["secretsmanager:GetSecretValue"],
+                        [args.gateway_api_key_secret_arn],
+                    )
+                )
+        if args.quarantine_bucket:
+            environment["QUARANTINE_BUCKET"] = args.quarantine_bucket
+            environment["QUARANTINE_PREFIX"] = args.quarantine_prefix
+            statements.append(
+                allow(
+                    "WriteQuarantine",
+                    ["s3:PutObject"],
+                    [
+                        pulumi.Output.concat(
+                            "arn:", ctx.partition, f":s3:::{args.quarantine_bucket}/{args.quarantine_prefix}*"
+                        )
+                    ],
+                )
+            )
+
+        lam = args.lambda_options
+        self.function = secure.secure_function(
+            f"{name}-function",
+            self,
+            ctx,
+            FunctionSpec(
+                handler_package="throttled_indexer",
+                runtime=lam.runtime,
+                architecture=lam.architecture,
+                timeout_seconds=args.timeout_seconds,
+                memory_mb=args.memory_mb,
+                log_retention_days=lam.log_retention_days,
+            ),
+            environment=environment,
+            statements=statements,
+        )
+        fn = self.function.function
+        self.event_source_mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-queue-mapping",
+            event_source_arn=self.queue.queue.arn,
+            function_name=fn.arn,
+            batch_size=args.batch_size,
+            scaling_config={"maximum_concurrency": args.max_concurrency},
+            function_response_types=["ReportBatchItemFailures"],
+            # Lambda checks the role can read the queue when the mapping is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function.role_policy]),
+        )
+
+        # ---- alarms
+        self.alarm_topic: secure.SecureTopic | None = None
+        if args.alarm_actions:
+            alarm_actions: list[pulumi.Input[str]] = list(args.alarm_actions)
+        else:
+            alarm_source = ctx.arn("cloudwatch", "alarm:*")
+            self.alarm_topic = secure.secure_topic(
+                f"{name}-alarms",
+                self,
+                ctx,
+                publisher_service="cloudwatch.amazonaws.com",
+                publisher_source_arns=[alarm_source],
+                extra_statements=lambda topic_arn: [
+                    service_grant(
+                        ctx,
+                        sid="AllowCloudWatchAlarms",
+                        service="cloudwatch.amazonaws.com",
+                        actions=["sns:Publish"],
+                        resources=[topic_arn],
+                        source_arn=alarm_source,
+                    )
+                ],
+            )
+            alarm_actions = [self.alarm_topic.topic.arn]
+        self.alarm_actions = alarm_actions
+        assert self.queue.dead_letter_queue is not None
+        self.alarms = {
+            "dlq-not-empty": queue_not_empty_alarm(
+                f"{name}-dlq-not-empty",
+                self,
+                self.queue.dead_letter_queue,
+                alarm_actions,
+                "Messages the indexer gave up on are waiting in the DLQ",
+            ),
+            "oldest-message": aws.cloudwatch.MetricAlarm(
+                f"{name}-oldest-message",
+                alarm_description="The indexer's input queue is not draining",
+                namespace="AWS/SQS",
+                metric_name="ApproximateAgeOfOldestMessage",
+                dimensions={"QueueName": self.queue.queue.name},
+                statistic="Maximum",
+                period=300,
+                evaluation_periods=1,
+                threshold=args.oldest_message_alarm_seconds,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=alarm_actions,
+                ok_actions=alarm_actions,
+                opts=child,
+            ),
+            "function-errors": function_errors_alarm(f"{name}-function-errors", self, fn, alarm_actions),
+        }
+
+        self.queue_arn = self.queue.queue.arn
+        self.queue_url = self.queue.queue.url
+        self.history_table_name = self.history_table.name
+        self.history_table_arn = self.history_table.arn
+        self.function_name = fn.name
+        self.function_arn = fn.arn
+        self.register_outputs(
+            {
+                "queue_url": self.queue.queue.url,
+                "queue_arn": self.queue.queue.arn,
+                "dlq_url": self.queue.dead_letter_queue.url,
+                "history_table_name": self.history_table.name,
+                "function_name": fn.name,
+                "function_arn": fn.arn,
+                "role_arn": self.function.role.arn,
+                "collection_id": self.collection_id,
+                "alarm_topic_arn": self.alarm_topic.topic.arn if self.alarm_topic else None,
+            }
+        )
+
+
+def queue_not_empty_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    queue: aws.sqs.Queue,
+    actions: list[pulumi.Input[str]],
+    description: str,
+) -> aws.cloudwatch.MetricAlarm:
+    """Alarm as soon as a (dead-letter / failure) queue holds a message."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue.name},
+        statistic="Maximum",
+        period=300,
+        evaluation_periods=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def function_errors_alarm(
+    name: str, parent: pulumi.Resource, function: aws.lambda_.Function, actions: list[pulumi.Input[str]]
+) -> aws.cloudwatch.MetricAlarm:
+    """Alarm when a function reports errors (unhandled exceptions, timeouts)."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description="The function failed (errors or timeouts)",
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions={"FunctionName": function.name},
+        statistic="Sum",
+        period=300,
+        evaluation_periods=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _collection_name(raw: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in raw)[:255]
+
+
+def _validate(args: ThrottledIndexerArgs) -> None:
+    if args.gateway not in GATEWAYS:
+        raise ValueError(f"ThrottledIndexerArgs.gateway: one of {GATEWAYS}, got {args.gateway!r}")
+    if args.gateway_auth not in GATEWAY_AUTHS:
+        raise ValueError(
+            f"ThrottledIndexerArgs.gateway_auth: one of {GATEWAY_AUTHS}, got {args.gateway_auth!r}"
+        )
+    if args.gateway == "http" and not args.gateway_url:
+        raise ValueError("ThrottledIndexerArgs.gateway_url: required for gateway 'http'")
+    if args.gateway == "rekognition" and args.gateway_url:
+        raise ValueError("ThrottledIndexerArgs.gateway_url: only for gateway 'http'")
+    if args.gateway_auth == "sigv4" and not args.gateway_api_arn:
+        raise ValueError("ThrottledIndexerArgs.gateway_api_arn: required for gateway_auth 'sigv4'")
+    if args.gateway_auth == "api-key" and not args.gateway_api_key_secret_arn:
+        raise ValueError(
+            "ThrottledIndexerArgs.gateway_api_key_secret_arn: required for gateway_auth 'api-key'"
+        )
+    if args.max_concurrency < 2:
+        raise ValueError("ThrottledIndexerArgs.max_concurrency: Lambda's minimum is 2")
+    if not 1 <= args.batch_size <= 10:
+        raise ValueError("ThrottledIndexerArgs.batch_size: 1-10 (no batching window is configured)")
+    if VISIBILITY_TIMEOUT_FACTOR * args.timeout_seconds > 12 * 3600:
+        raise ValueError(
+            "ThrottledIndexerArgs.timeout_seconds: 6x it must fit SQS's 12-hour visibility limit"
+        )

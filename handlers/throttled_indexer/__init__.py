@@ -1,0 +1,1 @@
+"""throttled_indexer: registers queued images with the face index, at a bounded rate."""
