@@ -53,6 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = []
     for task in invocation.tasks:
         if isinstance(task, BadTask):
+            logger.remove_keys(["bucket", "key", "version_id"])
             logger.append_keys(task_id=task.task_id)
             result = TaskResult("PermanentFailure", task.reason, "error")
         else:

@@ -26,10 +26,12 @@ class ImageProbe:
 def probe_image(s3: Any, bucket: str, key: str, version_id: str | None) -> ImageProbe:
     """Read the first 16 bytes; raise InvalidRegistration('format') when they are not PNG or JPEG."""
     request: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": PROBE_RANGE}
+    action = "s3:GetObject"
     if version_id:
         request["VersionId"] = version_id
+        action = "s3:GetObjectVersion"
     try:
-        response = aws_call("s3:GetObject", s3.get_object, **request)
+        response = aws_call(action, s3.get_object, **request)
     except TaskFailure as failure:
         # S3 refuses any range of an empty object with 416 InvalidRange.
         if failure.kind == "error" and "InvalidRange" in failure.detail:
@@ -37,7 +39,7 @@ def probe_image(s3: Any, bucket: str, key: str, version_id: str | None) -> Image
         raise
     body = response["Body"]
     try:
-        head = aws_call("s3:GetObject", body.read, amt=16)
+        head = aws_call(action, body.read, amt=16)
     finally:
         body.close()
     image_format = next((name for name, magic in SIGNATURES.items() if head.startswith(magic)), None)

@@ -42,6 +42,8 @@ MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFou
 # GetObject on a delete marker answers 405 MethodNotAllowed: the version asked for is a deletion.
 DELETE_MARKER_CODES = frozenset({"MethodNotAllowed"})
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden", "KmsAccessDenied"})
+# Connection errors and timeouts (after the client's own retries); other botocore errors are bugs.
+TRANSIENT_BOTO_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
 class TaskFailure(Exception):
@@ -98,8 +100,8 @@ def aws_call(action: str, call: Callable[..., T], /, **kwargs: object) -> T:
         return call(**kwargs)
     except ClientError as exc:
         raise classify_client_error(action, exc) from exc
-    except (BotoConnectionError, HTTPClientError, IncompleteReadError) as exc:
-        # Connection errors and timeouts (after the client's own retries): S3 Batch retries the task.
+    except TRANSIENT_BOTO_ERRORS as exc:
+        # S3 Batch retries the task.
         raise TaskFailure("temporary", action, type(exc).__name__) from exc
 
 

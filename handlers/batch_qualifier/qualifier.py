@@ -11,10 +11,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from handlers.batch_qualifier.image_probe import ImageProbe, probe_image
-from handlers.batch_qualifier.outcomes import ResultCode, TaskFailure, aws_call, classify_client_error
+from handlers.batch_qualifier.outcomes import (
+    TRANSIENT_BOTO_ERRORS,
+    ResultCode,
+    TaskFailure,
+    aws_call,
+    classify_client_error,
+)
 from handlers.batch_qualifier.registration import (
     BatchTask,
     Invalid,
@@ -103,8 +109,11 @@ class Qualifier:
         response = aws_call(
             "sqs:SendMessage", self._sqs.send_message, QueueUrl=self._queue_url, MessageBody=body
         )
-        if self._history is not None:
-            self._record("record queued", self._history.record_queued, message)
+        if self._history is not None and not self._record(
+            "record queued", self._history.record_queued, message
+        ):
+            # The history already holds a later state (indexed / deleted / indexing); the indexer skips it.
+            logger.info("history already past queued; record kept")
         logger.info(
             "queued", extra={"message_id": response.get("MessageId"), "user_id": registration.user_id}
         )
@@ -115,7 +124,7 @@ class Qualifier:
             result = self._provider.get_registration_data(task)
         except ClientError as exc:
             raise classify_client_error("registration provider", exc) from exc
-        except BotoCoreError as exc:
+        except TRANSIENT_BOTO_ERRORS as exc:
             raise TaskFailure("temporary", "registration provider", type(exc).__name__) from exc
         if not isinstance(result, UserRegistration | Skip | Invalid):
             raise TypeError(
@@ -173,14 +182,14 @@ class Qualifier:
         logger.info("invalid registration data", extra={"reason": reason})
         return TaskResult("PermanentFailure", reason, "invalid")
 
-    def _record(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+    def _record(self, what: str, call: Any, *args: Any, **kwargs: Any) -> object:
         # The history is DynamoDB: its throttling and outages become TemporaryFailure, so S3 Batch retries the
         # task (a repeated queue message is harmless: the indexer registers each object version once).
         try:
-            call(*args, **kwargs)
+            return call(*args, **kwargs)
         except ClientError as exc:
             raise classify_client_error(f"dynamodb (import history: {what})", exc) from exc
-        except BotoCoreError as exc:
+        except TRANSIENT_BOTO_ERRORS as exc:
             raise TaskFailure("temporary", f"dynamodb (import history: {what})", type(exc).__name__) from exc
 
 

@@ -61,6 +61,18 @@ def test_a_missing_version_fails_permanently_as_missing(env):
     assert "s3:GetObjectVersionTagging: NoSuchVersion" in result.result_string
 
 
+def test_a_version_deleted_after_its_tags_were_read_names_the_version_action(env):
+    env.s3.put_bucket_versioning(Bucket=IMAGE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    version = env.put_image("v.png", tags={"UserId": "a"})["VersionId"]
+    env.s3.meta.events.register(
+        "after-call.s3.GetObjectTagging",
+        lambda **_: env.s3.delete_object(Bucket=IMAGE_BUCKET, Key="v.png", VersionId=version),
+    )
+    result = env.qualifier().qualify(make_task("v.png", version_id=version))
+    assert (result.result_code, result.outcome) == ("PermanentFailure", "missing")
+    assert "s3:GetObjectVersion: NoSuchVersion" in result.result_string
+
+
 def test_an_object_deleted_between_tags_and_probe_is_missing(env):
     env.put_image("race.png", tags={"UserId": "a"})
     # Delete the object right after its tags were read: the probe finds nothing.
