@@ -19,7 +19,7 @@ from components import (
     ThrottledIndexerArgs,
 )
 from components.config import StackConfig, load_config
-from components.secure import lambda_function_arn, physical_name, s3_bucket_arn
+from components.secure import lambda_function_arn, physical_name, s3_bucket_arn, sns_topic_arn
 
 
 def main(cfg: StackConfig) -> None:
@@ -41,6 +41,11 @@ def main(cfg: StackConfig) -> None:
     # may create: the qualifier gets a fixed physical name, so the pipeline takes its ARN built from parts.
     qualifier_function_name = physical_name(f"{pulumi.get_stack()}-batch-qualifier")
     batch_function_arn: pulumi.Input[str] = bq.function_arn or lambda_function_arn(qualifier_function_name)
+    # Likewise the indexer's alarm topic (when it creates one), so the pipeline's alarms can go there too.
+    alarm_topic_name = physical_name(f"{pulumi.get_stack()}-bulk-loader-alarms", limit=256)
+    alarm_actions: tuple[pulumi.Input[str], ...] = ti.alarm_actions
+    if not alarm_actions and ti.enabled:
+        alarm_actions = (sns_topic_arn(alarm_topic_name),)
 
     pipeline: InventoryPipeline | None = None
     if ip.enabled:
@@ -65,7 +70,7 @@ def main(cfg: StackConfig) -> None:
                 manifest_expire_days=ip.manifest_expire_days,
                 report_expire_days=ip.report_expire_days,
                 force_destroy=ip.force_destroy,
-                alarm_actions=ti.alarm_actions,
+                alarm_actions=alarm_actions,
             ),
         )
         image_bucket_name = pipeline.image_bucket_name
@@ -104,6 +109,7 @@ def main(cfg: StackConfig) -> None:
                 delete_events=ti.delete_events,
                 enable_bucket_eventbridge=cfg.bucket_eventbridge,
                 alarm_actions=ti.alarm_actions,
+                alarm_topic_name=alarm_topic_name,
                 oldest_message_alarm_seconds=ti.oldest_message_alarm_seconds,
                 history_deletion_protection=ti.history_deletion_protection,
             ),

@@ -76,6 +76,17 @@ def lambda_function_arn(function_name: str, parent: pulumi.Resource | None = Non
     )
 
 
+def sns_topic_arn(topic_name: str, parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
+    """The ARN a topic with this physical name has (or will have) in the stack's account and region."""
+    opts = pulumi.InvokeOutputOptions(parent=parent) if parent else None
+    identity = aws.get_caller_identity_output(opts=opts)
+    region = aws.get_region_output(opts=opts)
+    partition = aws.get_partition_output(opts=opts)
+    return pulumi.Output.concat(
+        "arn:", partition.partition, ":sns:", region.region, ":", identity.account_id, ":", topic_name
+    )
+
+
 def s3_bucket_arn(bucket_name: str, parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
     """The ARN of a bucket given by name, in the stack's partition."""
     opts = pulumi.InvokeOutputOptions(parent=parent) if parent else None
@@ -312,6 +323,7 @@ def secure_topic(
     publisher_service: str | None = None,
     publisher_source_arns: Sequence[Any] = (),
     extra_statements: StatementsFor | None = None,
+    topic_name: str | None = None,
 ) -> SecureTopic:
     """An encrypted topic with ONE TopicPolicy.
 
@@ -360,7 +372,7 @@ def secure_topic(
             opts=opts,
         )
         kms_key_id = key.arn
-    topic = aws.sns.Topic(name, kms_master_key_id=kms_key_id, opts=opts)
+    topic = aws.sns.Topic(name, name=topic_name, kms_master_key_id=kms_key_id, opts=opts)
     statements: list[Statement] = [_deny_insecure_transport("sns:Publish", [topic.arn])]
     if extra_statements is not None:
         statements.extend(extra_statements(topic.arn))

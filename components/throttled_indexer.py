@@ -73,6 +73,9 @@ class ThrottledIndexerArgs:
     notifications on that bucket, or it overwrites them."""
     alarm_actions: tuple[str, ...] = ()
     """Alarm targets (SNS/Lambda ARNs); empty creates an alarm topic."""
+    alarm_topic_name: str | None = None
+    """Physical name of the created alarm topic (so other components can alarm to it before it exists);
+    None lets Pulumi auto-name it."""
     oldest_message_alarm_seconds: int = 3600
     """Alarm when the oldest queued message is this old."""
     history_deletion_protection: bool = True
@@ -304,6 +307,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 ctx,
                 publisher_service="cloudwatch.amazonaws.com",
                 publisher_source_arns=[alarm_source],
+                topic_name=args.alarm_topic_name,
                 extra_statements=lambda topic_arn: [
                     service_grant(
                         ctx,

@@ -1,4 +1,4 @@
-"""Run the Pulumi program (or a component) under recording mocks, one fresh event loop and runtime per test.
+"""Harness: run the Pulumi program (or a component) under recording mocks, fresh loop and runtime per run.
 
 Follows Pulumi's unit-testing guide: `pulumi.runtime.set_mocks` with mocks that return plausible ids/ARNs, the
 stack config set from the stack file, the program run to completion, then assertions on the recorded inputs.
@@ -10,15 +10,15 @@ import asyncio
 import json
 import runpy
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import pytest
 import yaml
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -43,6 +43,10 @@ class Run:
     resources: list[Recorded] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+    """Logical name -> logical names of the resources in its `depends_on` option."""
+    parents: dict[str, str | None] = field(default_factory=dict)
+    """Logical name -> logical name of its parent (None for the stack's direct children)."""
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
@@ -160,6 +164,7 @@ def run_pulumi(program: Callable[[], Any], config: dict[str, Any] | None = None,
         pulumi_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(RecordingMocks(run), project=PROJECT, stack=stack, preview=False)
         pulumi.runtime.set_all_config(_as_pulumi_config(config or {}))
+        pulumi.runtime.register_stack_transformation(_record_options(run))
         program()
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
         root = pulumi_settings.get_root_resource()
@@ -173,6 +178,21 @@ def run_pulumi(program: Callable[[], Any], config: dict[str, Any] | None = None,
     return run
 
 
+def _record_options(run: Run):
+    """A stack transformation recording each resource's parent and depends_on (the mocks never see them)."""
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        opts = args.opts or pulumi.ResourceOptions()
+        deps = opts.depends_on or []
+        deps = deps if isinstance(deps, list) else [deps]
+        run.depends_on[args.name] = [d._name for d in deps if isinstance(d, pulumi.Resource)]
+        parent = opts.parent
+        run.parents[args.name] = None if parent is None or isinstance(parent, Stack) else parent._name
+        return None
+
+    return record
+
+
 def run_main(config: dict[str, Any], stack: str = "test") -> Run:
     """Run the repo's __main__.py with this config."""
     if str(REPO) not in sys.path:
@@ -180,6 +200,34 @@ def run_main(config: dict[str, Any], stack: str = "test") -> Run:
     return run_pulumi(lambda: runpy.run_path(str(REPO / "__main__.py"), run_name="__pulumi__"), config, stack)
 
 
-@pytest.fixture
-def pulumi_run() -> Iterator[Callable[..., Run]]:
-    yield run_pulumi
+def statements(recorded: Recorded, key: str = "policy") -> list[dict[str, Any]]:
+    """The statements of a recorded policy document input (JSON text)."""
+    return json.loads(recorded.inputs[key])["Statement"]
+
+
+def statement(recorded: Recorded, sid: str, key: str = "policy") -> dict[str, Any]:
+    found = [s for s in statements(recorded, key) if s.get("Sid") == sid]
+    assert len(found) == 1, (
+        f"{recorded.name}: expected one statement {sid}, "
+        f"got {[s.get('Sid') for s in statements(recorded, key)]}"
+    )
+    return found[0]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def env_of(run: Run, function_logical_name: str) -> dict[str, str]:
+    return run.named(function_logical_name).inputs["environment"]["variables"]
+
+
+def role_policy_for_function(run: Run, function_logical_name: str) -> Recorded:
+    """The ONE inline policy of the role the function runs as."""
+    role_name = run.named(function_logical_name).inputs["role"].rsplit("/", 1)[-1]
+    role = run.by_output("name", role_name)
+    policies = [
+        r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if r.inputs["role"] == role.outputs["name"]
+    ]
+    assert len(policies) == 1, f"{role.name}: expected ONE inline policy, got {len(policies)}"
+    return policies[0]
