@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, S3BatchOperationResponse
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
 )
 
 from handlers.batch_qualifier.registration import BatchTask
@@ -60,12 +61,17 @@ def parse_invocation(raw: dict[str, Any]) -> Invocation:
         None if mode in MODES else f"error:job-arguments: mode must be import or reindex, not {mode!r}"
     )
     tasks = tuple(
-        _task(task, job_id=job_id, run_id=run_id, mode=mode, job_problem=job_problem) for task in event.tasks
+        _task(S3BatchOperationTask(task), job_id=job_id, run_id=run_id, mode=mode, job_problem=job_problem)
+        if isinstance(task, dict)
+        else BadTask("", f"error:event: a task is a JSON {type(task).__name__}, not an object")
+        for task in raw_tasks
     )
     return Invocation(schema_version, invocation_id, job_id, run_id, tasks)
 
 
-def _task(task: Any, *, job_id: str, run_id: str, mode: str, job_problem: str | None) -> BatchTask | BadTask:
+def _task(
+    task: S3BatchOperationTask, *, job_id: str, run_id: str, mode: str, job_problem: str | None
+) -> BatchTask | BadTask:
     task_id = str(task.get("taskId") or "")
     if job_problem:
         return BadTask(task_id, job_problem)

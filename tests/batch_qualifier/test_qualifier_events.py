@@ -115,3 +115,9 @@ def test_response_answers_every_task_when_there_are_several():
     response = build_response(invocation, records)
     assert [r["taskId"] for r in response["results"]] == ["t1", "t2"]
     assert response["treatMissingKeysAs"] == "PermanentFailure"
+
+
+def test_a_task_that_is_not_an_object_is_a_bad_task():
+    (task,) = parse_invocation(batch_event(["a.png"])).tasks  # type: ignore[list-item]
+    assert isinstance(task, BadTask)
+    assert "not an object" in task.reason
