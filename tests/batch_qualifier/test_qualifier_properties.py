@@ -100,3 +100,32 @@ def test_a_huge_properties_file_is_not_downloaded_whole(env):
     result, _ = _qualify(env, b'{"bio": "' + b"a" * PROPERTIES_OBJECT_MAX_BYTES + b'"}')
     assert result.result_code == "PermanentFailure"
     assert result.result_string.startswith("invalid:properties-too-large")
+
+
+def test_the_read_stops_at_the_bound_even_without_a_content_length():
+    import io
+
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from handlers.batch_qualifier.properties import PropertiesLoader
+    from handlers.batch_qualifier.registration import InvalidRegistration
+
+    class CountingStream(io.BytesIO):
+        delivered = 0
+
+        def read(self, size=-1):
+            data = super().read(size)
+            CountingStream.delivered += len(data)
+            return data
+
+    stream = CountingStream(b'{"bio": "' + b"a" * 1_000_000 + b'"}')
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stubber:
+        stubber.add_response("get_object", {"Body": StreamingBody(stream, None)})
+        with pytest.raises(InvalidRegistration, match="is over 100000 bytes"):
+            PropertiesLoader(s3, max_bytes=100_000).load("s3://props-bucket/p.json")
+    # One chunk past the bound at most, never the whole object.
+    assert CountingStream.delivered <= 100_000 + 64 * 1024
+    assert stream.closed
