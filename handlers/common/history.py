@@ -382,6 +382,43 @@ class HistoryStore:
             raise
         return True, response.get("Attributes", {}).get("sequencer")
 
+    def record_delete_failure(self, bucket: str, key: str, reason: str) -> None:
+        """A delete event gave up (it goes to the DLQ): findable with `failures_since` until a later delete
+        event for the key succeeds. Kept on the key's delete-events item (no TTL: it holds the sequencer)."""
+        now = self._clock()
+        self.table.update_item(
+            Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
+            UpdateExpression="SET #status = :failed, reason = :reason, bucket = :bucket, object_key = :key, "
+            "#failure = :failure, #time = :now",
+            ExpressionAttributeNames={
+                "#status": "status",
+                "#failure": FAILURE_ATTRIBUTE,
+                "#time": TIME_ATTRIBUTE,
+            },
+            ExpressionAttributeValues={
+                ":failed": HistoryStatus.FAILED.value,
+                ":reason": reason[:1000],
+                ":bucket": bucket,
+                ":key": key,
+                ":failure": failure_partition(HistoryStatus.FAILED.value, now),
+                ":now": format_time(now),
+            },
+        )
+
+    def clear_delete_failure(self, bucket: str, key: str) -> None:
+        """A delete event for the key succeeded: an earlier failure no longer stands."""
+        try:
+            self.table.update_item(
+                Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
+                UpdateExpression="SET #status = :deleted REMOVE #failure",
+                ConditionExpression="attribute_exists(#failure)",
+                ExpressionAttributeNames={"#status": "status", "#failure": FAILURE_ATTRIBUTE},
+                ExpressionAttributeValues={":deleted": HistoryStatus.DELETED.value},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
     def newest_delete_sequencer(self, bucket: str, key: str) -> str | None:
         """The padded sequencer of the newest delete event seen for a key, or None."""
         item = self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK)

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handlers.common.contracts import ImportMessage, ObjectRef
 from handlers.common.history import HistoryStore
 from handlers.common.history_schema import GLOBAL_SECONDARY_INDEXES, PARTITION_KEY, SORT_KEY
 
@@ -75,3 +76,123 @@ def clock() -> FakeClock:
 @pytest.fixture
 def history(history_table, clock) -> HistoryStore:
     return HistoryStore(history_table, clock=clock)
+
+
+# ---------------------------------------------------------------------------------------------- images
+IMAGE_BUCKET = "images"
+QUARANTINE_BUCKET = "triage"
+HOSTILE_KEYS = [
+    "photos/plain.jpg",
+    "photos/a b+c%20d.jpg",
+    "fotos/Zoë, \"quoted\" 'x'.jpeg",
+    "deep/+/%2B/日本.png",
+]
+
+
+def jpeg_bytes(seed: str, size: int = 2048) -> bytes:
+    """Distinct, deterministic fake JPEG bytes (the gateway fakes do not decode them)."""
+    body = (seed.encode("utf-8") * (size // max(1, len(seed)) + 1))[:size]
+    return b"\xff\xd8\xff\xe0" + body + b"\xff\xd9"
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=IMAGE_BUCKET)
+    client.put_bucket_versioning(Bucket=IMAGE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.create_bucket(Bucket=QUARANTINE_BUCKET)
+    client.create_bucket(Bucket="flat")  # unversioned
+    return client
+
+
+def put_image(s3, key: str, data: bytes, bucket: str = IMAGE_BUCKET, tags: str | None = None) -> ObjectRef:
+    """Upload an image and return the ObjectRef a qualifier would have sent for it."""
+    extra = {"Tagging": tags} if tags else {}
+    response = s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    version = response.get("VersionId")
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        version_id=None if version in (None, "null") else version,
+        etag=response["ETag"].strip('"'),
+        size=len(data),
+    )
+
+
+def import_message(obj: ObjectRef, user_id: str = "user-1", **kw) -> ImportMessage:
+    return ImportMessage(object=obj, user_id=user_id, run_id=kw.pop("run_id", "run-1"), **kw)
+
+
+# ---------------------------------------------------------------------------------------------- gateway fake
+class FakeFaceIndex:
+    """An in-memory face index implementing the Gateway protocol, for the importer/deleter/batch tests.
+
+    It is not what those tests examine (the real gateways have their own tests against Stubber and a real
+    HTTP server); it records every registration so tests can assert what is registered at the end.
+    `script` holds exceptions to raise on the next register calls; `on_register` runs inside a call.
+    """
+
+    name = "fake"
+
+    def __init__(self, needs_bytes: bool = False) -> None:
+        self.needs_bytes = needs_bytes
+        self.faces: dict[str, tuple[str, str, str | None]] = {}
+        self.register_calls = 0
+        self.deregister_calls = 0
+        self.script: list[Exception] = []
+        self.deregister_script: list[Exception] = []
+        self.on_register = None
+        self._next = 0
+
+    def register(self, request):
+        from handlers.throttled_indexer.gateway import Registration
+
+        self.register_calls += 1
+        if self.on_register is not None:
+            hook, self.on_register = self.on_register, None
+            hook(request)
+        if self.script:
+            raise self.script.pop(0)
+        if self.needs_bytes:
+            assert request.image is not None
+        self._next += 1
+        face_id = f"face-{self._next}"
+        self.faces[face_id] = (request.user_id, request.obj.key, request.obj.version_id)
+        return Registration(
+            face_ids=(face_id,), image_id=f"img-{self._next}", external_image_id=request.user_id
+        )
+
+    def deregister(self, user_id, face_ids, image_id):
+        self.deregister_calls += 1
+        if self.deregister_script:
+            raise self.deregister_script.pop(0)
+        for face_id in face_ids:
+            self.faces.pop(face_id, None)
+
+    def registered_keys(self) -> list[str]:
+        return sorted(key for _, key, _ in self.faces.values())
+
+
+@pytest.fixture
+def face_index() -> FakeFaceIndex:
+    return FakeFaceIndex()
+
+
+@pytest.fixture
+def importer(s3, history, face_index, clock):
+    from handlers.throttled_indexer.importer import Importer
+
+    return Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=1_000_000, clock=clock)
+
+
+@pytest.fixture
+def deleter(s3, history, face_index):
+    from handlers.throttled_indexer.deleter import Deleter
+
+    return Deleter(s3=s3, history=history, gateway=face_index)
+
+
+def first_attempt(receive_count: int = 1, max_receive_count: int = 5):
+    from handlers.throttled_indexer.outcome import Attempt
+
+    return Attempt(receive_count=receive_count, max_receive_count=max_receive_count, lease_seconds=900)

@@ -1,0 +1,43 @@
+"""Lambda entry point: SQS batches from the indexer's input queue (ReportBatchItemFailures)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from handlers.common.aws import RETRY_CONFIG, client
+from handlers.throttled_indexer.bootstrap import build_runner
+from handlers.throttled_indexer.settings import Settings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+def metric_name(label: str) -> str:
+    """`skipped:duplicate` -> `SkippedDuplicate`: one EMF counter per outcome."""
+    return "".join(part.capitalize() for part in label.replace(":", "-").split("-"))
+
+
+def _count(label: str) -> None:
+    metrics.add_metric(name=metric_name(label), unit=MetricUnit.Count, value=1)
+
+
+def _history_table(name: str) -> Any:
+    return boto3.resource("dynamodb", config=RETRY_CONFIG).Table(name)
+
+
+# Built at cold start: a missing HISTORY_TABLE or a malformed setting fails the init, not every message.
+runner = build_runner(Settings.from_env(os.environ), client, _history_table, _count)
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = runner.run(event.get("Records", []), remaining_ms=context.get_remaining_time_in_millis)
+    return result.response()

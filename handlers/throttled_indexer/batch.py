@@ -1,0 +1,351 @@
+"""One SQS batch: process each message, report partial failures, back off when the gateway is busy.
+
+Why throttling does not burn the redrive count (every receive counts toward the queue's maxReceiveCount):
+- the first busy answer (429/5xx/throttling/timeout) closes the gateway for the rest of the batch: the
+  remaining messages are not attempted, they only wait;
+- every message that is retried gets a visibility timeout growing with its deliveries (backoff.py), so a
+  busy gateway sees fewer and fewer calls instead of a retry storm;
+- a message that was only *waiting* (busy gateway, not attempted, or another worker holding its claim) and
+  is on its last allowed receive is not sent to the DLQ for it: a copy goes back on the queue (SendMessage,
+  with attributes counting the earlier deliveries and the first send time) and the original is deleted.
+  The copy starts a fresh receive count; its back-off continues from the total. Only when the message has
+  been waiting for longer than `max_wait_seconds` is it given up: `failed` in the history, then the DLQ.
+- failures of the message itself (unexpected errors) use the receive count as is: after MAX_RECEIVE_COUNT
+  deliveries the history records `failed` with the reason and the redrive policy moves it to the DLQ.
+A message that cannot be parsed is recorded (in the history when it names an object, else in the log with
+its message id) and copied to the DLQ at once (DLQ_URL), then deleted; without DLQ_URL it is failed with no
+delay so the redrive policy moves it after MAX_RECEIVE_COUNT quick deliveries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.common.contracts import (
+    DeleteMessage,
+    HistoryStatus,
+    ImportMessage,
+    MessageError,
+    ObjectRef,
+    parse_message,
+)
+from handlers.common.history import HistoryStore
+from handlers.throttled_indexer.backoff import retry_delay
+from handlers.throttled_indexer.outcome import Attempt, Outcome
+
+logger = Logger(child=True)
+
+# Message attributes on re-queued copies.
+DELIVERIES_ATTRIBUTE = "indexer-deliveries"
+FIRST_SENT_ATTRIBUTE = "indexer-first-sent"
+ERROR_ATTRIBUTE = "indexer-error"
+SOURCE_ID_ATTRIBUTE = "indexer-source-message-id"
+# SQS allows 10 message attributes; a copy keeps the original's up to this many besides ours.
+MAX_COPIED_ATTRIBUTES = 8
+MAX_SEND_DELAY = 900  # SendMessage DelaySeconds limit
+# Outcomes that mean "waited, was not the message's fault".
+_WAITING = ("retry:busy", "retry:deferred", "retry:in-progress", "retry:claimed", "retry:time")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    max_receive_count: int = 5
+    backoff_base_seconds: int = 60
+    backoff_max_seconds: int = 6 * 3600
+    max_wait_seconds: int = 3 * 24 * 3600
+    """How long a message may keep waiting on a busy gateway before it is given up (failed + DLQ)."""
+    queue_url: str | None = None
+    dlq_url: str | None = None
+    time_margin_ms: int = 15_000
+    """Messages are not started when less time than this (plus the gateway timeout) is left."""
+    lease_margin_seconds: int = 60
+
+
+@dataclass
+class BatchResult:
+    failures: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failures]}
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        *,
+        sqs,
+        history: HistoryStore,
+        process_import: Callable[[ImportMessage, Attempt], Outcome],
+        process_delete: Callable[[DeleteMessage], Outcome],
+        config: BatchConfig,
+        count: Callable[[str], None] = lambda label: None,
+        now: Callable[[], float] = time.time,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        self._sqs = sqs
+        self._history = history
+        self._process_import = process_import
+        self._process_delete = process_delete
+        self._config = config
+        self._count = count
+        self._now = now
+        self._rng = rng
+
+    def run(
+        self, records: list[dict[str, Any]], remaining_ms: Callable[[], int] | None = None
+    ) -> BatchResult:
+        result = BatchResult()
+        busy: Outcome | None = None
+        visibility: list[tuple[str, str, int]] = []  # (queue url, receipt handle, seconds)
+        for record in records:
+            message_id = record.get("messageId", "?")
+            deliveries = self._deliveries(record)
+            attempt = Attempt(
+                receive_count=_receive_count(record),
+                max_receive_count=self._config.max_receive_count,
+                lease_seconds=self._lease_seconds(remaining_ms),
+            )
+            with logger.append_context_keys(message_id=message_id, receive_count=attempt.receive_count):
+                if busy is not None:
+                    outcome = Outcome.retry(
+                        "retry:deferred", busy.reason, busy=True, retry_after=busy.retry_after
+                    )
+                elif remaining_ms is not None and remaining_ms() < self._config.time_margin_ms:
+                    outcome = Outcome.retry("retry:time", "not enough time left in this invocation")
+                else:
+                    outcome = self._process(record, attempt)
+                if outcome.busy and busy is None:
+                    busy = outcome
+                    logger.warning(
+                        "gateway busy: deferring the rest of the batch", extra={"reason": outcome.reason}
+                    )
+                result.labels.append(outcome.label)
+                self._count(outcome.label)
+                if outcome.done:
+                    logger.info("message done", extra={"outcome": outcome.label, "reason": outcome.reason})
+                    continue
+                if outcome.label == "poison":
+                    visibility.append((self._queue_url(record), record["receiptHandle"], 0))
+                    result.failures.append(message_id)
+                    continue
+                if outcome.label in _WAITING and attempt.last and self._requeue(record, deliveries, outcome):
+                    self._count("requeued")
+                    continue
+                if attempt.last:
+                    self._give_up(record, outcome, deliveries)
+                delay = retry_delay(
+                    deliveries,
+                    base_seconds=self._config.backoff_base_seconds,
+                    max_seconds=self._config.backoff_max_seconds,
+                    retry_after=outcome.retry_after,
+                    **({"rng": self._rng} if self._rng else {}),
+                )
+                logger.info(
+                    "message retried later",
+                    extra={"outcome": outcome.label, "reason": outcome.reason, "delay_seconds": delay},
+                )
+                visibility.append((self._queue_url(record), record["receiptHandle"], delay))
+                result.failures.append(message_id)
+        self._change_visibility(visibility)
+        return result
+
+    # ------------------------------------------------------------------------------------------ one message
+    def _process(self, record: dict[str, Any], attempt: Attempt) -> Outcome:
+        body = record.get("body", "")
+        try:
+            message = parse_message(body)
+        except MessageError as exc:
+            return self._poison(record, str(exc))
+        try:
+            if isinstance(message, ImportMessage):
+                return self._process_import(message, attempt)
+            return self._process_delete(message)
+        except Exception as exc:  # any failure of one message must not fail the others: logged, retried
+            logger.exception("message failed; it will be retried")
+            return Outcome.retry("retry:error", f"{type(exc).__name__}: {exc}"[:1000])
+
+    def _poison(self, record: dict[str, Any], error: str) -> Outcome:
+        message_id = record.get("messageId", "?")
+        logger.error(
+            "unparseable queue message", extra={"error": error, "body_excerpt": record.get("body", "")[:500]}
+        )
+        obj = _object_named_in(record.get("body", ""))
+        if obj is not None:
+            try:
+                self._history.record_outcome(
+                    obj,
+                    HistoryStatus.INVALID,
+                    "unparseable-message",
+                    user_id=None,
+                    run_id=None,
+                    details={"message": error[:2000], "message_id": message_id},
+                )
+            except (ClientError, BotoCoreError):
+                logger.exception("could not record the unparseable message in the history")
+        if self._config.dlq_url:
+            try:
+                self._sqs.send_message(
+                    QueueUrl=self._config.dlq_url,
+                    MessageBody=record.get("body", "") or "(empty)",
+                    MessageAttributes={
+                        ERROR_ATTRIBUTE: {"DataType": "String", "StringValue": error[:1000]},
+                        SOURCE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": message_id},
+                    },
+                )
+                return Outcome.finished("poison:dead-lettered", error)
+            except (ClientError, BotoCoreError):
+                logger.exception(
+                    "could not copy the unparseable message to the DLQ; leaving it to the redrive"
+                )
+        return Outcome.retry("poison", error)
+
+    # ------------------------------------------------------------------------------------------ give up
+    def _requeue(self, record: dict[str, Any], deliveries: int, outcome: Outcome) -> bool:
+        """Put a copy of a waiting message back on the queue instead of letting it reach the DLQ."""
+        first_sent = _first_sent(record)
+        if first_sent is not None and self._now() - first_sent > self._config.max_wait_seconds:
+            return False
+        queue_url = self._queue_url(record)
+        attributes = {
+            name: {"DataType": value.get("dataType", "String"), "StringValue": value["stringValue"]}
+            for name, value in list(record.get("messageAttributes", {}).items())
+            if name not in (DELIVERIES_ATTRIBUTE, FIRST_SENT_ATTRIBUTE)
+            and value.get("stringValue") is not None
+        }
+        attributes = dict(list(attributes.items())[:MAX_COPIED_ATTRIBUTES])
+        attributes[DELIVERIES_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(deliveries)}
+        attributes[FIRST_SENT_ATTRIBUTE] = {
+            "DataType": "Number",
+            "StringValue": str(int(first_sent if first_sent is not None else self._now())),
+        }
+        delay = retry_delay(
+            deliveries,
+            base_seconds=self._config.backoff_base_seconds,
+            max_seconds=self._config.backoff_max_seconds,
+            retry_after=outcome.retry_after,
+            **({"rng": self._rng} if self._rng else {}),
+        )
+        try:
+            self._sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=record["body"],
+                MessageAttributes=attributes,
+                DelaySeconds=min(delay, MAX_SEND_DELAY),
+            )
+        except (ClientError, BotoCoreError):
+            logger.exception("could not re-queue a waiting message; the redrive policy takes it")
+            return False
+        logger.info("waiting message re-queued", extra={"deliveries": deliveries, "delay_seconds": delay})
+        return True
+
+    def _give_up(self, record: dict[str, Any], outcome: Outcome, deliveries: int) -> None:
+        """Last delivery failed: the history says why before the redrive policy moves it to the DLQ."""
+        reason = f"gave up after {deliveries} deliveries: {outcome.label}: {outcome.reason}"[:1000]
+        try:
+            message = parse_message(record.get("body", ""))
+        except MessageError:
+            return
+        try:
+            if isinstance(message, ImportMessage):
+                # Non-overwriting: an indexed / deleted record stays as it is.
+                self._history.record_outcome(
+                    message.object,
+                    HistoryStatus.FAILED,
+                    "gave-up",
+                    user_id=message.user_id,
+                    run_id=message.run_id,
+                    details={"message": reason},
+                )
+            else:
+                self._history.record_delete_failure(message.object.bucket, message.object.key, reason)
+        except (ClientError, BotoCoreError):
+            logger.exception("could not record the give-up in the history", extra={"reason": reason})
+        logger.error("message goes to the DLQ", extra={"reason": reason})
+
+    # ------------------------------------------------------------------------------------------ SQS plumbing
+    def _change_visibility(self, changes: list[tuple[str, str, int]]) -> None:
+        by_queue: dict[str, list[tuple[str, int]]] = {}
+        for queue_url, handle, seconds in changes:
+            by_queue.setdefault(queue_url, []).append((handle, seconds))
+        for queue_url, entries in by_queue.items():
+            for start in range(0, len(entries), 10):
+                chunk = entries[start : start + 10]
+                try:
+                    response = self._sqs.change_message_visibility_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                            for i, (handle, seconds) in enumerate(chunk)
+                        ],
+                    )
+                except (ClientError, BotoCoreError):
+                    # The queue's own visibility timeout still applies: the message comes back, just sooner.
+                    logger.exception("could not extend message visibility")
+                    continue
+                for failed in response.get("Failed", []):
+                    logger.warning("visibility not changed", extra={"error": failed})
+
+    def _queue_url(self, record: dict[str, Any]) -> str:
+        if self._config.queue_url:
+            return self._config.queue_url
+        return queue_url_from_arn(record.get("eventSourceARN", ""))
+
+    def _lease_seconds(self, remaining_ms: Callable[[], int] | None) -> int:
+        # A claim must outlive this invocation, so that it can only expire once this worker is gone.
+        left = remaining_ms() / 1000 if remaining_ms is not None else 900
+        return int(left) + self._config.lease_margin_seconds
+
+    @staticmethod
+    def _deliveries(record: dict[str, Any]) -> int:
+        earlier = record.get("messageAttributes", {}).get(DELIVERIES_ATTRIBUTE, {}).get("stringValue")
+        try:
+            return _receive_count(record) + (int(earlier) if earlier else 0)
+        except ValueError:
+            return _receive_count(record)
+
+
+def queue_url_from_arn(arn: str) -> str:
+    """arn:aws:sqs:<region>:<account>:<name> -> https://sqs.<region>.amazonaws.com/<account>/<name>."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        raise ValueError(f"not an SQS queue ARN: {arn!r}; set QUEUE_URL")
+    partition_suffix = "amazonaws.com.cn" if parts[1] == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{parts[3]}.{partition_suffix}/{parts[4]}/{parts[5]}"
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
+    except ValueError:
+        return 1
+
+
+def _first_sent(record: dict[str, Any]) -> float | None:
+    carried = record.get("messageAttributes", {}).get(FIRST_SENT_ATTRIBUTE, {}).get("stringValue")
+    sent_ms = record.get("attributes", {}).get("SentTimestamp")
+    try:
+        if carried:
+            return float(carried)
+        return int(sent_ms) / 1000 if sent_ms else None
+    except ValueError:
+        return None
+
+
+def _object_named_in(body: str) -> ObjectRef | None:
+    """The object an unparseable message is about, when it names one clearly enough."""
+    try:
+        data = json.loads(body)
+        obj = data.get("object") if isinstance(data, dict) else None
+        if isinstance(obj, dict):
+            return ObjectRef(bucket=obj["bucket"], key=obj["key"], version_id=obj.get("version_id"))
+    except (ValueError, KeyError, TypeError):  # includes pydantic's ValidationError (a ValueError)
+        return None
+    return None

@@ -1,0 +1,82 @@
+"""Building the indexer from its settings: once per cold start, so a bad configuration fails there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from handlers.common.history import HistoryStore
+from handlers.throttled_indexer.batch import BatchConfig, BatchRunner
+from handlers.throttled_indexer.deleter import Deleter
+from handlers.throttled_indexer.gateway import Gateway
+from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
+from handlers.throttled_indexer.importer import Importer
+from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
+from handlers.throttled_indexer.settings import Settings
+
+ClientFactory = Callable[[str], Any]
+
+
+def build_gateway(settings: Settings, clients: ClientFactory) -> Gateway:
+    if settings.gateway == "rekognition":
+        assert settings.collection_id is not None  # Settings validated it
+        return RekognitionGateway(clients("rekognition"), settings.collection_id)
+    assert settings.gateway_url is not None
+    signer = None
+    if settings.gateway_auth == "sigv4":
+        session = boto3.Session()
+        region = settings.region or session.region_name
+        if not region:
+            raise ValueError("GATEWAY_AUTH=sigv4 needs the AWS region (AWS_REGION)")
+        signer = sigv4_signer(session.get_credentials, region)
+    api_key = None
+    if settings.gateway_auth == "api-key":
+        assert settings.gateway_api_key_secret_arn is not None
+        api_key = ApiKeySource(clients("secretsmanager"), settings.gateway_api_key_secret_arn)
+    return HttpGateway(
+        settings.gateway_url,
+        timeout_seconds=settings.gateway_timeout_seconds,
+        signer=signer,
+        api_key=api_key,
+    )
+
+
+def build_runner(
+    settings: Settings,
+    clients: ClientFactory,
+    history_table: Callable[[str], Any],
+    count: Callable[[str], None],
+) -> BatchRunner:
+    """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
+    s3 = clients("s3")
+    history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
+    gateway = build_gateway(settings, clients)
+    importer = Importer(
+        s3=s3,
+        history=history,
+        gateway=gateway,
+        max_image_bytes=settings.max_image_bytes,
+        quarantine_bucket=settings.quarantine_bucket,
+        quarantine_prefix=settings.quarantine_prefix,
+    )
+    deleter = Deleter(s3=s3, history=history, gateway=gateway)
+    config = BatchConfig(
+        max_receive_count=settings.max_receive_count,
+        backoff_base_seconds=settings.backoff_base_seconds,
+        backoff_max_seconds=settings.backoff_max_seconds,
+        max_wait_seconds=int(settings.max_wait_hours * 3600),
+        queue_url=settings.queue_url,
+        dlq_url=settings.dlq_url,
+        # Do not start a message that the gateway timeout could carry past the function's timeout.
+        time_margin_ms=int(settings.gateway_timeout_seconds * 1000) * 2 + 5_000,
+    )
+    return BatchRunner(
+        sqs=clients("sqs"),
+        history=history,
+        process_import=importer.process,
+        process_delete=deleter.process,
+        config=config,
+        count=count,
+    )

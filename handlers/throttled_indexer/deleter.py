@@ -1,0 +1,113 @@
+"""Deregister the faces of a deleted image and record `deleted` (EventBridge "Object Deleted" events).
+
+Which records a delete event touches:
+- the event names a version the history knows (a version permanently deleted): that record;
+- otherwise (a delete marker, an unversioned bucket): every recorded version of the key.
+Either way a record is only touched when its version is not *live*: S3 (HeadObject, strongly consistent)
+says the key's current version is another one, or there is none. So an event that is older than the state
+S3 and the history now hold (a re-upload after the deletion, S3 `sequencer` order) never undoes it, in
+whatever order events arrive. The newest sequencer seen per key is kept in the history too: imports that
+carry a sequencer (from S3 events) and are older than it are skipped as stale.
+
+An `indexing` record (an import in flight) is moved to `deleted` with a compare-and-set on its claim; the
+importer's final conditional write then fails and it deregisters what it registered.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from handlers.common.contracts import DeleteMessage, HistoryStatus
+from handlers.common.history import HistoryRecord, HistoryStore
+from handlers.throttled_indexer import images
+from handlers.throttled_indexer.gateway import Gateway, GatewayBusy
+from handlers.throttled_indexer.outcome import Outcome
+
+logger = Logger(child=True)
+# A record that keeps changing under us (an import finishing, another delete) is re-read this many times.
+MAX_ROUNDS = 5
+
+
+class Deleter:
+    def __init__(self, *, s3, history: HistoryStore, gateway: Gateway) -> None:
+        self._s3 = s3
+        self._history = history
+        self._gateway = gateway
+
+    def process(self, message: DeleteMessage) -> Outcome:
+        obj = message.object
+        try:
+            newest, previous = self._history.note_delete_event(obj.bucket, obj.key, obj.sequencer)
+        except ValueError:  # not a hex sequencer: ordering falls back on liveness alone
+            newest, previous = True, None
+        current = images.current_version(self._s3, obj.bucket, obj.key)
+        deleted = 0
+        try:
+            for record in self._targets(message):
+                if not _live(record, current):
+                    deleted += self._delete(record, message)
+        except GatewayBusy as busy:
+            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
+        self._history.clear_delete_failure(obj.bucket, obj.key)
+        label = "deleted" if deleted else "deleted:nothing-registered"
+        if not newest:
+            logger.info(
+                "delete event older than one already processed; applied to versions that are not live only",
+                extra={"key": obj.key, "sequencer": obj.sequencer, "newest": previous},
+            )
+        return Outcome.finished(label, f"{deleted} record(s) moved to deleted")
+
+    def _targets(self, message: DeleteMessage) -> list[HistoryRecord]:
+        obj = message.object
+        if obj.version_id:
+            named = self._history.get(obj)
+            if named is not None:
+                return [named]
+        # One image key holds a handful of versions: the list is small.
+        return list(self._history.by_object(obj.bucket, obj.key))
+
+    def _delete(self, record: HistoryRecord, message: DeleteMessage) -> int:
+        """Move one record to deleted, deregistering its faces first. Returns 1 if it changed, else 0."""
+        extra = {"delete_sequencer": message.object.sequencer} if message.object.sequencer else {}
+        if message.event_id:
+            extra["delete_event_id"] = message.event_id
+        for _ in range(MAX_ROUNDS):
+            if record.status == HistoryStatus.DELETED:
+                return 0
+            if record.status == HistoryStatus.INDEXED:
+                # Deregister before recording: if this fails, the record still says indexed and the message is
+                # retried; deregistering twice is harmless (nothing left to remove).
+                self._gateway.deregister(record.user_id or "", record.face_ids, record.image_id)
+                reason = "deregistered"
+            elif record.status == HistoryStatus.INDEXING:
+                reason = "deleted-while-indexing"
+            else:
+                reason = "deleted-before-indexing"
+            changed = self._history.record_outcome(
+                record.object_ref(),
+                HistoryStatus.DELETED,
+                reason,
+                user_id=None,
+                run_id=None,
+                expect_status=record.status,
+                claim_token=record.claim_token if record.status == HistoryStatus.INDEXING else None,
+                extra=extra,
+            )
+            if changed:
+                if record.fingerprint and record.user_id and record.status == HistoryStatus.INDEXED:
+                    self._history.release_fingerprint(record.user_id, record.fingerprint, record.object_ref())
+                return 1
+            fresh = self._history.get(record.object_ref())
+            if fresh is None:
+                return 0
+            record = fresh
+        raise RuntimeError(f"history record for {record.key} kept changing while deleting it; retry later")
+
+
+def _live(record: HistoryRecord, current: images.CurrentVersion | None) -> bool:
+    """The record's version is the key's current version, with the same content."""
+    if current is None:
+        return False
+    if images.normalise_version(record.version_id) != current.version_id:
+        return False
+    return record.etag is None or current.etag is None or record.etag == current.etag

@@ -1,0 +1,62 @@
+"""What the indexer needs from a face index ("gateway"), whichever one is configured.
+
+A gateway answers `register` with a `Registration`, or raises:
+- `GatewayBusy`: throttled, unavailable or timed out; try again later (the batch stops calling the gateway);
+- `GatewayRejected`: the image or the request can never succeed (a permanent, recorded reason).
+Anything else is an unexpected error and is retried like a transient failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from handlers.common.contracts import ObjectRef
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    obj: ObjectRef
+    user_id: str
+    properties: dict[str, str]
+    image: bytes | None = None
+    """The image bytes, for gateways with `needs_bytes`; others read the image from S3 themselves."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    face_ids: tuple[str, ...] = ()
+    image_id: str | None = None
+    external_image_id: str | None = None
+    already_registered: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class GatewayBusy(Exception):
+    """Throttled / unavailable / timed out. `retry_after` (seconds) when the gateway said how long to wait."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class GatewayRejected(Exception):
+    """A permanent refusal. `code` is the short recorded reason (e.g. `no-face`), `details` extra facts."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class Gateway(Protocol):
+    name: str
+    needs_bytes: bool
+
+    def register(self, request: RegistrationRequest) -> Registration: ...
+
+    def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
+        """Remove a registration; succeeds when there is nothing (left) to remove."""
+        ...

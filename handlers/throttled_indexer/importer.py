@@ -1,0 +1,332 @@
+"""Register one qualified image exactly once (ARCHITECTURE section 4, "Exactly once").
+
+The order of the steps is what makes it safe against redelivery, a second worker and a concurrent deletion:
+1. claim the object version in the history (conditional write, `indexing` + lease): one worker at a time;
+2. only then read the image, as the current version with the qualified ETag: a deletion or change that
+   happened before the claim is seen here (S3 is strongly consistent) and the image is skipped;
+3. claim the (user, SHA-256) fingerprint: the same bytes for the same user are registered once;
+4. call the gateway;
+5. finish with a write conditional on still holding the claim. A deletion that happened after step 2 has
+   moved the record to `deleted` (the deleter sees the claim), so this write fails and the importer
+   deregisters what it has just registered: no face of a deleted object remains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from handlers.common.contracts import HistoryStatus, ImportMessage, ObjectRef
+from handlers.common.history import HistoryRecord, HistoryStore, pad_sequencer
+from handlers.throttled_indexer import images
+from handlers.throttled_indexer.gateway import (
+    Gateway,
+    GatewayBusy,
+    GatewayRejected,
+    Registration,
+    RegistrationRequest,
+)
+from handlers.throttled_indexer.outcome import Attempt, Outcome
+
+logger = Logger(child=True)
+# On a deleted record: the importer registered the object while it was being deleted and still has to take
+# that registration back (set before the gateway call, cleared after it).
+PENDING_DEREGISTRATION = "pending_deregistration"
+
+
+class Importer:
+    def __init__(
+        self,
+        *,
+        s3,
+        history: HistoryStore,
+        gateway: Gateway,
+        max_image_bytes: int,
+        quarantine_bucket: str | None = None,
+        quarantine_prefix: str = "quarantine/",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        before_finish: Callable[[ObjectRef], None] | None = None,
+    ) -> None:
+        self._s3 = s3
+        self._history = history
+        self._gateway = gateway
+        self._max_image_bytes = max_image_bytes
+        self._quarantine_bucket = quarantine_bucket
+        self._quarantine_prefix = quarantine_prefix
+        self._clock = clock
+        # A test hook between the gateway call and the final write, to run interleavings deterministically.
+        self._before_finish = before_finish
+
+    def process(self, message: ImportMessage, attempt: Attempt) -> Outcome:
+        obj = message.object
+        reindex = message.mode == "reindex"
+        existing = self._history.get(obj)
+        done = self._already_handled(existing, obj, reindex)
+        if done is not None:
+            return done
+        stale = self._older_than_a_seen_delete(message)
+        if stale is not None:
+            return stale
+
+        token, holder = self._history.claim(obj, lease_seconds=attempt.lease_seconds, allow_indexed=reindex)
+        if token is None:
+            return self._already_handled(holder, obj, reindex) or Outcome.retry(
+                "retry:claimed", "the record changed while claiming it"
+            )
+        try:
+            return self._import_claimed(message, token, attempt)
+        except GatewayBusy as busy:
+            self._give_back(message, token, f"gateway busy: {busy.reason}", attempt)
+            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
+        except Exception as exc:
+            self._give_back(message, token, f"{type(exc).__name__}: {exc}", attempt)
+            raise
+
+    # -------------------------------------------------------------------------------------------- steps
+    def _already_handled(self, record: HistoryRecord | None, obj: ObjectRef, reindex: bool) -> Outcome | None:
+        if record is None:
+            return None
+        if record.status == HistoryStatus.INDEXED and not reindex:
+            if not record.tagged:
+                self._tag(obj)
+            return Outcome.finished("skipped:already-indexed", "this object version is already indexed")
+        if record.status == HistoryStatus.DELETED and not (
+            obj.version_id is None and obj.etag is not None and record.etag != obj.etag
+        ):
+            if record.raw.get(PENDING_DEREGISTRATION):
+                self._deregister_pending(obj, record.user_id or "", record.face_ids, record.image_id)
+            return Outcome.finished("skipped:deleted", "this object version was deleted")
+        if record.lease_live(self._clock()):
+            wait = (record.lease_until - self._clock()).total_seconds() if record.lease_until else None
+            return Outcome.retry("retry:in-progress", "another worker is indexing it", retry_after=wait)
+        return None
+
+    def _older_than_a_seen_delete(self, message: ImportMessage) -> Outcome | None:
+        """An import from an S3 event carries its sequencer: an older one never undoes a deletion."""
+        if not message.object.sequencer:
+            return None
+        newest_delete = self._history.newest_delete_sequencer(message.object.bucket, message.object.key)
+        try:
+            older = newest_delete is not None and pad_sequencer(message.object.sequencer) < newest_delete
+        except ValueError:
+            return None
+        if not older:
+            return None
+        self._history.record_outcome(
+            message.object,
+            HistoryStatus.SKIPPED,
+            "stale",
+            user_id=message.user_id,
+            run_id=message.run_id,
+            details={"message": "an S3 delete event newer than this import was already processed"},
+        )
+        return Outcome.finished("skipped:stale", "older than a processed delete event")
+
+    def _import_claimed(self, message: ImportMessage, token: str, attempt: Attempt) -> Outcome:
+        obj = message.object
+        try:
+            image = images.read_image(
+                self._s3, obj, keep_bytes=self._gateway.needs_bytes, max_bytes=self._max_image_bytes
+            )
+            properties = self._properties(message)
+        except images.ImageUnavailable as gone:
+            self._finish(
+                message, token, HistoryStatus.SKIPPED, gone.reason, details={"message": gone.message}
+            )
+            return Outcome.finished(f"skipped:{gone.reason}", gone.message)
+        except images.ImageInvalid as invalid:
+            return self._reject(message, token, invalid.reason, invalid.message, {})
+
+        owner = self._history.claim_fingerprint(message.user_id, image.fingerprint, obj)
+        if owner is not None:
+            duplicate_of = f"s3://{owner.bucket}/{owner.key}" + (
+                f"?versionId={owner.version_id}" if owner.version_id else ""
+            )
+            self._finish(
+                message,
+                token,
+                HistoryStatus.SKIPPED,
+                "duplicate",
+                fingerprint=image.fingerprint,
+                details={"duplicate_of": duplicate_of, "duplicate_status": owner.status},
+            )
+            return Outcome.finished("skipped:duplicate", f"same image as {duplicate_of}")
+
+        # A deletion may have taken the record while we read: do not call the gateway for nothing.
+        current = self._history.get(obj)
+        if current is None or current.claim_token != token:
+            self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
+            return self._already_handled(current, obj, False) or Outcome.finished(
+                "skipped:superseded", "the claim was taken over"
+            )
+
+        request = RegistrationRequest(
+            obj=obj, user_id=message.user_id, properties=properties, image=image.body
+        )
+        try:
+            registration = self._gateway.register(request)
+        except GatewayRejected as rejected:
+            self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
+            return self._reject(
+                message,
+                token,
+                rejected.code,
+                rejected.message,
+                rejected.details,
+                fingerprint=image.fingerprint,
+            )
+        # Busy or unexpected errors propagate: the message is retried. The fingerprint claim stays ours but
+        # counts only while our record is indexing under a live lease or indexed, so it blocks nobody.
+
+        if self._before_finish is not None:
+            self._before_finish(obj)
+        reason = "already-registered" if registration.already_registered else "registered"
+        finished = self._history.record_outcome(
+            obj,
+            HistoryStatus.INDEXED,
+            reason,
+            user_id=message.user_id,
+            run_id=message.run_id,
+            fingerprint=image.fingerprint,
+            face_ids=registration.face_ids,
+            image_id=registration.image_id,
+            external_image_id=registration.external_image_id,
+            details=registration.details or None,
+            claim_token=token,
+        )
+        if not finished:
+            return self._lost_claim_after_registering(message, registration, image.fingerprint)
+        self._tag(obj)
+        return Outcome.finished("indexed", reason)
+
+    def _lost_claim_after_registering(
+        self, message: ImportMessage, registration: Registration, fingerprint: str
+    ) -> Outcome:
+        obj = message.object
+        record = self._history.get(obj)
+        if record is not None and record.status == HistoryStatus.DELETED:
+            # Deleted while we were registering it: take our registration back. The pending deregistration is
+            # written first, so a failure here is finished by the next delivery (see _already_handled).
+            self._history.record_outcome(
+                obj,
+                HistoryStatus.DELETED,
+                "deleted-while-indexing",
+                user_id=message.user_id,
+                run_id=message.run_id,
+                fingerprint=fingerprint,
+                face_ids=registration.face_ids,
+                image_id=registration.image_id,
+                extra={PENDING_DEREGISTRATION: True},
+            )
+            self._deregister_pending(obj, message.user_id, registration.face_ids, registration.image_id)
+            self._history.release_fingerprint(message.user_id, fingerprint, obj)
+            logger.info("object deleted while indexing; registration taken back", extra={"key": obj.key})
+            return Outcome.finished("deleted:while-indexing", "deleted while indexing; deregistered")
+        # Cannot happen while leases outlive invocations; left registered and logged for a person to check.
+        logger.error(
+            "lost the claim after registering",
+            extra={"key": obj.key, "version": obj.version_id, "status": record.status if record else None},
+        )
+        return Outcome.finished("conflict:claim-lost", "claim lost after registering")
+
+    # -------------------------------------------------------------------------------------------- helpers
+    def _properties(self, message: ImportMessage) -> dict[str, str]:
+        if message.properties is not None:
+            return dict(message.properties)
+        if message.properties_ref:
+            return images.load_properties(self._s3, message.properties_ref)
+        return {}
+
+    def _reject(
+        self,
+        message: ImportMessage,
+        token: str,
+        code: str,
+        text: str,
+        details: dict[str, Any],
+        *,
+        fingerprint: str | None = None,
+    ) -> Outcome:
+        details = {"message": text, **details}
+        if self._quarantine_bucket:
+            try:
+                details["quarantined_to"] = images.quarantine_copy(
+                    self._s3, message.object, self._quarantine_bucket, self._quarantine_prefix
+                )
+            except ClientError as exc:
+                details["quarantine_error"] = str(exc)[:300]
+        self._finish(message, token, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details)
+        return Outcome.finished(f"invalid:{code}", text)
+
+    def _finish(
+        self,
+        message: ImportMessage,
+        token: str,
+        status: HistoryStatus,
+        reason: str,
+        *,
+        fingerprint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        written = self._history.record_outcome(
+            message.object,
+            status,
+            reason,
+            user_id=message.user_id,
+            run_id=message.run_id,
+            fingerprint=fingerprint,
+            details=details,
+            claim_token=token,
+        )
+        if not written:
+            logger.info("record changed while finishing; left as it is", extra={"key": message.object.key})
+
+    def _give_back(self, message: ImportMessage, token: str, reason: str, attempt: Attempt) -> None:
+        """After a transient failure: back to queued for the next try, or `failed` on the last one."""
+        try:
+            if attempt.last:
+                self._history.record_outcome(
+                    message.object,
+                    HistoryStatus.FAILED,
+                    "gave-up",
+                    user_id=message.user_id,
+                    run_id=message.run_id,
+                    details={"message": reason[:1000], "attempts": attempt.receive_count},
+                    claim_token=token,
+                )
+            else:
+                self._history.release(message.object, token, f"retrying: {reason[:500]}")
+        except ClientError:
+            logger.exception(
+                "could not give the claim back; its lease will expire", extra={"key": message.object.key}
+            )
+
+    def _deregister_pending(
+        self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...], image_id: str | None
+    ) -> None:
+        self._gateway.deregister(user_id, face_ids, image_id)
+        self._history.record_outcome(
+            obj,
+            HistoryStatus.DELETED,
+            "deleted-while-indexing",
+            user_id=None,
+            run_id=None,
+            details={"message": "deregistered right after registering: the object was deleted meanwhile"},
+            extra={PENDING_DEREGISTRATION: False},
+        )
+
+    def _tag(self, obj: ObjectRef) -> None:
+        try:
+            tagged = images.tag_indexed(self._s3, obj)
+        except ClientError as exc:
+            # The history is the source of truth; the tag is a convenience the next run sets again.
+            logger.warning("could not tag the object Indexed=True", extra={"key": obj.key, "error": str(exc)})
+            return
+        if tagged:
+            self._history.mark_tagged(obj)
+        else:
+            logger.warning("object has 10 tags already; Indexed=True not set", extra={"key": obj.key})

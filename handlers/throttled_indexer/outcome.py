@@ -1,0 +1,43 @@
+"""What processing one queue message came to, and how the batch should treat the message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Facts about this delivery of a message that change how failures are handled."""
+
+    receive_count: int
+    max_receive_count: int
+    lease_seconds: int
+    """How long a claim must outlive this invocation (time left + a margin)."""
+
+    @property
+    def last(self) -> bool:
+        """The redrive policy moves the message to the DLQ if this delivery fails too."""
+        return self.receive_count >= self.max_receive_count
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    """For logs and metrics: indexed, skipped:stale, invalid:no-face, deleted, retry:busy, ..."""
+    done: bool
+    """True: the message is finished (deleted from the queue); False: it is retried later."""
+    reason: str = ""
+    busy: bool = False
+    """The gateway is throttled or unavailable: no further gateway calls in this batch."""
+    retry_after: float | None = None
+    """The least delay before the next attempt, when known (Retry-After, a colleague's lease)."""
+
+    @classmethod
+    def finished(cls, label: str, reason: str = "") -> Outcome:
+        return cls(label=label, done=True, reason=reason)
+
+    @classmethod
+    def retry(
+        cls, label: str, reason: str, *, busy: bool = False, retry_after: float | None = None
+    ) -> Outcome:
+        return cls(label=label, done=False, reason=reason, busy=busy, retry_after=retry_after)
