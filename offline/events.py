@@ -1,0 +1,524 @@
+"""Event delivery the way AWS does it, on top of moto (which stores the configurations but, without Docker,
+delivers nothing to Lambda and builds thin events).
+
+- S3 bucket notifications: moto's S3 backend runs in this process; its `send_event` hook is replaced so each
+  new/removed object produces AWS's event (S3 event structure 2.1, keys URL-encoded with quote_plus,
+  `versionId`, a per-bucket increasing `sequencer`) for the bucket's configured topics, queues and functions,
+  checked against the destination's resource policy like AWS (topic policy, queue policy, Lambda permission).
+  moto sends no event for a delete marker: that is added (ObjectRemoved:DeleteMarkerCreated).
+- EventBridge: when the bucket has EventBridge notifications on, the event ("Object Created" / "Object
+  Deleted", with `sequencer`, `version-id`, `deletion-type`) goes to the default bus; each enabled rule whose
+  pattern matches sends it to its targets (SQS, Lambda), checked against the target's resource policy with
+  `aws:SourceArn` = the rule.
+- SNS -> Lambda: moto's lambda subscriptions are taken over: the function is invoked asynchronously with the
+  SNS event (`Sns.Message` is the published text), if its permission allows sns.amazonaws.com from the topic.
+- SQS event source mappings: a poller per mapping with the FUNCTION'S role credentials (as Lambda does),
+  batch size, maximum concurrency, ReportBatchItemFailures, visibility timeout and DLQ redrive (moto's).
+Deliveries happen on one dispatcher thread, in order, off moto's request threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import queue
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote_plus
+
+import moto.s3.notifications as s3_notifications
+from moto.awslambda.utils import get_backend as lambda_backend
+from moto.events.models import events_backends
+from moto.s3.models import S3Backend
+from moto.sns.models import Subscription, sns_backends
+from moto.sqs.models import sqs_backends
+
+from offline.deploy import MappingSpec
+from offline.policy_eval import evaluate
+from offline.workers import FunctionPool
+
+Invoker = Callable[[str, bytes, str], Any]
+"""(function name or ARN, payload, source) -> request id: an asynchronous invocation."""
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class DeliveryStats:
+    s3_events: int = 0
+    sns_to_lambda: int = 0
+    eventbridge_events: int = 0
+    eventbridge_deliveries: int = 0
+    denied: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class EventRouter:
+    """S3 notifications, EventBridge rules and SNS -> Lambda, wired into moto's in-process backends."""
+
+    def __init__(self, account_id: str, region: str, invoke_async: Invoker) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.invoke_async = invoke_async
+        self.stats = DeliveryStats()
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._sequencer = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self._originals: dict[str, Any] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def install(self) -> None:
+        if self._originals:
+            return
+        router = self
+        self._originals = {
+            "send_event": s3_notifications.send_event,
+            "delete_object": S3Backend.delete_object,
+            "subscription_publish": Subscription.publish,
+        }
+        original_delete = S3Backend.delete_object
+        original_publish = Subscription.publish
+
+        def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+            router._enqueue(lambda: router._s3_event(str(getattr(event_name, "value", event_name)), bucket, key))
+
+        def delete_object(backend: S3Backend, bucket_name: str, key_name: str, version_id: str | None = None, bypass: bool = False):
+            result = original_delete(backend, bucket_name, key_name, version_id=version_id, bypass=bypass)
+            success, meta = result
+            if success and version_id is None and meta.get("delete-marker") == "true":
+                bucket = backend.get_bucket(bucket_name)
+                marker = SimpleNamespace(name=key_name, size=0, etag="", version_id=meta.get("version-id"))
+                router._enqueue(lambda: router._s3_event("s3:ObjectRemoved:DeleteMarkerCreated", bucket, marker))
+            return result
+
+        def publish(subscription: Subscription, message: str, message_id: str, subject: str | None = None, message_attributes: Any = None, *args: Any, **kwargs: Any) -> None:
+            if subscription.protocol != "lambda":
+                return original_publish(subscription, message, message_id, subject, message_attributes, *args, **kwargs)
+            if subscription._filter_policy_matcher is not None and not subscription._filter_policy_matcher.matches(message_attributes, message):
+                return None
+            router._enqueue(lambda: router._sns_to_lambda(subscription, message, message_id, subject, message_attributes))
+            return None
+
+        s3_notifications.send_event = send_event
+        S3Backend.delete_object = delete_object
+        Subscription.publish = publish
+        self._thread = threading.Thread(target=self._dispatch, name="offline-events", daemon=True)
+        self._thread.start()
+
+    def uninstall(self) -> None:
+        if not self._originals:
+            return
+        s3_notifications.send_event = self._originals["send_event"]
+        S3Backend.delete_object = self._originals["delete_object"]
+        Subscription.publish = self._originals["subscription_publish"]
+        self._originals = {}
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._pending > 0
+
+    def _enqueue(self, delivery: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+        self._queue.put(delivery)
+
+    def _dispatch(self) -> None:
+        while True:
+            delivery = self._queue.get()
+            if delivery is None:
+                return
+            try:
+                delivery()
+            except Exception as exc:  # a failed delivery is recorded, never silently dropped
+                self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                print(f"offline events: delivery failed: {exc}", file=sys.stderr)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    # -- S3 ---------------------------------------------------------------------------------------------
+    def _s3_event(self, event_name: str, bucket: Any, key: Any) -> None:
+        config = bucket.notification_configuration
+        if config is None:
+            return
+        sequencer = f"{next(self._sequencer):016X}"
+        for notification in config.topic:
+            if notification.matches(event_name, key.name):
+                record = self._s3_record(event_name, bucket, key, notification.id, sequencer)
+                if self._allowed_from_s3("sns", notification.arn, bucket):
+                    self.stats.s3_events += 1
+                    sns_backends[self.account_id][notification.arn.split(":")[3]].publish(
+                        message=json.dumps({"Records": [record]}), arn=notification.arn, subject="Amazon S3 Notification"
+                    )
+        for notification in config.queue:
+            if notification.matches(event_name, key.name):
+                record = self._s3_record(event_name, bucket, key, notification.id, sequencer)
+                if self._allowed_from_s3("sqs", notification.arn, bucket):
+                    self.stats.s3_events += 1
+                    self._send_sqs(notification.arn, json.dumps({"Records": [record]}))
+        for notification in config.cloud_function:
+            if notification.matches(event_name, key.name):
+                record = self._s3_record(event_name, bucket, key, notification.id, sequencer)
+                if self._allowed_from_s3("lambda", notification.arn, bucket):
+                    self.stats.s3_events += 1
+                    self.invoke_async(notification.arn, json.dumps({"Records": [record]}).encode(), "s3-notification")
+        if config.event_bridge is not None:
+            self._eventbridge_s3(event_name, bucket, key, sequencer)
+
+    def _s3_record(self, event_name: str, bucket: Any, key: Any, configuration_id: str, sequencer: str) -> dict[str, Any]:
+        obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/"), "sequencer": sequencer}
+        if "ObjectRemoved" not in event_name:
+            obj["size"] = key.size
+            obj["eTag"] = key.etag.replace('"', "")
+        version_id = getattr(key, "version_id", None)
+        if bucket.is_versioned and version_id and version_id != "null":
+            obj["versionId"] = version_id
+        return {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": bucket.region_name,
+            "eventTime": _now_iso(),
+            "eventName": event_name.removeprefix("s3:"),
+            "userIdentity": {"principalId": "AWS:OFFLINE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": configuration_id,
+                "bucket": {"name": bucket.name, "ownerIdentity": {"principalId": "OFFLINE"}, "arn": f"arn:aws:s3:::{bucket.name}"},
+                "object": obj,
+            },
+        }
+
+    def _allowed_from_s3(self, service: str, target_arn: str, bucket: Any) -> bool:
+        return self._resource_allows(
+            service, target_arn, "s3.amazonaws.com", {"aws:SourceArn": f"arn:aws:s3:::{bucket.name}", "aws:SourceAccount": self.account_id}
+        )
+
+    # -- EventBridge ------------------------------------------------------------------------------------
+    def _eventbridge_s3(self, event_name: str, bucket: Any, key: Any, sequencer: str) -> None:
+        removed = "ObjectRemoved" in event_name
+        if not removed and "ObjectCreated" not in event_name:
+            return  # tagging/ACL/restore events exist too; nothing here subscribes to them
+        version_id = getattr(key, "version_id", None)
+        detail: dict[str, Any] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": {"key": key.name, "sequencer": sequencer},
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": self.account_id,
+            "source-ip-address": "127.0.0.1",
+            "reason": "DeleteObject" if removed else "PutObject",
+        }
+        if version_id and version_id != "null":
+            detail["object"]["version-id"] = version_id
+        if removed:
+            detail["deletion-type"] = "Delete Marker Created" if "DeleteMarker" in event_name else "Permanently Deleted"
+        else:
+            detail["object"]["size"] = key.size
+            detail["object"]["etag"] = key.etag.replace('"', "")
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Deleted" if removed else "Object Created",
+            "source": "aws.s3",
+            "account": self.account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": bucket.region_name,
+            "resources": [f"arn:aws:s3:::{bucket.name}"],
+            "detail": detail,
+        }
+        self.stats.eventbridge_events += 1
+        backend = events_backends[self.account_id][bucket.region_name]
+        bus = backend.event_buses.get("default")
+        if bus is None:
+            return
+        for rule in list(bus.rules.values()):
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+                continue
+            for target in rule.targets:
+                self._eventbridge_target(rule, target, event)
+
+    def _eventbridge_target(self, rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+        arn = target["Arn"]
+        service = arn.split(":")[2]
+        if target.get("Input"):
+            body = target["Input"]
+        elif target.get("InputTransformer") or target.get("InputPath"):
+            self.stats.errors.append(f"rule {rule.name}: input transformers are not emulated offline")
+            return
+        else:
+            body = json.dumps(event)
+        context = {"aws:SourceArn": rule.arn, "aws:SourceAccount": self.account_id}
+        if not self._resource_allows(service, arn, "events.amazonaws.com", context):
+            return
+        self.stats.eventbridge_deliveries += 1
+        if service == "sqs":
+            self._send_sqs(arn, body)
+        elif service == "lambda":
+            self.invoke_async(arn, body.encode(), "eventbridge")
+        else:
+            self.stats.errors.append(f"rule {rule.name}: target {arn} ({service}) is not emulated offline")
+
+    # -- SNS -> Lambda ----------------------------------------------------------------------------------
+    def _sns_to_lambda(self, subscription: Subscription, message: str, message_id: str, subject: str | None, attributes: Any) -> None:
+        topic_arn = subscription.topic.arn
+        if not self._resource_allows("lambda", subscription.endpoint, "sns.amazonaws.com", {"aws:SourceArn": topic_arn, "aws:SourceAccount": self.account_id}):
+            return
+        record = {
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": subscription.arn,
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": message_id,
+                "TopicArn": topic_arn,
+                "Subject": subject,
+                "Message": message,
+                "Timestamp": _now_iso(),
+                "SignatureVersion": "1",
+                "Signature": "OFFLINE",
+                "SigningCertUrl": "https://sns.offline.invalid/cert.pem",
+                "UnsubscribeUrl": f"https://sns.offline.invalid/?Action=Unsubscribe&SubscriptionArn={subscription.arn}",
+                "MessageAttributes": {
+                    name: {"Type": value.get("DataType", "String"), "Value": value.get("StringValue") or value.get("Value")}
+                    for name, value in (attributes or {}).items()
+                },
+            },
+        }
+        self.stats.sns_to_lambda += 1
+        self.invoke_async(subscription.endpoint, json.dumps({"Records": [record]}).encode(), "sns")
+
+    # -- shared -----------------------------------------------------------------------------------------
+    def _send_sqs(self, queue_arn: str, body: str) -> None:
+        _, _, _, region, account, name = queue_arn.split(":")
+        sqs_backends[account][region].send_message(queue_name=name, message_body=body)
+
+    def _resource_allows(self, service: str, target_arn: str, principal: str, context: dict[str, Any]) -> bool:
+        """Whether the target's resource policy lets the AWS service principal deliver (as AWS checks)."""
+        action = {"sns": "sns:Publish", "sqs": "sqs:SendMessage", "lambda": "lambda:InvokeFunction"}[service]
+        document = self._resource_policy(service, target_arn)
+        decision = evaluate([document] if document else [], action, target_arn, context, principal={"service": principal})
+        if not decision.allowed:
+            entry = {"action": action, "resource": target_arn, "caller": principal, "reason": f"resource policy: {decision.reason}"}
+            self.stats.denied.append(entry)
+            print(f"offline events: {principal} may not {action} on {target_arn}: {decision.reason}", file=sys.stderr)
+        return decision.allowed
+
+    def _resource_policy(self, service: str, arn: str) -> dict[str, Any] | None:
+        parts = arn.split(":")
+        region, account = parts[3], parts[4]
+        if service == "sns":
+            return sns_backends[account][region].get_topic(arn)._policy_json
+        if service == "sqs":
+            policy = sqs_backends[account][region].get_queue(parts[5]).policy
+            return json.loads(policy) if policy else None
+        try:
+            text = lambda_backend(account, region).get_policy(parts[6], None)
+        except Exception:  # no permission statement at all
+            return None
+        document = json.loads(text) if isinstance(text, str) else text
+        # moto keeps Condition values and principals as given; Lambda's policy is an ordinary resource policy.
+        return document
+
+
+# ---------------------------------------------------------------------------------------------- SQS mappings
+@dataclass
+class MappingStats:
+    batches: int = 0
+    messages: int = 0
+    deleted: int = 0
+    partial_failures: int = 0
+    batch_failures: int = 0
+    throttled: int = 0
+
+
+class SqsPoller:
+    """One SQS event source mapping: poll with the function's role, invoke, delete what succeeded."""
+
+    def __init__(
+        self,
+        mapping: MappingSpec,
+        pool: FunctionPool,
+        sqs_client: Any,
+        queue_url: str,
+        region: str,
+        failed_visibility_timeout_s: int | None = None,
+    ) -> None:
+        self.mapping = mapping
+        self.pool = pool
+        self.sqs = sqs_client
+        self.queue_url = queue_url
+        self.region = region
+        self.failed_visibility_timeout_s = failed_visibility_timeout_s
+        limits = [n for n in (mapping.maximum_concurrency, pool.spec.reserved_concurrency) if n]
+        # Lambda scales SQS pollers up to 1000 concurrent batches; maximum concurrency or reserved concurrency cap it.
+        self.concurrency = max(1, min(limits) if limits else 5)
+        self.stats = MappingStats()
+        self._slots = threading.Semaphore(self.concurrency)
+        self._active = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.concurrency):
+            thread = threading.Thread(target=self._loop, name=f"esm-{self.mapping.uuid[:8]}-{index}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._active > 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._receive()
+            except Exception as exc:  # e.g. the role lost sqs:ReceiveMessage: keep trying, loudly
+                print(f"offline events: mapping {self.mapping.uuid} cannot receive: {exc}", file=sys.stderr)
+                self._stop.wait(1.0)
+                continue
+            if not messages:
+                continue
+            with self._lock:
+                self._active += 1
+            try:
+                self._process(messages)
+            except Exception as exc:
+                print(f"offline events: mapping {self.mapping.uuid} batch failed: {exc}", file=sys.stderr)
+            finally:
+                with self._lock:
+                    self._active -= 1
+
+    def _receive(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.mapping.batching_window_s
+        while len(messages) < self.mapping.batch_size and not self._stop.is_set():
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.mapping.batch_size - len(messages)),
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            messages.extend(received)
+            if not received or time.monotonic() >= deadline:
+                break
+        return messages
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        attributes = message.get("Attributes", {})
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {
+                k: attributes[k]
+                for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp", "AWSTraceHeader", "MessageGroupId", "MessageDeduplicationId", "SequenceNumber")
+                if k in attributes
+            },
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": value.get("DataType"),
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 (SQS's checksum)
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.mapping.queue_arn,
+            "awsRegion": self.region,
+        }
+
+    def _process(self, messages: list[dict[str, Any]]) -> None:
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        payload = json.dumps({"Records": [self._record(m) for m in messages]}).encode()
+        for attempt in range(6):
+            result = self.pool.invoke_sync(payload, source=f"sqs:{self.mapping.queue_arn.split(':')[-1]}")
+            if result.status != 429:
+                break
+            # Throttled by reserved concurrency: Lambda's poller backs off and retries the same batch.
+            self.stats.throttled += 1
+            self._stop.wait(0.1 * 2**attempt)
+        by_id = {m["MessageId"]: m for m in messages}
+        failed_ids: set[str]
+        if result.status != 200 or result.function_error is not None:
+            failed_ids = set(by_id)
+            self.stats.batch_failures += 1
+        elif self.mapping.report_batch_item_failures:
+            failed_ids = self._reported_failures(result.payload, set(by_id))
+            if failed_ids and failed_ids != set(by_id):
+                self.stats.partial_failures += 1
+            elif failed_ids:
+                self.stats.batch_failures += 1
+        else:
+            failed_ids = set()
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+            self.stats.deleted += len(chunk)
+        if failed_ids and self.failed_visibility_timeout_s is not None:
+            # Offline time compression (off by default): failed messages come back sooner than the queue's
+            # visibility timeout would let them.
+            for message_id in failed_ids:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=by_id[message_id]["ReceiptHandle"],
+                    VisibilityTimeout=self.failed_visibility_timeout_s,
+                )
+
+    @staticmethod
+    def _reported_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
+        """Lambda's rules: null/empty -> all succeeded; an invalid response fails the whole batch."""
+        try:
+            response = json.loads(payload or b"null")
+        except ValueError:
+            return batch_ids
+        if response is None or response == {} or response == "":
+            return set()
+        if not isinstance(response, dict):
+            return set()
+        failures = response.get("batchItemFailures")
+        if failures is None or failures == []:
+            return set()
+        if not isinstance(failures, list):
+            return batch_ids
+        ids = set()
+        for item in failures:
+            identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+            if not identifier or identifier not in batch_ids:
+                return batch_ids
+            ids.add(identifier)
+        return ids

@@ -1,0 +1,415 @@
+"""The one local endpoint (127.0.0.1, threaded) that every worker and client uses as AWS_ENDPOINT_URL.
+
+It routes by the SigV4 credential scope's service name (Authorization header or presigned query) or the
+X-Amz-Target header:
+- `s3control` jobs API (CreateJob, DescribeJob, ListJobs, UpdateJobStatus) -> the S3 Batch emulator;
+- `lambda` Invoke -> the worker pool (RequestResponse / Event / DryRun);
+- `rekognition` -> the pluggable Rekognition handler;
+- everything else -> proxied byte for byte to moto (which authenticates and authorizes once IAM is enforced).
+For the emulated services it enforces IAM itself (the caller's role policies, see policy_eval.py); a denial
+answers AccessDenied in the AWS format naming the action, and every denial (moto's too) is recorded.
+It counts the API calls per service and action, which the demo and the benchmark read.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from offline.policy_eval import evaluate, role_policies
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
+_STREAM_CHUNK = 256 * 1024
+# Bodies up to this size are read whole (to find the action of query-protocol calls); larger ones stream.
+_SMALL_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request."""
+
+    access_key: str
+    kind: str
+    """'admin' (the runtime's own credentials), 'role' (an assumed role) or 'unknown'."""
+    arn: str = ""
+    role_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.role_name or self.kind
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    service: str
+    region: str
+    caller: Caller
+
+    @property
+    def raw_query(self) -> str:
+        return "&".join(f"{k}={v}" for k, vs in self.query.items() for v in vs)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] | None = None
+
+
+class RekognitionHandler(Protocol):
+    def handle(self, action: str, body: dict[str, Any], caller: Caller) -> tuple[int, dict[str, Any]]: ...
+
+
+class AccessDenied(Exception):
+    def __init__(self, action: str, resource: str, caller: Caller, reason: str) -> None:
+        super().__init__(
+            f"User: {caller.arn or caller.access_key} is not authorized to perform: {action} on resource: "
+            f"{resource} because {reason}"
+        )
+        self.action = action
+        self.resource = resource
+        self.caller = caller
+
+
+class Identities:
+    """Access key -> caller. The runtime registers its admin key and every role's assumed credentials."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Caller] = {}
+        self._lock = threading.Lock()
+
+    def add(self, caller: Caller) -> None:
+        with self._lock:
+            self._by_key[caller.access_key] = caller
+
+    def get(self, access_key: str) -> Caller:
+        with self._lock:
+            return self._by_key.get(access_key) or Caller(access_key=access_key, kind="unknown")
+
+
+class FrontDoor:
+    def __init__(self, moto_endpoint: str, account_id: str, identities: Identities) -> None:
+        parts = urlsplit(moto_endpoint)
+        self._moto_host = parts.hostname or "127.0.0.1"
+        self._moto_port = parts.port or 80
+        self.account_id = account_id
+        self.identities = identities
+        self.enforce_iam = False
+        self.routes: dict[str, Callable[[Request], Response | None]] = {}
+        """service -> handler; a handler returning None lets the request through to moto."""
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.calls_by_caller: Counter[tuple[str, str, str]] = Counter()
+        self.denials: list[dict[str, str]] = []
+        self.listeners: list[Callable[[Request, int], None]] = []
+        """Called after each request with its status (events.py watches IAM changes, the demo counts)."""
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.endpoint = ""
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> str:
+        door = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                door._handle(self)
+
+            do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_GET  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="offline-front-door", daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self.endpoint = f"http://{host}:{port}"
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- IAM for the emulated services ------------------------------------------------------------------
+    def authorize(self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None) -> None:
+        """Raise AccessDenied unless the caller's role allows `action` on `resource` (when IAM is enforced)."""
+        if not self.enforce_iam or caller.kind == "admin":
+            return
+        if caller.kind != "role":
+            self.record_denial(action, resource, caller, "unknown access key")
+            raise AccessDenied(action, resource, caller, "the access key is unknown")
+        decision = evaluate(role_policies(self.account_id, caller.role_name), action, resource, context)
+        if not decision.allowed:
+            self.record_denial(action, resource, caller, decision.reason)
+            raise AccessDenied(action, resource, caller, f"{decision.reason} in the role's policies")
+
+    def record_denial(self, action: str, resource: str, caller: Caller, reason: str) -> None:
+        with self._lock:
+            self.denials.append({"action": action, "resource": resource, "caller": caller.label, "reason": reason})
+
+    # -- request handling -------------------------------------------------------------------------------
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        try:
+            self._dispatch(handler)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception as exc:  # a bug here must reach the client as a 500, not hang it
+            body = json.dumps({"__type": "InternalFailure", "message": f"offline front door: {exc}"}).encode()
+            _send(handler, Response(500, body, {"Content-Type": "application/json"}))
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
+        headers = {k: v for k, v in handler.headers.items()}
+        split = urlsplit(handler.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        length = headers.get("Content-Length") or headers.get("content-length")
+        chunked = "chunked" in (headers.get("Transfer-Encoding") or headers.get("transfer-encoding") or "").lower()
+        service, region, access_key = _scope(headers, query)
+        caller = self.identities.get(access_key)
+        body: bytes | None = None
+        if chunked:
+            body = _read_chunked(handler)
+        elif length is None or int(length) <= _SMALL_BODY:
+            body = handler.rfile.read(int(length or 0))
+        action = _operation(service, handler.command, split.path, query, headers, body)
+        with self._lock:
+            self.calls[(service, action)] += 1
+            self.calls_by_caller[(caller.label, service, action)] += 1
+        request = Request(handler.command, split.path, query, headers, body or b"", service, region, caller)
+        route = self.routes.get(service)
+        response = None
+        if route is not None and body is not None:
+            try:
+                response = route(request)
+            except AccessDenied as exc:
+                response = _access_denied(service, exc)
+        if response is not None:
+            _send(handler, response)
+            status = response.status
+        else:
+            status = self._proxy(handler, headers, body, int(length or 0), service, action, caller)
+        for listener in self.listeners:
+            listener(request, status)
+
+    def _proxy(
+        self,
+        handler: BaseHTTPRequestHandler,
+        headers: dict[str, str],
+        body: bytes | None,
+        length: int,
+        service: str,
+        action: str,
+        caller: Caller,
+    ) -> int:
+        connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=120)
+        try:
+            forward = {k: v for k, v in headers.items() if k.lower() not in ("transfer-encoding", "connection")}
+            if body is not None:
+                forward = {k: v for k, v in forward.items() if k.lower() != "content-length"}
+                forward["Content-Length"] = str(len(body))
+            # Host is kept: the signature covers it, and moto builds URLs (queue URLs) from it.
+            connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+            for key, value in forward.items():
+                connection.putheader(key, value)
+            connection.endheaders()
+            if body is not None:
+                connection.send(body)
+            else:
+                remaining = length
+                while remaining > 0:
+                    chunk = handler.rfile.read(min(_STREAM_CHUNK, remaining))
+                    if not chunk:
+                        break
+                    connection.send(chunk)
+                    remaining -= len(chunk)
+            upstream = connection.getresponse()
+            status = upstream.status
+            response_headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in ("transfer-encoding", "connection")]
+            if status == 403 or (status == 400 and service in ("sqs", "sns", "dynamodb", "lambda", "iam", "sts")):
+                payload = upstream.read()
+                if b"AccessDenied" in payload or b"not authorized" in payload or b"InvalidClientTokenId" in payload:
+                    self.record_denial(_qualified(service, action), "", caller, payload.decode(errors="replace")[:300])
+                _send(handler, Response(status, payload, dict(response_headers)), keep_headers=True)
+                return status
+            handler.send_response(status)
+            has_length = False
+            for key, value in response_headers:
+                if key.lower() == "content-length":
+                    has_length = True
+                handler.send_header(key, value)
+            if not has_length:
+                payload = upstream.read()
+                handler.send_header("Content-Length", str(len(payload)))
+                handler.end_headers()
+                if handler.command != "HEAD":
+                    handler.wfile.write(payload)
+                return status
+            handler.end_headers()
+            if handler.command != "HEAD":
+                while True:
+                    chunk = upstream.read(_STREAM_CHUNK)
+                    if not chunk:
+                        break
+                    handler.wfile.write(chunk)
+            return status
+        finally:
+            connection.close()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "api_calls": {f"{s}:{a}": n for (s, a), n in sorted(self.calls.items())},
+                "api_calls_by_caller": {f"{c} {s}:{a}": n for (c, s, a), n in sorted(self.calls_by_caller.items())},
+                "access_denied": list(self.denials),
+            }
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _scope(headers: dict[str, str], query: dict[str, list[str]]) -> tuple[str, str, str]:
+    """(service, region, access key) from the SigV4 Authorization header or a presigned URL."""
+    authorization = headers.get("Authorization") or headers.get("authorization") or ""
+    match = _CREDENTIAL.search(authorization)
+    if match:
+        return match.group(4), match.group(3), match.group(1)
+    credential = (query.get("X-Amz-Credential") or [""])[0]
+    parts = unquote(credential).split("/")
+    if len(parts) == 5:
+        return parts[3], parts[2], parts[0]
+    target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
+    return (target.split(".")[0].lower() or "unknown"), "", ""
+
+
+_S3_SUBRESOURCES = (
+    "tagging", "acl", "policy", "versioning", "notification", "lifecycle", "encryption", "inventory", "uploads",
+    "uploadId", "versions", "location", "publicAccessBlock", "ownershipControls", "delete", "list-type",
+)  # fmt: skip
+
+
+def _operation(
+    service: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes | None
+) -> str:
+    """The API operation name of a request (for counting and for naming denials)."""
+    target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
+    if target:
+        return target.split(".")[-1]
+    if body and (headers.get("Content-Type") or headers.get("content-type") or "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        action = parse_qs(body.decode(errors="replace")).get("Action")
+        if action:
+            return action[0]
+    if "Action" in query:
+        return query["Action"][0]
+    if service == "lambda":
+        if path.endswith("/invocations"):
+            return "Invoke"
+        return f"{method} {re.sub(r'/functions/[^/]+', '/functions/{name}', path)}"
+    if service == "s3control":
+        if "/jobs" in path:
+            return {"POST": "CreateJob" if path.endswith("/jobs") else "UpdateJobStatus", "GET": "DescribeJob"}.get(
+                method, method
+            ) if not (method == "GET" and path.rstrip("/").endswith("/jobs")) else "ListJobs"
+        return f"{method} {path.split('/')[2] if path.count('/') > 1 else path}"
+    if service == "s3":
+        return _s3_operation(method, path, query, headers)
+    return f"{method} {path}"
+
+
+def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
+    if path in ("", "/"):
+        return "ListBuckets"
+    has_key = len(path.strip("/").split("/", 1)) > 1
+    sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
+    if sub == "tagging":
+        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}[method] if has_key else f"{method.title()}BucketTagging"
+    if sub == "delete":
+        return "DeleteObjects"
+    if sub in ("uploads", "uploadId"):
+        return {"POST": "CreateMultipartUpload" if sub == "uploads" else "CompleteMultipartUpload", "PUT": "UploadPart", "DELETE": "AbortMultipartUpload", "GET": "ListParts"}.get(method, method)
+    if sub in ("list-type", "versions") or (not has_key and method == "GET" and not sub):
+        return "ListObjectVersions" if sub == "versions" else "ListObjectsV2" if sub == "list-type" else "ListObjects"
+    if sub:
+        return f"{method.title()}Bucket{sub[0].upper()}{sub[1:]}"
+    if not has_key:
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, f"{method} bucket")
+    if method == "PUT" and ("x-amz-copy-source" in headers or "X-Amz-Copy-Source" in headers):
+        return "CopyObject"
+    return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject", "POST": "PostObject"}.get(method, method)
+
+
+def _qualified(service: str, action: str) -> str:
+    prefix = {"s3control": "s3", "monitoring": "cloudwatch", "email": "ses"}.get(service, service)
+    return f"{prefix}:{action}"
+
+
+def _read_chunked(handler: BaseHTTPRequestHandler) -> bytes:
+    data = bytearray()
+    while True:
+        size_line = handler.rfile.readline()
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(data)
+        data += handler.rfile.read(size)
+        handler.rfile.readline()
+
+
+def _access_denied(service: str, exc: AccessDenied) -> Response:
+    """AccessDenied in the service's own error format."""
+    message = str(exc)
+    if service in ("s3control", "s3"):
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Code>AccessDenied</Code>'
+            f"<Message>{_xml_escape(message)}</Message></Error></ErrorResponse>"
+        ).encode()
+        return Response(403, body, {"Content-Type": "application/xml", "x-amz-request-id": "offline"})
+    if service == "lambda":
+        body = json.dumps({"Type": "User", "Message": message}).encode()
+        return Response(403, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"})
+    body = json.dumps({"__type": "AccessDeniedException", "Message": message}).encode()
+    return Response(400, body, {"Content-Type": "application/x-amz-json-1.1"})
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _send(handler: BaseHTTPRequestHandler, response: Response, keep_headers: bool = False) -> None:
+    handler.send_response(response.status)
+    headers = dict(response.headers or {})
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(response.body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(response.body)
+
+
+def json_response(status: int, body: Any, error_type: str | None = None) -> Response:
+    headers = {"Content-Type": "application/json"}
+    if error_type:
+        headers["x-amzn-ErrorType"] = error_type
+    return Response(status, json.dumps(body).encode(), headers)
