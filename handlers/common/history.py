@@ -388,10 +388,13 @@ class HistoryStore:
         now = self._clock()
         self.table.update_item(
             Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
-            UpdateExpression="SET #status = :failed, reason = :reason, bucket = :bucket, object_key = :key, "
+            UpdateExpression="SET #status = :failed, #reason = :reason, #bucket = :bucket, #key = :key, "
             "#failure = :failure, #time = :now",
             ExpressionAttributeNames={
                 "#status": "status",
+                "#reason": "reason",
+                "#bucket": "bucket",
+                "#key": "object_key",
                 "#failure": FAILURE_ATTRIBUTE,
                 "#time": TIME_ATTRIBUTE,
             },

@@ -32,7 +32,7 @@ def _history_table(name: str) -> Any:
 
 
 # Built at cold start: a missing HISTORY_TABLE or a malformed setting fails the init, not every message.
-runner = build_runner(Settings.from_env(os.environ), client, _history_table, _count)
+runner = build_runner(Settings.from_env(os.environ), client, _history_table, _count, logger)
 
 
 @metrics.log_metrics

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,7 @@ class BatchRunner:
         count: Callable[[str], None] = lambda label: None,
         now: Callable[[], float] = time.time,
         rng: Callable[[], float] | None = None,
+        root_logger: Logger | None = None,
     ) -> None:
         self._sqs = sqs
         self._history = history
@@ -98,6 +100,8 @@ class BatchRunner:
         self._count = count
         self._now = now
         self._rng = rng
+        # The function's root Logger: message ids appended to it show in every module's log lines.
+        self._root_logger = root_logger
 
     def run(
         self, records: list[dict[str, Any]], remaining_ms: Callable[[], int] | None = None
@@ -113,7 +117,7 @@ class BatchRunner:
                 max_receive_count=self._config.max_receive_count,
                 lease_seconds=self._lease_seconds(remaining_ms),
             )
-            with logger.append_context_keys(message_id=message_id, receive_count=attempt.receive_count):
+            with self._log_context(message_id=message_id, receive_count=attempt.receive_count):
                 if busy is not None:
                     outcome = Outcome.retry(
                         "retry:deferred", busy.reason, busy=True, retry_after=busy.retry_after
@@ -140,7 +144,11 @@ class BatchRunner:
                     self._count("requeued")
                     continue
                 if attempt.last:
+                    # Visible again at once: the next receive moves it to the DLQ (redrive policy).
                     self._give_up(record, outcome, deliveries)
+                    visibility.append((self._queue_url(record), record["receiptHandle"], 0))
+                    result.failures.append(message_id)
+                    continue
                 delay = retry_delay(
                     deliveries,
                     base_seconds=self._config.backoff_base_seconds,
@@ -156,6 +164,11 @@ class BatchRunner:
                 result.failures.append(message_id)
         self._change_visibility(visibility)
         return result
+
+    def _log_context(self, **keys: Any) -> AbstractContextManager[Any]:
+        if self._root_logger is None:
+            return nullcontext()
+        return self._root_logger.append_context_keys(**keys)
 
     # ------------------------------------------------------------------------------------------ one message
     def _process(self, record: dict[str, Any], attempt: Attempt) -> Outcome:

@@ -48,6 +48,7 @@ def build_runner(
     clients: ClientFactory,
     history_table: Callable[[str], Any],
     count: Callable[[str], None],
+    root_logger: Any = None,
 ) -> BatchRunner:
     """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
     s3 = clients("s3")
@@ -79,4 +80,5 @@ def build_runner(
         process_delete=deleter.process,
         config=config,
         count=count,
+        root_logger=root_logger,
     )

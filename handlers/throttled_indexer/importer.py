@@ -80,10 +80,10 @@ class Importer:
         try:
             return self._import_claimed(message, token, attempt)
         except GatewayBusy as busy:
-            self._give_back(message, token, f"gateway busy: {busy.reason}", attempt)
+            self._give_back(message, token, f"gateway busy: {busy.reason}")
             return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
         except Exception as exc:
-            self._give_back(message, token, f"{type(exc).__name__}: {exc}", attempt)
+            self._give_back(message, token, f"{type(exc).__name__}: {exc}")
             raise
 
     # -------------------------------------------------------------------------------------------- steps
@@ -285,21 +285,12 @@ class Importer:
         if not written:
             logger.info("record changed while finishing; left as it is", extra={"key": message.object.key})
 
-    def _give_back(self, message: ImportMessage, token: str, reason: str, attempt: Attempt) -> None:
-        """After a transient failure: back to queued for the next try, or `failed` on the last one."""
+    def _give_back(self, message: ImportMessage, token: str, reason: str) -> None:
+        """After a transient failure the record returns to queued, so the next delivery can claim it. Whether
+        this was the last try is the batch's decision (it may re-queue a message that only waited); when it
+        gives up, it records `failed` with the reason."""
         try:
-            if attempt.last:
-                self._history.record_outcome(
-                    message.object,
-                    HistoryStatus.FAILED,
-                    "gave-up",
-                    user_id=message.user_id,
-                    run_id=message.run_id,
-                    details={"message": reason[:1000], "attempts": attempt.receive_count},
-                    claim_token=token,
-                )
-            else:
-                self._history.release(message.object, token, f"retrying: {reason[:500]}")
+            self._history.release(message.object, token, f"retrying: {reason[:500]}")
         except ClientError:
             logger.exception(
                 "could not give the claim back; its lease will expire", extra={"key": message.object.key}
