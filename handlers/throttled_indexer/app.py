@@ -11,16 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common.aws import RETRY_CONFIG, client
 from handlers.throttled_indexer.bootstrap import build_runner
+from handlers.throttled_indexer.outcome import metric_name
 from handlers.throttled_indexer.settings import Settings
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-
-
-def metric_name(label: str) -> str:
-    """`skipped:duplicate` -> `SkippedDuplicate`: one EMF counter per outcome."""
-    return "".join(part.capitalize() for part in label.replace(":", "-").split("-"))
 
 
 def _count(label: str) -> None:

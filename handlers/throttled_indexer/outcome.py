@@ -41,3 +41,8 @@ class Outcome:
         cls, label: str, reason: str, *, busy: bool = False, retry_after: float | None = None
     ) -> Outcome:
         return cls(label=label, done=False, reason=reason, busy=busy, retry_after=retry_after)
+
+
+def metric_name(label: str) -> str:
+    """`skipped:duplicate` -> `SkippedDuplicate`: one EMF counter per outcome label."""
+    return "".join(part.capitalize() for part in label.replace(":", "-").split("-"))

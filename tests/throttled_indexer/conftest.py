@@ -3,7 +3,11 @@ from the shared key schema, a controllable clock."""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -196,3 +200,64 @@ def first_attempt(receive_count: int = 1, max_receive_count: int = 5):
     from handlers.throttled_indexer.outcome import Attempt
 
     return Attempt(receive_count=receive_count, max_receive_count=max_receive_count, lease_seconds=900)
+
+
+# ---------------------------------------------------------------------------------------------- HTTP gateway
+@dataclass
+class Scripted:
+    status: int = 200
+    body: bytes = b"{}"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedGateway:
+    """A registration API that answers from a script, one entry per request (default 200 {})."""
+
+    def __init__(self) -> None:
+        self.script: list[Scripted] = []
+        self.received: list[Received] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                outer.received.append(
+                    Received(self.path, dict(self.headers.items()), self.rfile.read(length))
+                )
+                answer = outer.script.pop(0) if outer.script else Scripted()
+                if answer.delay:
+                    time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+
+    def __enter__(self) -> ScriptedGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)

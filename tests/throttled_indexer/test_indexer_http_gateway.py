@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from conftest import first_attempt, import_message, jpeg_bytes, put_image
+from conftest import Scripted, ScriptedGateway, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import ObjectRef
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected, RegistrationRequest
@@ -25,66 +21,6 @@ OBJ = ObjectRef(bucket="images", key="a.jpg", version_id="v1")
 # Every scripted delay is bounded; the client timeout in these tests is far below it.
 SLOW_SECONDS = 1.0
 CLIENT_TIMEOUT = 0.3
-
-
-@dataclass
-class Scripted:
-    status: int = 200
-    body: bytes = b"{}"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class ScriptedGateway:
-    """A registration API that answers from a script, one entry per request (default 200 {})."""
-
-    def __init__(self) -> None:
-        self.script: list[Scripted] = []
-        self.received: list[Received] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                outer.received.append(
-                    Received(self.path, dict(self.headers.items()), self.rfile.read(length))
-                )
-                answer = outer.script.pop(0) if outer.script else Scripted()
-                if answer.delay:
-                    time.sleep(answer.delay)
-                try:
-                    self.send_response(answer.status)
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    def __enter__(self) -> ScriptedGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
