@@ -78,7 +78,8 @@ class Importer:
                 "retry:claimed", "the record changed while claiming it"
             )
         try:
-            return self._import_claimed(message, token, attempt)
+            previous_faces = existing.face_ids if existing is not None and reindex else ()
+            return self._import_claimed(message, token, previous_faces)
         except GatewayBusy as busy:
             self._give_back(message, token, f"gateway busy: {busy.reason}")
             return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
@@ -126,7 +127,7 @@ class Importer:
         )
         return Outcome.finished("skipped:stale", "older than a processed delete event")
 
-    def _import_claimed(self, message: ImportMessage, token: str, attempt: Attempt) -> Outcome:
+    def _import_claimed(self, message: ImportMessage, token: str, previous_faces: tuple[str, ...]) -> Outcome:
         obj = message.object
         try:
             image = images.read_image(
@@ -200,6 +201,11 @@ class Importer:
         )
         if not finished:
             return self._lost_claim_after_registering(message, registration, image.fingerprint)
+        stale_faces = tuple(f for f in previous_faces if f not in registration.face_ids)
+        if stale_faces:
+            # A re-index registered the image again: the faces of the earlier registration go, so the index
+            # holds the image once. (Only face ids: an HTTP registration is replaced by the API itself.)
+            self._gateway.deregister(message.user_id, stale_faces, None)
         self._tag(obj)
         return Outcome.finished("indexed", reason)
 

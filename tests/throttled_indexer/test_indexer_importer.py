@@ -197,3 +197,14 @@ def test_needs_bytes_gateways_get_the_exact_image(s3, history, clock):
     obj = put_image(s3, "big.jpg", data)
     assert importer.process(import_message(obj), first_attempt()).label == "indexed"
     assert seen == [data]
+
+
+def test_reindex_registers_again_and_removes_the_earlier_faces(s3, history, importer, face_index):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    assert importer.process(import_message(obj), first_attempt()).label == "indexed"
+    first_faces = history.get(obj).face_ids
+    outcome = importer.process(import_message(obj, mode="reindex"), first_attempt())
+    assert outcome.label == "indexed" and face_index.register_calls == 2
+    record = history.get(obj)
+    assert record.face_ids != first_faces and record.attempts == 2
+    assert list(face_index.faces) == list(record.face_ids)  # the earlier face was deregistered
