@@ -414,7 +414,8 @@ def _format_errors(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
         value = item.get("input")
-        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+        scalar = isinstance(value, str | int | float | bool)
+        got = f" (got {value!r})" if scalar and "got " not in message else ""
         lines.append(f"{key}: {message}{got}")
     return "invalid stack configuration:\n  " + "\n  ".join(lines)
 

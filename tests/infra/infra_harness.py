@@ -160,6 +160,7 @@ def run_pulumi(program: Callable[[], Any], config: dict[str, Any] | None = None,
     run = Run()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    _forget_pending_work()
     try:
         pulumi_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(RecordingMocks(run), project=PROJECT, stack=stack, preview=False)
@@ -173,9 +174,18 @@ def run_pulumi(program: Callable[[], Any], config: dict[str, Any] | None = None,
     finally:
         pulumi.runtime.set_all_config({})
         pulumi_settings.ROOT.set(None)
+        _forget_pending_work()
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
         loop.close()
         asyncio.set_event_loop(None)
     return run
+
+
+def _forget_pending_work() -> None:
+    """Drop RPCs/outputs a failed run left behind: they belong to a closed loop and would hang later runs."""
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
 
 
 def _record_options(run: Run):
