@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from moto.sqs.models import sqs_backends
 
-from offline.deploy import REPO_ROOT, Deployment, deploy_program
+from offline.deploy import REPO_ROOT, Deployment, deploy_program, read_stack_config
 from offline.events import EventRouter, SqsPoller
 from offline.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
 from offline.moto_server import ACCOUNT_ID, MotoServer
@@ -206,6 +206,13 @@ class OfflineRuntime:
         if self.deployment is not None:
             raise RuntimeError("this runtime already holds a deployment; start another runtime for another stack")
         assert self.workers is not None and self.front_door is not None
+        # The stack's region (aws:region) decides every ARN and client from here on.
+        _, config = read_stack_config(self.program_dir, stack, config_overrides)
+        self.region = config.get("aws:region", self.region)
+        if self.batch is not None:
+            self.batch.region = self.region
+        if self.events is not None:
+            self.events.region = self.region
         ctx = CreateContext(
             client=self.client,
             account_id=self.account_id,

@@ -16,6 +16,9 @@ RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "8"))},
     connect_timeout=5,
     read_timeout=30,
+    # Behind a custom endpoint (AWS_ENDPOINT_URL: the offline runtime) the `{AccountId}.` host prefix botocore
+    # adds to s3control calls cannot resolve; against AWS itself the prefix stays.
+    inject_host_prefix=not os.environ.get("AWS_ENDPOINT_URL"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from offline.resources import CreateContext, CreatorError, autoname, creates, first, json_text, to_int
@@ -33,7 +34,7 @@ def bucket(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[str, 
     if versioning and versioning.get("enabled"):
         s3.put_bucket_versioning(Bucket=bucket_name, VersioningConfiguration={"Status": "Enabled"})
     if inputs.get("policy"):
-        s3.put_bucket_policy(Bucket=bucket_name, Policy=json_text(inputs["policy"]))
+        put_bucket_policy(ctx, bucket_name, inputs["policy"])
     if inputs.get("tags"):
         s3.put_bucket_tagging(
             Bucket=bucket_name,
@@ -151,13 +152,35 @@ def lifecycle(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[st
     return bucket_name, dict(inputs)
 
 
+def put_bucket_policy(ctx: CreateContext, bucket_name: str, policy: Any) -> None:
+    """Give moto the bucket policy without its conditional Deny statements.
+
+    moto evaluates a bucket policy's Deny statements for every object request but ignores their conditions
+    (it has no request context such as aws:SecureTransport), so the TLS-only statement every secure bucket
+    carries would deny every request. The full policy stays in the deployment record; the dropped statements
+    are listed in the deployment's warnings.
+    """
+    document = json.loads(json_text(policy))
+    statements = document.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    kept = [st for st in statements if not (st.get("Effect") == "Deny" and st.get("Condition"))]
+    dropped = [st.get("Sid", "(no Sid)") for st in statements if st not in kept]
+    if dropped:
+        ctx.warnings.append(
+            f"bucket {bucket_name}: conditional Deny statements {dropped} not given to moto (it ignores "
+            "their conditions and would deny every request)"
+        )
+    if kept:
+        ctx.client("s3").put_bucket_policy(Bucket=bucket_name, Policy=json.dumps({**document, "Statement": kept}))
+
+
 @creates("aws:s3/bucketPolicy:BucketPolicy")
 def bucket_policy(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     bucket_name = _bucket_name(ctx, inputs)
     if ctx.find("s3/bucketPolicy:BucketPolicy", bucket=bucket_name):
         # AWS keeps one policy per bucket: a second BucketPolicy silently replaces the first.
         ctx.warnings.append(f"bucket {bucket_name}: a second BucketPolicy ({name}) replaces the first")
-    ctx.client("s3").put_bucket_policy(Bucket=bucket_name, Policy=json_text(inputs["policy"]))
+    put_bucket_policy(ctx, bucket_name, inputs["policy"])
     return bucket_name, dict(inputs)
 
 
@@ -280,9 +303,12 @@ def table(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[str, d
         }
     indexes = []
     for index in inputs.get("globalSecondaryIndexes") or []:
-        schema = [{"AttributeName": index["hashKey"], "KeyType": "HASH"}]
-        if index.get("rangeKey"):
-            schema.append({"AttributeName": index["rangeKey"], "KeyType": "RANGE"})
+        if index.get("keySchemas"):  # pulumi-aws 7 form
+            schema = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]]
+        else:
+            schema = [{"AttributeName": index["hashKey"], "KeyType": "HASH"}]
+            if index.get("rangeKey"):
+                schema.append({"AttributeName": index["rangeKey"], "KeyType": "RANGE"})
         projection: dict[str, Any] = {"ProjectionType": index.get("projectionType", "ALL")}
         if index.get("nonKeyAttributes"):
             projection["NonKeyAttributes"] = list(index["nonKeyAttributes"])
@@ -335,7 +361,9 @@ def collection(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[s
     status, body = ctx.rekognition("CreateCollection", {"CollectionId": collection_id})
     if status >= 300:
         raise CreatorError(f"Rekognition collection {collection_id}: CreateCollection -> {status} {body}")
-    arn = body.get("CollectionArn") or ctx.arn("rekognition", f"collection/{collection_id}")
+    # Not the response's CollectionArn: Rekognition answers it without the "arn:" prefix; the provider's
+    # `arn` output is the real ARN.
+    arn = ctx.arn("rekognition", f"collection/{collection_id}")
     return collection_id, {
         **inputs,
         "collectionId": collection_id,
