@@ -19,9 +19,11 @@ class BatchQualifierArgs:
     image_bucket_name: pulumi.Input[str]
     """The bucket whose objects S3 Batch hands over."""
     image_bucket_arn: pulumi.Input[str]
+    """ARN of the image bucket (for the role's object permissions)."""
     queue_arn: pulumi.Input[str]
     """The indexer's input queue (ThrottledIndexer's, or an existing one)."""
     queue_url: pulumi.Input[str]
+    """URL of the same queue (env QUEUE_URL)."""
     image_suffixes: tuple[str, ...]
     """Object key suffixes that count as images."""
     lambda_options: LambdaOptions
@@ -29,6 +31,7 @@ class BatchQualifierArgs:
     history_table_name: pulumi.Input[str] | None = None
     """Import-history table; None: the qualifier writes no history."""
     history_table_arn: pulumi.Input[str] | None = None
+    """ARN of the history table; given together with history_table_name."""
     history_ttl_days: int = 14
     """Non-success history records expire after this many days."""
     provider: str = "s3-tags"
@@ -42,7 +45,9 @@ class BatchQualifierArgs:
     reserved_concurrency: int = 10
     """Caps concurrent qualifications (and so the load on the registration source)."""
     timeout_seconds: int = 60
+    """Function timeout (S3 Batch waits for each task)."""
     memory_mb: int = 256
+    """Function memory."""
     function_name: str | None = None
     """Physical function name; set it when another resource needs the ARN before the function exists
     (e.g. InventoryPipeline's batch role). None lets Pulumi auto-name it."""

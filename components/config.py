@@ -186,17 +186,18 @@ def _policy_statement(value: dict[str, Any]) -> dict[str, Any]:
 PolicyStatement = Annotated[dict[str, Any], AfterValidator(_policy_statement)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, alias_generator=None)
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
-class Section(_Section):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_camel, populate_by_name=True)
+_MODEL_CONFIG = ConfigDict(
+    extra="forbid", frozen=True, alias_generator=_camel, populate_by_name=True, use_attribute_docstrings=True
+)
+
+
+class Section(BaseModel):
+    model_config = _MODEL_CONFIG
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -204,10 +205,15 @@ class LambdaSettings(Section):
     """`bulk-loader:lambda`: settings shared by every function."""
 
     runtime: Literal["python3.11", "python3.12", "python3.13"] = DEFAULT_RUNTIME
+    """Lambda Python runtime of every function; dependency bundles are built for it."""
     architecture: Literal["arm64", "x86_64"] = DEFAULT_ARCHITECTURE
+    """CPU architecture of every function (wheels are chosen for it)."""
     log_retention_days: Annotated[int, AfterValidator(_retention)] = 30
+    """CloudWatch Logs retention of each function's log group."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """LOG_LEVEL / POWERTOOLS_LOG_LEVEL of the handlers."""
     metrics_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/#:-]{1,255}$")] = "BulkLoader"
+    """CloudWatch namespace of the handlers' EMF metrics."""
 
 
 class ImageBucketSettings(Section):
@@ -225,19 +231,29 @@ class InventoryPipelineSettings(Section):
     """`bulk-loader:inventoryPipeline`."""
 
     enabled: bool = True
+    """Deploy InventoryPipeline (inventory, topic, inventory_created, S3 Batch role)."""
     schedule: Literal["Daily", "Weekly"] = "Daily"
+    """S3 Inventory frequency."""
     format: Literal["CSV", "Parquet", "ORC"] = "CSV"
+    """S3 Inventory output format."""
     optional_fields: tuple[Literal[INVENTORY_OPTIONAL_FIELDS], ...] = ("Size", "LastModifiedDate", "ETag")  # type: ignore[valid-type]
+    """S3 Inventory optional fields (IsLatest/IsDeleteMarker come by themselves for versioned buckets)."""
     inventory_prefix: S3Prefix = ""
     """Only objects under this prefix of the image bucket are inventoried (empty: all)."""
     only_new_objects: bool = False
+    """Import only objects newer than the last successful run (env ONLY_NEW_OBJECTS)."""
     max_image_bytes: Annotated[int, Field(ge=1)] | None = None
     """Images larger than this are skipped; default 15 MiB (Rekognition's limit); required <= 15 MiB there."""
     timeout_seconds: Annotated[int, Field(ge=60, le=900)] = 900
+    """inventory_created timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
+    """inventory_created memory."""
     inventory_expire_days: Annotated[int, Field(ge=1)] = 14
+    """Inventory deliveries (inventory/) expire after this many days."""
     manifest_expire_days: Annotated[int, Field(ge=1)] = 14
+    """Generated batch manifests (batch/manifests/) expire after this many days."""
     report_expire_days: Annotated[int, Field(ge=1)] = 90
+    """S3 Batch completion reports (batch/reports/) expire after this many days."""
     force_destroy: bool = False
     """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects (dev stacks)."""
 
@@ -246,9 +262,13 @@ class BatchQualifierSettings(Section):
     """`bulk-loader:batchQualifier`."""
 
     enabled: bool = True
+    """Deploy BatchQualifier; when false, functionArn names the existing batch function."""
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Reserved concurrency of batch_qualifier."""
     timeout_seconds: Annotated[int, Field(ge=3, le=900)] = 60
+    """batch_qualifier timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    """batch_qualifier memory."""
     provider: Annotated[str, Field(pattern=r"^(s3-tags|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = "s3-tags"
     """`s3-tags` or `package.module:Class` of a custom registration provider."""
     provider_config: dict[str, Any] = Field(default_factory=dict)
@@ -265,23 +285,35 @@ class ThrottledIndexerSettings(Section):
     """`bulk-loader:throttledIndexer`."""
 
     enabled: bool = True
+    """Deploy ThrottledIndexer; when false, queueArn/queueUrl (and historyTableArn) name existing ones."""
     gateway: Literal["rekognition", "http"] = "rekognition"
+    """Face index: Rekognition IndexFaces, or POST {gatewayUrl}/register."""
     collection_id: CollectionId | None = None
     """Existing Rekognition collection; when unset (and gateway is rekognition) one is created."""
     gateway_url: GatewayUrl | None = None
+    """Base URL of the HTTP registration API (gateway http; https only)."""
     gateway_auth: Literal["none", "sigv4", "api-key"] = "none"
+    """How the HTTP gateway is called: unsigned, IAM SigV4, or an API key from Secrets Manager."""
     gateway_api_arn: ExecuteApiArn | None = None
     """For `sigv4`: the execute-api ARN the function may invoke."""
     gateway_api_key_secret_arn: SecretArn | None = None
     """For `api-key`: the Secrets Manager secret holding the key."""
     gateway_timeout_seconds: Annotated[int, Field(ge=1, le=55)] = 10
+    """Timeout of one gateway call; below timeoutSeconds."""
     timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 60
+    """throttled_indexer timeout; the input queue's visibility timeout is 6x this."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    """throttled_indexer memory."""
     batch_size: Annotated[int, Field(ge=1, le=10)] = 10
+    """Messages per invocation (event source mapping)."""
     max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
+    """Event source mapping maximum concurrency: the rate limit on the face index (Lambda minimum 2)."""
     max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Deliveries of a message before it moves to the DLQ."""
     quarantine_bucket: BucketName | None = None
+    """Bucket for images rejected permanently (optional; env QUARANTINE_BUCKET)."""
     quarantine_prefix: S3Prefix = "quarantine/"
+    """Key prefix in the quarantine bucket."""
     delete_events: bool = True
     """Route image-bucket deletions (EventBridge) into the input queue."""
     enable_bucket_eventbridge: bool | None = None
@@ -290,11 +322,13 @@ class ThrottledIndexerSettings(Section):
     alarm_actions: tuple[AlarmActionArn, ...] = ()
     """Where alarms go; when empty an alarm SNS topic is created."""
     oldest_message_alarm_seconds: Annotated[int, Field(ge=60)] = 3600
+    """Alarm when the oldest queued message is this old."""
     history_deletion_protection: bool = True
     """DynamoDB deletion protection on the import-history table (turn off only for throwaway stacks)."""
     queue_arn: QueueArn | None = None
     """When disabled: the existing indexer input queue the batch qualifier sends to."""
     queue_url: QueueUrl | None = None
+    """When disabled: URL of the same existing queue."""
     history_table_arn: TableArn | None = None
     """When disabled: the existing import-history table (optional)."""
 
@@ -302,15 +336,22 @@ class ThrottledIndexerSettings(Section):
 class StackConfig(BaseModel):
     """All `bulk-loader:*` keys of one stack."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_camel, populate_by_name=True)
+    model_config = _MODEL_CONFIG
 
     lambda_: LambdaSettings = Field(default_factory=LambdaSettings, alias="lambda")
+    """Settings shared by every function (object)."""
     image_bucket: ImageBucketSettings = Field(default_factory=ImageBucketSettings)
+    """The image bucket: created, or an existing one by name (object)."""
     image_suffixes: tuple[ImageSuffix, ...] = (".jpg", ".jpeg", ".png")
+    """Object key suffixes that count as images (lower-cased)."""
     history_ttl_days: Annotated[int, Field(ge=1, le=365)] = 14
+    """Non-success import-history records expire after this many days."""
     inventory_pipeline: InventoryPipelineSettings = Field(default_factory=InventoryPipelineSettings)
+    """InventoryPipeline settings (object)."""
     batch_qualifier: BatchQualifierSettings = Field(default_factory=BatchQualifierSettings)
+    """BatchQualifier settings (object)."""
     throttled_indexer: ThrottledIndexerSettings = Field(default_factory=ThrottledIndexerSettings)
+    """ThrottledIndexer settings (object)."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -464,3 +505,57 @@ def load_config() -> StackConfig:
         if key.startswith(f"{NAMESPACE}:")
     }
     return parse_config(raw)
+
+
+# ------------------------------------------------------------------------------------------- reference table
+def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.append((key, "object", "", (info.description or "").strip()))
+            rows.extend(_rows(annotation, f"{key}."))
+            continue
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, tuple):
+            default = list(default)
+        constraints = [f">= {m.ge}" for m in info.metadata if hasattr(m, "ge")]
+        constraints += [f"<= {m.le}" for m in info.metadata if hasattr(m, "le")]
+        kind = _short_type(annotation) + (f" ({', '.join(constraints)})" if constraints else "")
+        rows.append((key, kind, json.dumps(default), " ".join((info.description or "").split())))
+    return rows
+
+
+def _short_type(annotation: Any) -> str:
+    origin = getattr(annotation, "__origin__", None)
+    args = getattr(annotation, "__args__", ())
+    if origin is Literal:
+        return " / ".join(f"`{a}`" for a in args)
+    if annotation in (int, str, bool):
+        return annotation.__name__
+    if origin is tuple:
+        return f"list of {_short_type(args[0])}"
+    if origin is dict:
+        return "object"
+    if args and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return _short_type(inner[0]) + " or null"
+    metadata = getattr(annotation, "__metadata__", None)
+    if metadata is not None:
+        return _short_type(annotation.__origin__)
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def reference_table() -> str:
+    """The README's configuration reference, generated from this model (a test keeps the README in sync)."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, kind, default, meaning in _rows(StackConfig, f"{NAMESPACE}:"):
+        lines.append(
+            f"| `{key}` | {kind} | {f'`{default}`' if default else ''} | {meaning.replace('|', '/')} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(reference_table())

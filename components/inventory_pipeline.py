@@ -49,7 +49,9 @@ class InventoryPipelineArgs:
     only_new_objects: bool = False
     """Only objects newer than the last successful run are imported (env ONLY_NEW_OBJECTS)."""
     timeout_seconds: int = 900
+    """inventory_created timeout (reads manifests, writes batch manifests, creates jobs)."""
     memory_mb: int = 1024
+    """inventory_created memory (Parquet/ORC decoding needs room)."""
     inventory_expire_days: int = 14
     """Inventory deliveries expire after this many days."""
     manifest_expire_days: int = 14

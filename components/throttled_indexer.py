@@ -38,6 +38,7 @@ class ThrottledIndexerArgs:
     image_bucket_name: pulumi.Input[str]
     """The bucket holding the images."""
     image_bucket_arn: pulumi.Input[str]
+    """ARN of the image bucket (for the role's object permissions)."""
     lambda_options: LambdaOptions
     """Runtime, architecture, log retention/level shared by every function."""
     gateway: str = "rekognition"
@@ -53,8 +54,11 @@ class ThrottledIndexerArgs:
     gateway_api_key_secret_arn: str | None = None
     """Secrets Manager secret holding the API key (api-key)."""
     gateway_timeout_seconds: int = 10
+    """Timeout of one gateway call (env GATEWAY_TIMEOUT_SECONDS); below timeout_seconds."""
     timeout_seconds: int = 60
+    """Function timeout; the queue's visibility timeout is 6x this."""
     memory_mb: int = 512
+    """Function memory."""
     batch_size: int = 10
     """Messages per invocation."""
     max_concurrency: int = 5
@@ -62,9 +66,11 @@ class ThrottledIndexerArgs:
     max_receive_count: int = 5
     """Deliveries before a message moves to the DLQ."""
     history_ttl_days: int = 14
+    """Non-success history records expire after this many days."""
     quarantine_bucket: str | None = None
     """Bucket for images the gateway rejects permanently (optional)."""
     quarantine_prefix: str = "quarantine/"
+    """Key prefix in the quarantine bucket."""
     delete_events: bool = True
     """Route image-bucket deletions (EventBridge rule) into the input queue."""
     enable_bucket_eventbridge: bool = False
