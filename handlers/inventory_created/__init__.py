@@ -1,1 +1,1 @@
-"""inventory_created: turns an S3 Inventory delivery into S3 Batch Operations jobs."""
+"""inventory_created: turn an S3 Inventory report into S3 Batch Operations jobs (ARCHITECTURE section 1)."""

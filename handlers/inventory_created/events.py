@@ -1,0 +1,141 @@
+"""The invocations this function accepts, parsed into typed requests.
+
+1. SNS notification of an S3 event (manifest.checksum or manifest.json created); `s3:TestEvent` is ignored.
+   A raw S3 event (no SNS envelope) is accepted too.
+2. Direct: {"bucket": ..., "key": ".../manifest.json" or ".../manifest.checksum", "mode"?: "import"}.
+3. Direct: the manifest itself ({"destinationBucket", "fileFormat", "files": [{"key"}], ...}, "mode"?).
+4. Fan-out: {"action": "convert", ...}: one data file of an inventory, sent by this function to itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.inventory_created.errors import EventError
+
+MODES = ("import", "reindex")
+_CHECKSUM_SUFFIX = "manifest.checksum"
+_MANIFEST_SUFFIX = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+@dataclass(frozen=True)
+class ManifestLocation:
+    bucket: str
+    manifest_key: str
+    checksum_key: str | None
+    """Set when the trigger was manifest.checksum: the manifest must match it."""
+    mode: str = "import"
+
+
+@dataclass(frozen=True)
+class ManifestPayload:
+    manifest: dict[str, Any]
+    mode: str = "import"
+
+
+class ConvertTask(BaseModel):
+    """One data file of an inventory (fan-out payload). `manifest` lists just that file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    action: Literal["convert"] = "convert"
+    manifest: dict[str, Any]
+    manifest_key: str | None = Field(default=None, alias="manifestKey")
+    inventory_id: str = Field(alias="inventoryId", min_length=1)
+    source_bucket: str = Field(alias="sourceBucket", min_length=1)
+    part: int = Field(ge=0)
+    parts: int = Field(ge=1)
+    since_ms: int | None = Field(default=None, alias="sinceMs")
+    mode: Literal["import", "reindex"] = "import"
+
+
+Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask
+
+
+def parse_event(event: Any) -> list[Request]:
+    if not isinstance(event, dict):
+        raise EventError(f"event must be a JSON object, got {type(event).__name__}")
+    if "Records" in event:
+        return [request for record in _records(event) for request in _from_record(record)]
+    if event.get("action") == "convert":
+        try:
+            return [ConvertTask.model_validate(event)]
+        except ValidationError as exc:
+            raise EventError(f"invalid fan-out task: {_problems(exc)}") from None
+    mode = _mode(event)
+    if "fileFormat" in event or "files" in event:
+        return [ManifestPayload({k: v for k, v in event.items() if k != "mode"}, mode)]
+    if "bucket" in event or "key" in event:
+        bucket, key = event.get("bucket"), event.get("key")
+        if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+            raise EventError(
+                "a direct invocation needs both 'bucket' and 'key' (of manifest.json or manifest.checksum)"
+            )
+        return [_location(bucket, key, mode)]
+    raise EventError(
+        "unrecognised event: expected an SNS/S3 notification (Records), {'bucket', 'key'} of an inventory "
+        "manifest, or a manifest (destinationBucket, fileFormat, files)"
+    )
+
+
+def _records(event: dict[str, Any]) -> list[Any]:
+    records = event["Records"]
+    if not isinstance(records, list):
+        raise EventError("event field Records must be a list")
+    return records
+
+
+def _from_record(record: Any) -> list[Request]:
+    if not isinstance(record, dict):
+        raise EventError("every event record must be a JSON object")
+    if "Sns" in record:
+        message = record["Sns"].get("Message") if isinstance(record["Sns"], dict) else None
+        if not isinstance(message, str):
+            raise EventError("SNS record has no Sns.Message string")
+        try:
+            inner = json.loads(message)
+        except ValueError as exc:
+            raise EventError(f"SNS message is not JSON: {exc}") from None
+        if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
+            return [Ignored(f"s3:TestEvent for bucket {inner.get('Bucket')!r}")]
+        if not isinstance(inner, dict) or "Records" not in inner:
+            raise EventError("SNS message is not an S3 event notification (no Records)")
+        return [request for rec in _records(inner) for request in _from_record(rec)]
+    if record.get("eventSource") == "aws:s3" or "s3" in record:
+        try:
+            bucket = record["s3"]["bucket"]["name"]
+            # S3 event keys are URL-encoded with `+` for space.
+            key = unquote_plus(record["s3"]["object"]["key"])
+        except (KeyError, TypeError):
+            raise EventError("S3 event record lacks s3.bucket.name or s3.object.key") from None
+        return [_location(bucket, key, "import")]
+    raise EventError(f"unsupported event record (neither SNS nor S3): keys {sorted(record)[:10]}")
+
+
+def _location(bucket: str, key: str, mode: str) -> ManifestLocation:
+    if key.endswith(_CHECKSUM_SUFFIX):
+        return ManifestLocation(bucket, key[: -len(_CHECKSUM_SUFFIX)] + _MANIFEST_SUFFIX, key, mode)
+    if key.endswith(_MANIFEST_SUFFIX):
+        return ManifestLocation(bucket, key, None, mode)
+    raise EventError(f"s3://{bucket}/{key} is not an inventory manifest (manifest.json or manifest.checksum)")
+
+
+def _mode(event: dict[str, Any]) -> str:
+    mode = event.get("mode", "import")
+    if mode not in MODES:
+        raise EventError(f"event field mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
