@@ -1,13 +1,30 @@
 """The bulk loader's Pulumi components (ARCHITECTURE section 3) and what they share.
 
 Reuse from another Pulumi project: `from bulk_loader.components import InventoryPipeline, ...`.
+Names are loaded lazily so `python -m components.packaging` / `python -m components.config` run without
+importing Pulumi resources first.
 """
 
-from .batch_qualifier import BatchQualifier, BatchQualifierArgs
-from .inventory_pipeline import InventoryPipeline, InventoryPipelineArgs
-from .secure import LambdaOptions
-from .throttled_indexer import ThrottledIndexer, ThrottledIndexerArgs
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch_qualifier import BatchQualifier, BatchQualifierArgs
+    from .inventory_pipeline import InventoryPipeline, InventoryPipelineArgs
+    from .secure import LambdaOptions
+    from .throttled_indexer import ThrottledIndexer, ThrottledIndexerArgs
+
+_EXPORTS = {
+    "BatchQualifier": ".batch_qualifier",
+    "BatchQualifierArgs": ".batch_qualifier",
+    "InventoryPipeline": ".inventory_pipeline",
+    "InventoryPipelineArgs": ".inventory_pipeline",
+    "LambdaOptions": ".secure",
+    "ThrottledIndexer": ".throttled_indexer",
+    "ThrottledIndexerArgs": ".throttled_indexer",
+}
 __all__ = [
     "BatchQualifier",
     "BatchQualifierArgs",
@@ -17,3 +34,9 @@ __all__ = [
     "ThrottledIndexer",
     "ThrottledIndexerArgs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

@@ -233,8 +233,11 @@ def build_deps(bundle: DepsBundle, *, force: bool = False) -> DepsBundle:
 
 def _strip(python_dir: Path) -> None:
     for name in os.listdir(python_dir):
-        top = name.split("-")[0].lower() if name.endswith((".dist-info", ".egg-info")) else name
-        if top in RUNTIME_PROVIDED or top.replace("-", "_") in RUNTIME_PROVIDED:
+        if name.endswith((".dist-info", ".egg-info")):
+            top = name.split("-")[0].lower()
+        else:
+            top = name.removesuffix(".py")
+        if top in RUNTIME_PROVIDED:
             _remove(python_dir / name)
     if (python_dir / "bin").exists():
         shutil.rmtree(python_dir / "bin")
