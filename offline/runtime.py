@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,9 +40,12 @@ from offline.workers import Workers, worker_environment
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 ADMIN_USER = "offline-admin"
 Progress = Callable[[str, dict[str, Any]], None]
+_ACTIVE_LOCK = threading.Lock()
 
 
 class OfflineRuntime:
+    _active: OfflineRuntime | None = None
+
     def __init__(
         self,
         program_dir: Path | str = REPO_ROOT,
@@ -105,6 +109,11 @@ class OfflineRuntime:
     def start(self) -> None:
         if self._started:
             return
+        # moto's backends and the hooks of events.py are process-wide: one runtime per process at a time.
+        with _ACTIVE_LOCK:
+            if OfflineRuntime._active is not None:
+                raise RuntimeError("another OfflineRuntime is running in this process; stop it first")
+            OfflineRuntime._active = self
         moto_endpoint = self.moto.start()
         self._started = True
         # The runtime's own identity: a real IAM user, so it keeps working once IAM is enforced.
@@ -152,24 +161,26 @@ class OfflineRuntime:
             self.front_door.stop()
         self.moto.stop()
         self._started = False
+        with _ACTIVE_LOCK:
+            OfflineRuntime._active = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- clients ----------------------------------------------------------------------------------------
-    def client(self, service: str) -> Any:
+    def client(self, service: str, max_attempts: int = 3) -> Any:
         """A boto3 client on the front door with the runtime's admin credentials."""
-        return self._client(service, self._admin, self.endpoint)
+        return self._client(service, self._admin, self.endpoint, max_attempts)
 
-    def role_client(self, service: str, role_arn: str) -> Any:
+    def role_client(self, service: str, role_arn: str, max_attempts: int = 3) -> Any:
         """A boto3 client with a deployed role's credentials (what that role's function would get)."""
-        return self._client(service, self.role_credentials(role_arn), self.endpoint)
+        return self._client(service, self.role_credentials(role_arn), self.endpoint, max_attempts)
 
     def _direct_client(self, service: str, credentials: dict[str, str]) -> Any:
         """Straight to moto: the runtime's own bookkeeping, not counted at the front door."""
         assert self.moto.endpoint is not None
         return self._client(service, credentials, self.moto.endpoint)
 
-    def _client(self, service: str, credentials: dict[str, str], endpoint: str) -> Any:
+    def _client(self, service: str, credentials: dict[str, str], endpoint: str, max_attempts: int = 3) -> Any:
         return boto3.client(
             service,
             region_name=self.region,
@@ -178,7 +189,9 @@ class OfflineRuntime:
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials.get("SessionToken"),
             # s3control would prefix the host with the account id, which cannot resolve behind a local endpoint.
-            config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}, read_timeout=120),
+            config=Config(
+                inject_host_prefix=False, retries={"mode": "standard", "max_attempts": max_attempts}, read_timeout=120
+            ),
         )
 
     def role_credentials(self, role_arn: str) -> dict[str, str]:
