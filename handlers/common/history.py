@@ -314,7 +314,9 @@ class HistoryStore:
         if obj.version_id is None and obj.etag is not None:
             values[":etag"] = obj.etag
             condition += " OR (#status = :deleted AND attribute_not_exists(version_id) AND etag <> :etag)"
-        removes = [FAILURE_ATTRIBUTE, "tagged", "face_ids", "image_id"]
+        # A re-index keeps the face ids of the registration it replaces until it has a new one: a deletion
+        # meanwhile must still find them. Otherwise no registration exists and no ids may linger.
+        removes = [FAILURE_ATTRIBUTE, "tagged"] + ([] if allow_indexed else ["face_ids", "image_id"])
         written = self._update(
             obj, sets, removes, condition, names, values, created_at=now, add_attempts=True
         )
@@ -343,6 +345,28 @@ class HistoryStore:
             values,
             created_at=now,
             add_attempts=False,
+        )
+
+    def restore(self, record: HistoryRecord, claim_token: str) -> bool:
+        """Put a record back as it was before `claim` took it (a re-registration that did not happen), while
+        the claim still holds. False when the record changed meanwhile (e.g. a deletion)."""
+        try:
+            self.table.put_item(
+                Item=record.raw,
+                ConditionExpression="#status = :indexing AND claim_token = :token",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":indexing": HistoryStatus.INDEXING.value, ":token": claim_token},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def clear_attribute(self, obj: ObjectRef, name: str) -> None:
+        """Remove one bookkeeping attribute (e.g. a finished follow-up) from a record."""
+        self.table.update_item(
+            Key=self._key(obj), UpdateExpression="REMOVE #a", ExpressionAttributeNames={"#a": name}
         )
 
     def mark_tagged(self, obj: ObjectRef) -> None:

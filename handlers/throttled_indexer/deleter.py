@@ -74,11 +74,16 @@ class Deleter:
         for _ in range(MAX_ROUNDS):
             if record.status == HistoryStatus.DELETED:
                 return 0
-            if record.status == HistoryStatus.INDEXED:
+            if record.status == HistoryStatus.INDEXED or (
+                record.status == HistoryStatus.INDEXING and record.face_ids
+            ):
+                # (An indexing record with face ids is a re-index: the earlier registration still exists.)
                 # Deregister before recording: if this fails, the record still says indexed and the message is
                 # retried; deregistering twice is harmless (nothing left to remove).
                 self._gateway.deregister(record.user_id or "", record.face_ids, record.image_id)
                 reason = "deregistered"
+                if record.status == HistoryStatus.INDEXING:
+                    reason = "deleted-while-indexing"
             elif record.status == HistoryStatus.INDEXING:
                 reason = "deleted-while-indexing"
             else:

@@ -14,6 +14,7 @@ The order of the steps is what makes it safe against redelivery, a second worker
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +34,21 @@ from handlers.throttled_indexer.gateway import (
 from handlers.throttled_indexer.outcome import Attempt, Outcome
 
 logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    token: str
+    replacing: HistoryRecord | None = None
+    """The indexed record a re-registration claimed (re-index, unversioned content replaced), restored when
+    the re-registration does not happen."""
+
+
 # On a deleted record: the importer registered the object while it was being deleted and still has to take
 # that registration back (set before the gateway call, cleared after it).
 PENDING_DEREGISTRATION = "pending_deregistration"
+# On an indexed record: faces of an earlier registration that a re-index replaced, still to be removed.
+STALE_FACES = "stale_face_ids"
 
 
 class Importer:
@@ -63,9 +76,22 @@ class Importer:
 
     def process(self, message: ImportMessage, attempt: Attempt) -> Outcome:
         obj = message.object
-        reindex = message.mode == "reindex"
         existing = self._history.get(obj)
-        done = self._already_handled(existing, obj, reindex)
+        # An unversioned object overwritten in place keeps its one history record (v#null): new content
+        # (another ETag) is registered again and replaces the earlier registration, like a re-index.
+        replaced = (
+            existing is not None
+            and existing.status == HistoryStatus.INDEXED
+            and obj.version_id is None
+            and obj.etag is not None
+            and existing.etag is not None
+            and existing.etag != obj.etag
+        )
+        reindex = message.mode == "reindex" or replaced
+        try:
+            done = self._already_handled(existing, obj, reindex)
+        except GatewayBusy as busy:  # finishing a pending deregistration
+            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
         if done is not None:
             return done
         stale = self._older_than_a_seen_delete(message)
@@ -77,20 +103,23 @@ class Importer:
             return self._already_handled(holder, obj, reindex) or Outcome.retry(
                 "retry:claimed", "the record changed while claiming it"
             )
+        replacing = existing if existing is not None and existing.status == HistoryStatus.INDEXED else None
+        claim = _Claim(token, replacing)
         try:
-            previous_faces = existing.face_ids if existing is not None and reindex else ()
-            return self._import_claimed(message, token, previous_faces)
+            return self._import_claimed(message, claim)
         except GatewayBusy as busy:
-            self._give_back(message, token, f"gateway busy: {busy.reason}")
+            self._give_back(message, claim, f"gateway busy: {busy.reason}")
             return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
         except Exception as exc:
-            self._give_back(message, token, f"{type(exc).__name__}: {exc}")
+            self._give_back(message, claim, f"{type(exc).__name__}: {exc}")
             raise
 
     # -------------------------------------------------------------------------------------------- steps
     def _already_handled(self, record: HistoryRecord | None, obj: ObjectRef, reindex: bool) -> Outcome | None:
         if record is None:
             return None
+        if record.status == HistoryStatus.INDEXED and record.raw.get(STALE_FACES):
+            self._remove_stale_faces(obj, record.user_id or "", tuple(record.raw[STALE_FACES]))
         if record.status == HistoryStatus.INDEXED and not reindex:
             if not record.tagged:
                 self._tag(obj)
@@ -127,7 +156,7 @@ class Importer:
         )
         return Outcome.finished("skipped:stale", "older than a processed delete event")
 
-    def _import_claimed(self, message: ImportMessage, token: str, previous_faces: tuple[str, ...]) -> Outcome:
+    def _import_claimed(self, message: ImportMessage, claim: _Claim) -> Outcome:
         obj = message.object
         try:
             image = images.read_image(
@@ -136,11 +165,11 @@ class Importer:
             properties = self._properties(message)
         except images.ImageUnavailable as gone:
             self._finish(
-                message, token, HistoryStatus.SKIPPED, gone.reason, details={"message": gone.message}
+                message, claim, HistoryStatus.SKIPPED, gone.reason, details={"message": gone.message}
             )
             return Outcome.finished(f"skipped:{gone.reason}", gone.message)
         except images.ImageInvalid as invalid:
-            return self._reject(message, token, invalid.reason, invalid.message, {})
+            return self._reject(message, claim, invalid.reason, invalid.message, {})
 
         owner = self._history.claim_fingerprint(message.user_id, image.fingerprint, obj)
         if owner is not None:
@@ -149,7 +178,7 @@ class Importer:
             )
             self._finish(
                 message,
-                token,
+                claim,
                 HistoryStatus.SKIPPED,
                 "duplicate",
                 fingerprint=image.fingerprint,
@@ -159,7 +188,7 @@ class Importer:
 
         # A deletion may have taken the record while we read: do not call the gateway for nothing.
         current = self._history.get(obj)
-        if current is None or current.claim_token != token:
+        if current is None or current.claim_token != claim.token:
             self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
             return self._already_handled(current, obj, False) or Outcome.finished(
                 "skipped:superseded", "the claim was taken over"
@@ -174,7 +203,7 @@ class Importer:
             self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
             return self._reject(
                 message,
-                token,
+                claim,
                 rejected.code,
                 rejected.message,
                 rejected.details,
@@ -186,6 +215,8 @@ class Importer:
         if self._before_finish is not None:
             self._before_finish(obj)
         reason = "already-registered" if registration.already_registered else "registered"
+        previous_faces = claim.replacing.face_ids if claim.replacing is not None else ()
+        stale_faces = tuple(f for f in previous_faces if f not in registration.face_ids)
         finished = self._history.record_outcome(
             obj,
             HistoryStatus.INDEXED,
@@ -197,15 +228,16 @@ class Importer:
             image_id=registration.image_id,
             external_image_id=registration.external_image_id,
             details=registration.details or None,
-            claim_token=token,
+            claim_token=claim.token,
+            # Written with the outcome, so a failure while removing them is finished by the next delivery.
+            extra={STALE_FACES: list(stale_faces)} if stale_faces else None,
         )
         if not finished:
             return self._lost_claim_after_registering(message, registration, image.fingerprint)
-        stale_faces = tuple(f for f in previous_faces if f not in registration.face_ids)
         if stale_faces:
             # A re-index registered the image again: the faces of the earlier registration go, so the index
             # holds the image once. (Only face ids: an HTTP registration is replaced by the API itself.)
-            self._gateway.deregister(message.user_id, stale_faces, None)
+            self._remove_stale_faces(obj, message.user_id, stale_faces)
         self._tag(obj)
         return Outcome.finished("indexed", reason)
 
@@ -250,7 +282,7 @@ class Importer:
     def _reject(
         self,
         message: ImportMessage,
-        token: str,
+        claim: _Claim,
         code: str,
         text: str,
         details: dict[str, Any],
@@ -265,19 +297,28 @@ class Importer:
                 )
             except ClientError as exc:
                 details["quarantine_error"] = str(exc)[:300]
-        self._finish(message, token, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details)
+        self._finish(message, claim, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details)
         return Outcome.finished(f"invalid:{code}", text)
 
     def _finish(
         self,
         message: ImportMessage,
-        token: str,
+        claim: _Claim,
         status: HistoryStatus,
         reason: str,
         *,
         fingerprint: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        if claim.replacing is not None:
+            # A re-registration that did not happen: the earlier registration stands, and so does its record
+            # (its face ids are what a later deletion deregisters).
+            self._history.restore(claim.replacing, claim.token)
+            logger.info(
+                "re-registration ended without registering; earlier record restored",
+                extra={"key": message.object.key, "status": status.value, "reason": reason},
+            )
+            return
         written = self._history.record_outcome(
             message.object,
             status,
@@ -286,17 +327,20 @@ class Importer:
             run_id=message.run_id,
             fingerprint=fingerprint,
             details=details,
-            claim_token=token,
+            claim_token=claim.token,
         )
         if not written:
             logger.info("record changed while finishing; left as it is", extra={"key": message.object.key})
 
-    def _give_back(self, message: ImportMessage, token: str, reason: str) -> None:
+    def _give_back(self, message: ImportMessage, claim: _Claim, reason: str) -> None:
         """After a transient failure the record returns to queued, so the next delivery can claim it. Whether
         this was the last try is the batch's decision (it may re-queue a message that only waited); when it
         gives up, it records `failed` with the reason."""
         try:
-            self._history.release(message.object, token, f"retrying: {reason[:500]}")
+            if claim.replacing is not None:
+                self._history.restore(claim.replacing, claim.token)
+            else:
+                self._history.release(message.object, claim.token, f"retrying: {reason[:500]}")
         except ClientError:
             logger.exception(
                 "could not give the claim back; its lease will expire", extra={"key": message.object.key}
@@ -315,6 +359,10 @@ class Importer:
             details={"message": "deregistered right after registering: the object was deleted meanwhile"},
             extra={PENDING_DEREGISTRATION: False},
         )
+
+    def _remove_stale_faces(self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...]) -> None:
+        self._gateway.deregister(user_id, face_ids, None)
+        self._history.clear_attribute(obj, STALE_FACES)
 
     def _tag(self, obj: ObjectRef) -> None:
         try:

@@ -208,3 +208,45 @@ def test_reindex_registers_again_and_removes_the_earlier_faces(s3, history, impo
     record = history.get(obj)
     assert record.face_ids != first_faces and record.attempts == 2
     assert list(face_index.faces) == list(record.face_ids)  # the earlier face was deregistered
+
+
+def test_unversioned_content_overwritten_in_place_replaces_the_registration(
+    s3, history, importer, face_index
+):
+    first = put_image(s3, "u.jpg", jpeg_bytes("one"), bucket="flat")
+    assert importer.process(import_message(first), first_attempt()).label == "indexed"
+    second = put_image(s3, "u.jpg", jpeg_bytes("two"), bucket="flat")
+    assert importer.process(import_message(second), first_attempt()).label == "indexed"
+    record = history.get(second)
+    assert record.etag == second.etag and list(face_index.faces) == list(record.face_ids)
+    # the late message of the first content is stale, and changes nothing
+    assert importer.process(import_message(first), first_attempt()).label == "skipped:stale"
+    assert list(face_index.faces) == list(history.get(second).face_ids)
+
+
+def test_a_reindex_that_cannot_remove_the_earlier_faces_finishes_on_redelivery(
+    s3, history, importer, face_index
+):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    importer.process(import_message(obj), first_attempt())
+    face_index.deregister_script.append(GatewayBusy("HTTP 503"))
+    outcome = importer.process(import_message(obj, mode="reindex"), first_attempt())
+    assert outcome.busy and len(face_index.faces) == 2  # the earlier face is still there
+    record = history.get(obj)
+    assert record.status == "indexed" and record.raw["stale_face_ids"]
+    assert (
+        importer.process(import_message(obj), first_attempt(receive_count=2)).label
+        == "skipped:already-indexed"
+    )
+    assert list(face_index.faces) == list(history.get(obj).face_ids)
+    assert "stale_face_ids" not in history.get(obj).raw
+
+
+def test_a_reindex_that_finds_the_image_changed_keeps_the_earlier_record(s3, history, importer, face_index):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    importer.process(import_message(obj), first_attempt())
+    before = history.get(obj)
+    put_image(s3, "a.jpg", jpeg_bytes("newer"))
+    assert importer.process(import_message(obj, mode="reindex"), first_attempt()).label == "skipped:stale"
+    after = history.get(obj)
+    assert (after.status, after.face_ids, after.claim_token) == ("indexed", before.face_ids, None)

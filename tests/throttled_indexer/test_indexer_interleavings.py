@@ -267,3 +267,13 @@ class _Spy:
             return result
 
         return wrapped
+
+
+def test_a_delete_during_a_reindex_removes_old_and_new_faces(s3, history, face_index, clock, deleter):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    assert importer.process(import_message(obj), first_attempt()).label == "indexed"
+    face_index.on_register = lambda request: deleter.process(_delete_event(s3, obj, "10"))
+    outcome = importer.process(import_message(obj, mode="reindex"), first_attempt())
+    assert outcome.label == "deleted:while-indexing"
+    assert face_index.faces == {} and history.get(obj).status == "deleted"
