@@ -461,8 +461,9 @@ class HistoryStore:
         """
         pk = fingerprint_pk(user_id, fingerprint)
         mine = {"owner_pk": object_pk(obj.bucket, obj.key), "owner_sk": version_sk(obj.version_id)}
-        for _ in range(5):
-            current = self._get_item(pk, FINGERPRINT_SK)
+        for attempt in range(5):
+            # First try blind (the common case: new bytes for this user); read only after a refusal.
+            current = self._get_item(pk, FINGERPRINT_SK) if attempt else None
             if current is not None and (current["owner_pk"], current["owner_sk"]) != tuple(mine.values()):
                 owner_item = self._get_item(current["owner_pk"], current["owner_sk"])
                 owner = self._record(owner_item) if owner_item else None
