@@ -186,6 +186,8 @@ class FrontDoor:
         length = headers.get("Content-Length") or headers.get("content-length")
         chunked = "chunked" in (headers.get("Transfer-Encoding") or headers.get("transfer-encoding") or "").lower()
         service, region, access_key = _scope(headers, query)
+        if service == "s3" and split.path.startswith("/v20180820/"):
+            service = "s3control"  # S3 Control signs as "s3"; its paths are versioned
         caller = self.identities.get(access_key)
         body: bytes | None = None
         if chunked:

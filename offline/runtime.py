@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 from moto.sqs.models import sqs_backends
 
+from handlers.common.aws import strip_account_host_prefix
 from offline.deploy import REPO_ROOT, Deployment, deploy_program, read_stack_config
 from offline.events import EventRouter, SqsPoller
 from offline.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
@@ -181,7 +182,7 @@ class OfflineRuntime:
         return self._client(service, credentials, self.moto.endpoint)
 
     def _client(self, service: str, credentials: dict[str, str], endpoint: str, max_attempts: int = 3) -> Any:
-        return boto3.client(
+        made = boto3.client(
             service,
             region_name=self.region,
             endpoint_url=endpoint,
@@ -193,6 +194,9 @@ class OfflineRuntime:
                 inject_host_prefix=False, retries={"mode": "standard", "max_attempts": max_attempts}, read_timeout=120
             ),
         )
+        if service == "s3control":
+            made.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
+        return made
 
     def role_credentials(self, role_arn: str) -> dict[str, str]:
         try:

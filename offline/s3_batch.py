@@ -330,7 +330,7 @@ class S3BatchEmulator:
     # -- running a job ----------------------------------------------------------------------------------
     def _client(self, service: str, role_arn: str) -> Any:
         credentials = self._role_credentials(role_arn)
-        return boto3.client(
+        return boto3.client(  # s3 and lambda only: no account-id host prefix to strip
             service,
             region_name=self.region,
             endpoint_url=self._endpoint(),

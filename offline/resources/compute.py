@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 from moto.iam.models import iam_backends
+from moto.sqs.models import sqs_backends
 
 from offline.resources import CreateContext, CreatorError, autoname, creates, first, json_text, to_int
 
@@ -324,6 +325,11 @@ def event_source_mapping(ctx: CreateContext, name: str, inputs: dict[str, Any]) 
         kwargs["ScalingConfig"] = {"MaximumConcurrency": to_int(scaling["maximumConcurrency"])}
     created = ctx.client("lambda").create_event_source_mapping(**kwargs)
     uuid = created["UUID"]
+    if ":sqs:" in inputs["eventSourceArn"]:
+        # moto would consume the queue itself on every SendMessage (and fail to run the function without
+        # Docker); the offline runtime's poller (offline/events.py) is the mapping's only consumer.
+        _, _, _, region, account, queue_name = inputs["eventSourceArn"].split(":")
+        sqs_backends[account][region].get_queue(queue_name).lambda_event_source_mappings.clear()
     return uuid, {
         **inputs,
         "uuid": uuid,
