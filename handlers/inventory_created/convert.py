@@ -23,6 +23,11 @@ from handlers.inventory_created.sink import ManifestSink
 OUTCOMES = ("delete_marker", "not_latest", "not_image", "empty", "too_large", "unchanged", "selected")
 # Keys made only of these characters are their own encoding (quote(key, safe="/") leaves them unchanged).
 _UNRESERVED_KEY = r"^[A-Za-z0-9_.~/\-]*$"
+_PRINTABLE_ASCII = r"^[\x20-\x7e]*$"
+# Printable ASCII that quote(key, safe="/") percent-encodes; `%` first so later escapes stay intact.
+_ASCII_SPECIALS = "%" + "".join(
+    c for c in map(chr, range(0x20, 0x7F)) if c != "%" and not re.match(r"[A-Za-z0-9_.~/\-]", c)
+)
 # Characters a URL-encoded inventory key may still carry literally that would break a CSV row or be
 # decoded differently by S3 Batch: `+` is the inventory's space; the others are encoded defensively.
 _ENCODED_KEY_FIXES = (("+", "%20"), (" ", "%20"), (",", "%2C"), ('"', "%22"), ("\n", "%0A"), ("\r", "%0D"))
@@ -144,13 +149,28 @@ def _reencode(key: pa.Array) -> pa.Array:
 
 
 def _encode_raw(key: pa.Array) -> pa.Array:
-    """Raw keys -> `encode_manifest_key`; keys that need no encoding skip the per-key Python call."""
+    """Raw keys -> exactly `encode_manifest_key(key)`, vectorised.
+
+    Keys of unreserved characters are their own encoding; printable-ASCII keys are encoded by one
+    replacement per special character present (`%` first, so no escape is encoded twice); only keys with
+    other characters (unicode, controls) take the per-key Python call.
+    """
     plain = pc.match_substring_regex(key, _UNRESERVED_KEY)
     if pc.all(plain).as_py():
         return key
     needs = pc.invert(plain)
-    encoded = [encode_manifest_key(k) for k in pc.filter(key, needs).to_pylist()]
-    return pc.replace_with_mask(key, needs, pa.array(encoded, type=key.type))
+    subset = pc.filter(key, needs)
+    printable = pc.match_substring_regex(subset, _PRINTABLE_ASCII)
+    ascii_keys = pc.filter(subset, printable)
+    for char in _ASCII_SPECIALS:
+        if pc.any(pc.match_substring(ascii_keys, char)).as_py():
+            ascii_keys = pc.replace_substring(ascii_keys, char, f"%{ord(char):02X}")
+    encoded = pc.replace_with_mask(subset, printable, ascii_keys)
+    others = pc.invert(printable)
+    if pc.any(others).as_py():
+        python_encoded = [encode_manifest_key(k) for k in pc.filter(subset, others).to_pylist()]
+        encoded = pc.replace_with_mask(encoded, others, pa.array(python_encoded, type=key.type))
+    return pc.replace_with_mask(key, needs, encoded)
 
 
 def _encode_version(version: pa.Array) -> pa.Array:

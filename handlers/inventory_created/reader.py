@@ -265,18 +265,25 @@ class DataFileReader:
             if fmt == "Parquet":
                 import pyarrow.parquet as pq
 
-                parquet = pq.ParquetFile(path)
+                # Buffered column reads instead of whole column chunks at once: flat memory (benchmarked).
+                parquet = pq.ParquetFile(path, buffer_size=_COPY_CHUNK, pre_buffer=False)
                 wanted = self._wanted(parquet.schema_arrow.names, what=f"Parquet data file {self.where}")
                 source = parquet.iter_batches(
                     batch_size=COLUMNAR_BATCH_ROWS, columns=[s for s, _, _ in wanted], use_threads=False
                 )
             else:
-                import pyarrow.orc as orc
+                import pyarrow.dataset as ds
 
-                orc_file = orc.ORCFile(path)
-                wanted = self._wanted(orc_file.schema.names, what=f"ORC data file {self.where}")
-                columns = [s for s, _, _ in wanted]
-                source = (orc_file.read_stripe(i, columns=columns) for i in range(orc_file.nstripes))
+                # The dataset scanner yields bounded batches; ORCFile.read_stripe decodes a whole stripe.
+                orc_data = ds.dataset(path, format="orc")
+                wanted = self._wanted(orc_data.schema.names, what=f"ORC data file {self.where}")
+                source = orc_data.to_batches(
+                    columns=[s for s, _, _ in wanted],
+                    batch_size=COLUMNAR_BATCH_ROWS,
+                    batch_readahead=1,
+                    fragment_readahead=1,
+                    use_threads=False,
+                )
             for batch in source:
                 arrays = []
                 for (name, _canonical, dtype), array in zip(wanted, batch.columns, strict=True):
