@@ -86,6 +86,8 @@ class ThrottledIndexerArgs:
     """Alarm when the oldest queued message is this old."""
     history_deletion_protection: bool = True
     """DynamoDB deletion protection on the history table."""
+    properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
+    """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
 
 
 class ThrottledIndexer(pulumi.ComponentResource):
@@ -187,6 +189,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
             )
 
         # ---- the function
+        assert self.queue.dead_letter_queue is not None  # secure_queue made one (max_receive_count is set)
         image_objects = pulumi.Output.concat(args.image_bucket_arn, "/*")
         table_arn = self.history_table.arn
         statements = [
@@ -212,6 +215,20 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 ],
                 [image_objects],
             ),
+            # It re-queues messages that must wait (backoff) and copies unparseable ones to the DLQ.
+            allow(
+                "RequeueAndDeadLetter",
+                ["sqs:SendMessage"],
+                [self.queue.queue.arn, self.queue.dead_letter_queue.arn],
+            ),
+            allow(
+                "ReadProperties",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                [
+                    pulumi.Output.concat(arn, "/*")
+                    for arn in (args.properties_bucket_arns or (args.image_bucket_arn,))
+                ],
+            ),
             allow(
                 "ImportHistory",
                 [
@@ -229,6 +246,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
             "GATEWAY_TIMEOUT_SECONDS": str(args.gateway_timeout_seconds),
             "HISTORY_TABLE": self.history_table.name,
             "QUEUE_URL": self.queue.queue.url,
+            "DLQ_URL": self.queue.dead_letter_queue.url,
             "MAX_RECEIVE_COUNT": str(args.max_receive_count),
             "HISTORY_TTL_DAYS": str(args.history_ttl_days),
             **args.lambda_options.powertools_env("throttled_indexer"),
@@ -327,7 +345,6 @@ class ThrottledIndexer(pulumi.ComponentResource):
             )
             alarm_actions = [self.alarm_topic.topic.arn]
         self.alarm_actions = alarm_actions
-        assert self.queue.dead_letter_queue is not None
         self.alarms = {
             "dlq-not-empty": queue_not_empty_alarm(
                 f"{name}-dlq-not-empty",

@@ -95,6 +95,10 @@ def test_function_environment_and_role(run):
     assert statement(policy, "ConsumeQueue")["Resource"] == [queue_arn]
     assert statement(policy, "ImportHistory")["Resource"] == [table_arn, f"{table_arn}/index/*"]
     assert statement(policy, "ReadAndTagImages")["Resource"] == ["arn:aws:s3:::photos/*"]
+    dlq = run.named("idx-queue-dlq")
+    assert env["DLQ_URL"] == dlq.outputs["url"]
+    assert statement(policy, "RequeueAndDeadLetter")["Resource"] == [queue_arn, dlq.outputs["arn"]]
+    assert statement(policy, "ReadProperties")["Resource"] == ["arn:aws:s3:::photos/*"]
     sids = {s["Sid"] for s in statements(policy)}
     assert not sids & {"ReadGatewayApiKey", "InvokeGatewayApi", "WriteQuarantine"}
 
@@ -144,6 +148,7 @@ def test_http_gateway_with_api_key_existing_bucket_options():
         alarm_actions=("arn:aws:sns:eu-west-1:111122223333:ops",),
         enable_bucket_eventbridge=True,
         max_concurrency=2,
+        properties_bucket_arns=("arn:aws:s3:::props",),
     )
     assert not run.of_type("aws:rekognition/collection:Collection")
     env = env_of(run, "idx-function")
@@ -156,6 +161,7 @@ def test_http_gateway_with_api_key_existing_bucket_options():
     policy = run.named("idx-function-policy")
     assert statement(policy, "ReadGatewayApiKey")["Resource"] == [SECRET]
     assert statement(policy, "WriteQuarantine")["Resource"] == ["arn:aws:s3:::photo-quarantine/quarantine/*"]
+    assert statement(policy, "ReadProperties")["Resource"] == ["arn:aws:s3:::props/*"]
     sids = {s["Sid"] for s in statements(policy)}
     assert "FaceCollection" not in sids and "InvokeGatewayApi" not in sids
     assert not [t for t in run.of_type("aws:sns/topic:Topic")]
