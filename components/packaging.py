@@ -8,8 +8,20 @@ when present) are installed from manylinux wheels for the Lambda runtime and arc
 machine, into `build/lambda-deps/<hash>/python` (a cache keyed by the requirements, runtime and architecture)
 and shipped as a Lambda layer (the layer zip holds `python/...`, which Lambda puts on `sys.path`).
 
-Sizes, measured with `python -m components.packaging --report` (pyarrow 26, pydantic 2.14, Powertools 3.37):
-see `SIZE_NOTE` below; the decision it supports is written there.
+Sizes, measured with `python -m components.packaging --report` (pyarrow 26.0.1, pydantic 2.14.3,
+Powertools 3.37.0, after stripping):
+
+    bundle                               arm64 unzipped / zipped    x86_64 unzipped / zipped
+    Powertools + pydantic                11.6 MB / 3.8 MB           12.0 MB / 3.9 MB
+    + pyarrow (inventory_created)        151.1 MB / 50.9 MB         166.0 MB / 54.2 MB
+
+(MB = MiB.) Decision: every bundle is a layer. All stay well under the 250 MB unzipped limit (function +
+layers), so pyarrow ships whole (no fragile pruning of its shared libraries); the pyarrow layer is over the
+50 MB direct-upload limit, so `secure_function` uploads it as an S3 object in the component's artifacts bucket
+and publishes the layer from there (smaller bundles are uploaded directly).
+
+`host_check_bundle` builds one more bundle per function for THIS machine's Python (x86_64 Linux), used only by
+the archive import test; it is never deployed.
 
 `python -m components.packaging --build-all` builds every bundle the stack files need (the Makefile's
 `lambda-deps` target), so tests and `pulumi preview` run offline afterwards.
@@ -57,9 +69,6 @@ RUNTIME_PROVIDED = (
 # share of its size; removing them keeps the unzipped bundle well under the 250 MB limit.
 STRIP_DIR_NAMES = frozenset({"__pycache__", "tests", "test", "include"})
 STRIP_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".cc", ".cpp")
-
-SIZE_NOTE = """pyarrow dominates: see README `deploy` for the measured figures; the inventory_created layer is
-uploaded through the component's artifacts bucket when its zip exceeds the 50 MB direct-upload limit."""
 
 # Fixed timestamp for zip entries so an unchanged tree gives a byte-identical archive (stable code hash).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -289,7 +298,6 @@ def code_archive(function: str, handlers_dir: Path = HANDLERS_DIR, build_dir: Pa
     if not (package / "__init__.py").exists():
         raise PackagingError(f"handler package {package} is missing (expected {package / '__init__.py'})")
     members = ["__init__.py", "common", function]
-    base = handlers_dir.parent
     digest = hashlib.sha256()
     for member in members:
         start = handlers_dir / member
@@ -315,7 +323,6 @@ def code_archive(function: str, handlers_dir: Path = HANDLERS_DIR, build_dir: Pa
                 )
         _zip_tree(staging, ["handlers"], target)
         shutil.rmtree(staging)
-    del base
     return target
 
 
