@@ -39,10 +39,10 @@ def main(cfg: StackConfig) -> None:
 
     # S3 Batch Operations invokes the qualifier, but the qualifier needs the image bucket that the pipeline
     # may create: the qualifier gets a fixed physical name, so the pipeline takes its ARN built from parts.
-    qualifier_function_name = physical_name(f"{pulumi.get_stack()}-batch-qualifier")
+    qualifier_function_name = physical_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-batch-qualifier")
     batch_function_arn: pulumi.Input[str] = bq.function_arn or lambda_function_arn(qualifier_function_name)
     # Likewise the indexer's alarm topic (when it creates one), so the pipeline's alarms can go there too.
-    alarm_topic_name = physical_name(f"{pulumi.get_stack()}-bulk-loader-alarms", limit=256)
+    alarm_topic_name = physical_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-alarms", limit=256)
     alarm_actions: tuple[pulumi.Input[str], ...] = ti.alarm_actions
     if not alarm_actions and ti.enabled:
         alarm_actions = (sns_topic_arn(alarm_topic_name),)

@@ -61,7 +61,7 @@ class InventoryPipelineArgs:
     force_destroy: bool = False
     """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects."""
     function_name: str | None = None
-    """Physical name of the inventory_created function; default `<stack>-<component name>-created`."""
+    """Physical name of the inventory_created function; default `<project>-<stack>-<name>-created`."""
     alarm_actions: tuple[pulumi.Input[str], ...] = ()
     """Targets of the failure-queue and function-error alarms (empty: alarms without actions)."""
 
@@ -241,7 +241,9 @@ class InventoryPipeline(pulumi.ComponentResource):
         )
 
         # ---- the inventory_created function
-        function_name = args.function_name or secure.physical_name(f"{pulumi.get_stack()}-{name}-created")
+        function_name = args.function_name or secure.physical_name(
+            f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-created"
+        )
         own_arn = ctx.arn(
             "lambda", f"function:{function_name}"
         )  # built from parts: no cycle via the function

@@ -121,7 +121,9 @@ class ThrottledIndexer(pulumi.ComponentResource):
             if args.collection_id is None:
                 self.collection = aws.rekognition.Collection(
                     f"{name}-collection",
-                    collection_id=_collection_name(f"{pulumi.get_stack()}-{name}-faces"),
+                    collection_id=_collection_name(
+                        f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-faces"
+                    ),
                     opts=child,
                 )
                 self.collection_id = self.collection.collection_id

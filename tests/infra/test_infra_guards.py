@@ -128,8 +128,8 @@ def test_runs_are_isolated_from_each_other():
     assert second.named("indexer-queue-mapping").inputs["scalingConfig"]["maximumConcurrency"] == 5
     # nothing registered by the first run shows up in the second
     assert len(second.resources) == len({r.name for r in second.resources})
-    assert second.exports["batch_function_name"] == "two-batch-qualifier"
-    assert first.exports["batch_function_name"] == "one-batch-qualifier"
+    assert second.exports["batch_function_name"] == "bulk-loader-two-batch-qualifier"
+    assert first.exports["batch_function_name"] == "bulk-loader-one-batch-qualifier"
 
 
 def test_a_failed_run_does_not_poison_the_next():

@@ -81,7 +81,10 @@ def test_pipeline_invokes_the_qualifier(stack_run):
     stack, run = stack_run
     env = env_of(run, "inventory-inventory-created")
     assert env["BATCH_FUNCTION_ARN"] == run.exports["batch_function_arn"]
-    assert env["BATCH_FUNCTION_ARN"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-batch-qualifier"
+    assert (
+        env["BATCH_FUNCTION_ARN"]
+        == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bulk-loader-{stack}-batch-qualifier"
+    )
     assert env["BATCH_ROLE_ARN"] == run.exports["batch_role_arn"]
     assert env["MANIFEST_BUCKET"] == run.exports["inventory_bucket_name"]
 
