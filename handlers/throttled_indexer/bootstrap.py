@@ -54,6 +54,7 @@ def build_runner(
     s3 = clients("s3")
     history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
     gateway = build_gateway(settings, clients)
+    deleter = Deleter(s3=s3, history=history, gateway=gateway)
     importer = Importer(
         s3=s3,
         history=history,
@@ -61,8 +62,8 @@ def build_runner(
         max_image_bytes=settings.max_image_bytes,
         quarantine_bucket=settings.quarantine_bucket,
         quarantine_prefix=settings.quarantine_prefix,
+        retire_superseded=deleter.retire_superseded,
     )
-    deleter = Deleter(s3=s3, history=history, gateway=gateway)
     config = BatchConfig(
         max_receive_count=settings.max_receive_count,
         backoff_base_seconds=settings.backoff_base_seconds,

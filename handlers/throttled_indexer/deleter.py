@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from handlers.common.contracts import DeleteMessage, HistoryStatus
+from handlers.common.contracts import DeleteMessage, HistoryStatus, ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore
 from handlers.throttled_indexer import images
 from handlers.throttled_indexer.gateway import Gateway, GatewayBusy
@@ -57,6 +57,17 @@ class Deleter:
             )
         return Outcome.finished(label, f"{deleted} record(s) moved to deleted")
 
+    def retire_superseded(self, registered: ObjectRef) -> int:
+        """After `registered` (the key's current version, just read) was indexed: older versions of the key
+        are superseded, their registrations go (status `skipped`, reason `superseded`: a version that
+        becomes current again, e.g. when the newer one is deleted, can be imported again)."""
+        current = images.CurrentVersion(images.normalise_version(registered.version_id), registered.etag)
+        retired = 0
+        for record in self._history.by_object(registered.bucket, registered.key):
+            if record.status in _RETIRABLE and not _live(record, current):
+                retired += self._delete(record, None, superseded=True)
+        return retired
+
     def _targets(self, message: DeleteMessage) -> list[HistoryRecord]:
         obj = message.object
         if obj.version_id:
@@ -66,13 +77,18 @@ class Deleter:
         # One image key holds a handful of versions: the list is small.
         return list(self._history.by_object(obj.bucket, obj.key))
 
-    def _delete(self, record: HistoryRecord, message: DeleteMessage) -> int:
-        """Move one record to deleted, deregistering its faces first. Returns 1 if it changed, else 0."""
-        extra = {"delete_sequencer": message.object.sequencer} if message.object.sequencer else {}
-        if message.event_id:
+    def _delete(
+        self, record: HistoryRecord, message: DeleteMessage | None, *, superseded: bool = False
+    ) -> int:
+        """Move one record to deleted (or skipped:superseded), deregistering its faces first. Returns 1 if it
+        changed, else 0."""
+        extra: dict[str, str] = {}
+        if message is not None and message.object.sequencer:
+            extra["delete_sequencer"] = message.object.sequencer
+        if message is not None and message.event_id:
             extra["delete_event_id"] = message.event_id
         for _ in range(MAX_ROUNDS):
-            if record.status == HistoryStatus.DELETED:
+            if record.status == HistoryStatus.DELETED or (superseded and record.status not in _RETIRABLE):
                 return 0
             if record.status == HistoryStatus.INDEXED or (
                 record.status == HistoryStatus.INDEXING and record.face_ids
@@ -90,8 +106,8 @@ class Deleter:
                 reason = "deleted-before-indexing"
             changed = self._history.record_outcome(
                 record.object_ref(),
-                HistoryStatus.DELETED,
-                reason,
+                HistoryStatus.SKIPPED if superseded else HistoryStatus.DELETED,
+                "superseded" if superseded else reason,
                 user_id=None,
                 run_id=None,
                 expect_status=record.status,
@@ -107,6 +123,10 @@ class Deleter:
                 return 0
             record = fresh
         raise RuntimeError(f"history record for {record.key} kept changing while deleting it; retry later")
+
+
+# Records whose registration a newer version supersedes (registered, or being registered).
+_RETIRABLE = (HistoryStatus.INDEXED, HistoryStatus.INDEXING)
 
 
 def _live(record: HistoryRecord, current: images.CurrentVersion | None) -> bool:

@@ -63,6 +63,7 @@ class Importer:
         quarantine_prefix: str = "quarantine/",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         before_finish: Callable[[ObjectRef], None] | None = None,
+        retire_superseded: Callable[[ObjectRef], int] | None = None,
     ) -> None:
         self._s3 = s3
         self._history = history
@@ -73,6 +74,8 @@ class Importer:
         self._clock = clock
         # A test hook between the gateway call and the final write, to run interleavings deterministically.
         self._before_finish = before_finish
+        # Deregisters older versions of the key once a newer one is indexed (Deleter.retire_superseded).
+        self._retire_superseded = retire_superseded
 
     def process(self, message: ImportMessage, attempt: Attempt) -> Outcome:
         obj = message.object
@@ -238,6 +241,8 @@ class Importer:
             # A re-index registered the image again: the faces of the earlier registration go, so the index
             # holds the image once. (Only face ids: an HTTP registration is replaced by the API itself.)
             self._remove_stale_faces(obj, message.user_id, stale_faces)
+        if self._retire_superseded is not None and obj.version_id is not None:
+            self._retire_superseded(obj)
         self._tag(obj)
         return Outcome.finished("indexed", reason)
 

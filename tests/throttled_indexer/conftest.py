@@ -183,17 +183,25 @@ def face_index() -> FakeFaceIndex:
 
 
 @pytest.fixture
-def importer(s3, history, face_index, clock):
-    from handlers.throttled_indexer.importer import Importer
-
-    return Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=1_000_000, clock=clock)
-
-
-@pytest.fixture
 def deleter(s3, history, face_index):
     from handlers.throttled_indexer.deleter import Deleter
 
     return Deleter(s3=s3, history=history, gateway=face_index)
+
+
+@pytest.fixture
+def importer(s3, history, face_index, clock, deleter):
+    """Wired as bootstrap.build_runner wires it (older versions retired by the deleter)."""
+    from handlers.throttled_indexer.importer import Importer
+
+    return Importer(
+        s3=s3,
+        history=history,
+        gateway=face_index,
+        max_image_bytes=1_000_000,
+        clock=clock,
+        retire_superseded=deleter.retire_superseded,
+    )
 
 
 def first_attempt(receive_count: int = 1, max_receive_count: int = 5):
