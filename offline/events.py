@@ -334,7 +334,9 @@ class EventRouter:
         except Exception:  # no permission statement at all
             return None
         document = json.loads(text) if isinstance(text, str) else text
-        # moto keeps Condition values and principals as given; Lambda's policy is an ordinary resource policy.
+        # moto wraps it like the GetPolicy response: {"Policy": "<json>", "RevisionId": ...}.
+        if isinstance(document, dict) and isinstance(document.get("Policy"), str):
+            document = json.loads(document["Policy"])
         return document
 
 
