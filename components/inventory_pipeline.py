@@ -234,6 +234,8 @@ class InventoryPipeline(pulumi.ComponentResource):
                         ["s3:PutObject"],
                         [pulumi.Output.concat(inventory_arn, f"/{REPORT_PREFIX}*")],
                     ),
+                    # S3 Batch looks up the manifest/report bucket's region before reading or writing.
+                    allow("LocateBucket", ["s3:GetBucketLocation"], [inventory_arn]),
                     allow("InvokeBatchFunction", ["lambda:InvokeFunction"], [args.batch_function_arn]),
                 ]
             ),

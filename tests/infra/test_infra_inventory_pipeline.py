@@ -116,6 +116,7 @@ def test_batch_role_trust_and_permissions(run):
     assert {s["Sid"]: (s["Action"], s["Resource"]) for s in statements(policy)} == {
         "ReadManifests": (["s3:GetObject", "s3:GetObjectVersion"], [f"{inventory}/batch/manifests/*"]),
         "WriteReports": (["s3:PutObject"], [f"{inventory}/batch/reports/*"]),
+        "LocateBucket": (["s3:GetBucketLocation"], [inventory]),
         "InvokeBatchFunction": (["lambda:InvokeFunction"], [BATCH_ARN]),
     }
 
