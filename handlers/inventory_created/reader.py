@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -151,9 +152,13 @@ class DataFileReader:
                 raise ManifestError(f"manifest fileSchema {schema!r} has an empty field name")
             return names, False
         header = self._probe_first_row()
-        # A data row starts with a bucket name, which is never capitalised: "Bucket" marks a header row.
-        if header and header[0] == "Bucket":
-            return [n.strip() for n in header], True
+        # Field names are CamelCase; a data row holds a bucket name, which is never capitalised.
+        if (
+            header
+            and {"Bucket", "Key"} <= set(header)
+            and all(re.fullmatch(r"[A-Z][A-Za-z0-9]*", f) for f in header)
+        ):
+            return header, True
         return list(DEFAULT_CSV_FIELDS), False
 
     def _probe_first_row(self) -> list[str] | None:

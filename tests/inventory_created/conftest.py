@@ -85,7 +85,7 @@ def _table(rows: list[Row]) -> pa.Table:
         {
             "bucket": [r.bucket for r in rows],
             "key": [r.key for r in rows],
-            "version_id": [r.version_id for r in rows],
+            "version_id": pa.array([r.version_id for r in rows], pa.string()),
             "is_latest": [r.is_latest for r in rows],
             "is_delete_marker": [r.is_delete_marker for r in rows],
             "size": pa.array([r.size for r in rows], pa.int64()),
