@@ -278,7 +278,8 @@ class HistoryStore:
 
         Succeeds when the record is absent, queued, skipped, invalid or failed, or `indexing` under an expired
         lease (a worker that died). Returns (token, None) on success, (None, current record) when someone else
-        holds it or it is already indexed / deleted. `allow_indexed` lets a re-index take an indexed record.
+        holds it or it is already indexed / deleted. `allow_indexed` lets a re-index take an indexed or
+        deleted record (the caller restores it with `restore` if the re-registration does not happen).
         In an unversioned bucket the one record (`v#null`) is reused: a deleted record whose ETag differs from
         `obj.etag` belongs to content that is gone, so new content under the same key may be claimed.
         """
@@ -305,12 +306,13 @@ class HistoryStore:
             sets["version_id"] = obj.version_id
         if obj.etag is not None:
             sets["etag"] = obj.etag
-        blocked = ":deleted" if allow_indexed else ":deleted, :indexed"
         condition = (
-            f"attribute_not_exists({PARTITION_KEY}) OR "
-            f"(#status = :indexing AND lease_until < :now) OR "
-            f"(#status <> :indexing AND NOT (#status IN ({blocked})))"
+            f"attribute_not_exists({PARTITION_KEY}) OR (#status = :indexing AND lease_until < :now) OR "
         )
+        if allow_indexed:
+            condition += "#status <> :indexing"
+        else:
+            condition += "(#status <> :indexing AND NOT (#status IN (:deleted, :indexed)))"
         if obj.version_id is None and obj.etag is not None:
             values[":etag"] = obj.etag
             condition += " OR (#status = :deleted AND attribute_not_exists(version_id) AND etag <> :etag)"

@@ -106,7 +106,13 @@ class Importer:
             return self._already_handled(holder, obj, reindex) or Outcome.retry(
                 "retry:claimed", "the record changed while claiming it"
             )
-        replacing = existing if existing is not None and existing.status == HistoryStatus.INDEXED else None
+        replacing = (
+            existing
+            if reindex
+            and existing is not None
+            and existing.status in (HistoryStatus.INDEXED, HistoryStatus.DELETED)
+            else None
+        )
         claim = _Claim(token, replacing)
         try:
             return self._import_claimed(message, claim)
@@ -127,12 +133,13 @@ class Importer:
             if not record.tagged:
                 self._tag(obj)
             return Outcome.finished("skipped:already-indexed", "this object version is already indexed")
-        if record.status == HistoryStatus.DELETED and not (
-            obj.version_id is None and obj.etag is not None and record.etag != obj.etag
-        ):
+        if record.status == HistoryStatus.DELETED:
             if record.raw.get(PENDING_DEREGISTRATION):
                 self._deregister_pending(obj, record.user_id or "", record.face_ids, record.image_id)
-            return Outcome.finished("skipped:deleted", "this object version was deleted")
+            new_content = obj.version_id is None and obj.etag is not None and record.etag != obj.etag
+            if not (reindex or new_content):
+                # A re-index may try again: it registers only if the version is current again (read check).
+                return Outcome.finished("skipped:deleted", "this object version was deleted")
         if record.lease_live(self._clock()):
             wait = (record.lease_until - self._clock()).total_seconds() if record.lease_until else None
             return Outcome.retry("retry:in-progress", "another worker is indexing it", retry_after=wait)
@@ -218,7 +225,10 @@ class Importer:
         if self._before_finish is not None:
             self._before_finish(obj)
         reason = "already-registered" if registration.already_registered else "registered"
-        previous_faces = claim.replacing.face_ids if claim.replacing is not None else ()
+        replaced = claim.replacing
+        previous_faces = (
+            replaced.face_ids if replaced is not None and replaced.status == HistoryStatus.INDEXED else ()
+        )
         stale_faces = tuple(f for f in previous_faces if f not in registration.face_ids)
         finished = self._history.record_outcome(
             obj,

@@ -250,3 +250,23 @@ def test_a_reindex_that_finds_the_image_changed_keeps_the_earlier_record(s3, his
     assert importer.process(import_message(obj, mode="reindex"), first_attempt()).label == "skipped:stale"
     after = history.get(obj)
     assert (after.status, after.face_ids, after.claim_token) == ("indexed", before.face_ids, None)
+
+
+def test_reindex_of_a_deleted_version_registers_only_if_it_is_current_again(
+    s3, history, importer, deleter, face_index
+):
+    from handlers.common.contracts import DeleteMessage
+
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    importer.process(import_message(obj), first_attempt())
+    marker = s3.delete_object(Bucket=IMAGE_BUCKET, Key="a.jpg")["VersionId"]
+    deleter.process(DeleteMessage(object=ObjectRef(bucket=IMAGE_BUCKET, key="a.jpg", sequencer="01")))
+    assert history.get(obj).status == "deleted" and face_index.faces == {}
+    assert importer.process(import_message(obj), first_attempt()).label == "skipped:deleted"
+    # still deleted: the re-index finds it missing and the deleted record stays as it was
+    assert importer.process(import_message(obj, mode="reindex"), first_attempt()).label == "skipped:missing"
+    assert (history.get(obj).status, history.get(obj).reason) == ("deleted", "deregistered")
+    # the delete marker is removed: the version is current again and a re-index registers it
+    s3.delete_object(Bucket=IMAGE_BUCKET, Key="a.jpg", VersionId=marker)
+    assert importer.process(import_message(obj, mode="reindex"), first_attempt()).label == "indexed"
+    assert len(face_index.faces) == 1 and history.get(obj).status == "indexed"
