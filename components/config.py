@@ -443,10 +443,15 @@ class StackConfig(BaseModel):
         return self.create_image_bucket and ti.delete_events
 
 
+def _printable(text: str) -> str:
+    """Key names as typed, but control characters escaped so one problem stays on one line."""
+    return text if text.isprintable() else repr(text)
+
+
 def _format_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_url=False):
-        loc = [str(p) for p in item["loc"]]
+        loc = [_printable(str(p)) for p in item["loc"]]
         message = item["msg"].removeprefix("Value error, ")
         if not loc:
             lines.extend(part.strip() for part in message.split("; "))
@@ -469,7 +474,8 @@ def parse_config(raw: dict[str, Any]) -> StackConfig:
         raise ConfigError(
             "invalid stack configuration:\n  "
             + "\n  ".join(
-                f"{NAMESPACE}:{k}: unknown key; allowed keys: {', '.join(sorted(allowed))}" for k in unknown
+                f"{NAMESPACE}:{_printable(k)}: unknown key; allowed keys: {', '.join(sorted(allowed))}"
+                for k in unknown
             )
         )
     try:
