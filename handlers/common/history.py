@@ -395,10 +395,20 @@ class HistoryStore:
         try:
             response = self.table.update_item(
                 Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
-                UpdateExpression="SET #seq = :seq, #at = :now",
+                # Expires like other non-success records: every deletion in the image bucket writes one, and
+                # its only later use is ordering events that arrive within days of each other.
+                UpdateExpression="SET #seq = :seq, #at = :now, #ttl = :ttl",
                 ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
-                ExpressionAttributeNames={"#seq": "sequencer", "#at": TIME_SEEN_ATTRIBUTE},
-                ExpressionAttributeValues={":seq": padded, ":now": format_time(now)},
+                ExpressionAttributeNames={
+                    "#seq": "sequencer",
+                    "#at": TIME_SEEN_ATTRIBUTE,
+                    "#ttl": TTL_ATTRIBUTE,
+                },
+                ExpressionAttributeValues={
+                    ":seq": padded,
+                    ":now": format_time(now),
+                    ":ttl": self._expiry(now),
+                },
                 ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
@@ -410,12 +420,12 @@ class HistoryStore:
 
     def record_delete_failure(self, bucket: str, key: str, reason: str) -> None:
         """A delete event gave up (it goes to the DLQ): findable with `failures_since` until a later delete
-        event for the key succeeds. Kept on the key's delete-events item (no TTL: it holds the sequencer)."""
+        event for the key succeeds, or it expires like other failures (on the key's delete-events item)."""
         now = self._clock()
         self.table.update_item(
             Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
             UpdateExpression="SET #status = :failed, #reason = :reason, #bucket = :bucket, #key = :key, "
-            "#failure = :failure, #time = :now",
+            "#failure = :failure, #time = :now, #ttl = :ttl",
             ExpressionAttributeNames={
                 "#status": "status",
                 "#reason": "reason",
@@ -423,8 +433,10 @@ class HistoryStore:
                 "#key": "object_key",
                 "#failure": FAILURE_ATTRIBUTE,
                 "#time": TIME_ATTRIBUTE,
+                "#ttl": TTL_ATTRIBUTE,
             },
             ExpressionAttributeValues={
+                ":ttl": self._expiry(now),
                 ":failed": HistoryStatus.FAILED.value,
                 ":reason": reason[:1000],
                 ":bucket": bucket,

@@ -186,8 +186,14 @@ def test_delete_event_sequencers_compare_as_padded_hex(history: HistoryStore):
     assert history.note_delete_event("images", "k", "0062E99A88DC407461")[0] is True
     assert history.note_delete_event("images", "k", None) == (True, None)
     assert list(history.by_object("images", "k")) == []  # not an object-version record
+    item = history_table_item(history, "obj#images/k", "delete-events")
+    assert item["expires_at"] > 0  # one per deleted key: it must not accumulate forever
 
 
 @given(a=st.integers(min_value=0, max_value=2**80), b=st.integers(min_value=0, max_value=2**80))
 def test_padded_sequencers_order_like_their_numbers(a, b):
     assert (pad_sequencer(f"{a:X}") < pad_sequencer(f"{b:x}")) == (a < b)
+
+
+def history_table_item(store: HistoryStore, pk: str, sk: str) -> dict:
+    return store.table.get_item(Key={"pk": pk, "sk": sk})["Item"]
