@@ -43,6 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for request in requests:
             if isinstance(request, Ignored):
                 logger.info("event ignored", extra={"reason": request.reason})
+                metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
                 results.append({"ignored": request.reason})
             elif isinstance(request, ConvertTask):
                 results.append(importer.convert_task(request))
