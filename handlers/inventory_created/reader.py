@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+from botocore.exceptions import ClientError
 
 from handlers.inventory_created.errors import DataFileError, ManifestError
 from handlers.inventory_created.manifest import DataFile, InventoryManifest
@@ -141,7 +142,12 @@ class DataFileReader:
             yield from self._columnar_batches(fmt)
 
     def _get(self, **extra: Any) -> Any:
-        return self._s3.get_object(Bucket=self.bucket, Key=self._file.key, **extra)
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=self._file.key, **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise DataFileError(f"data file {self.where} listed in the manifest does not exist") from None
+            raise
 
     def _csv_field_names(self) -> tuple[list[str], bool]:
         """(field names, whether the data file starts with a header row)."""

@@ -111,3 +111,17 @@ def test_garbage_parquet_is_a_clear_error(s3):
         DataFileError, match=r"Parquet data file s3://inventory-bucket/data/file.parquet cannot be read"
     ):
         _read(s3, b"PAR1 not really", fmt="Parquet")
+
+
+def test_missing_data_file_is_named(s3):
+    parsed = parse_manifest(
+        {"destinationBucket": INVENTORY_BUCKET, "fileFormat": "CSV", "files": [{"key": "gone.csv.gz"}]},
+        "test",
+    )
+    with (
+        pytest.raises(
+            DataFileError, match=r"data file s3://inventory-bucket/gone.csv.gz listed in the manifest"
+        ),
+        DataFileReader(s3, parsed, parsed.files[0]) as reader,
+    ):
+        list(reader.batches())
