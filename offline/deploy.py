@@ -1,5 +1,5 @@
-"""Deploy the project's Pulumi program into moto: `__main__.py` runs under Pulumi mocks whose hooks create every
-resource for real (offline/resources) and hand back the real ids, ARNs, URLs and names.
+"""Deploy the project's Pulumi program into moto: `__main__.py` runs under Pulumi mocks whose hooks create
+every resource for real (offline/resources) and hand back the real ids, ARNs, URLs and names.
 
 Every wire between resources (environment variables, policies, subscriptions, mappings) is therefore the
 program's own. A resource type the emulator cannot create is listed in `Deployment.not_created` (and printed),
@@ -42,7 +42,7 @@ class FunctionSpec:
     environment: dict[str, str]
     code_dir: Path
     deps_from_venv: tuple[str, ...]
-    """Top-level archive entries replaced by this interpreter's site-packages (the archive's are for Lambda)."""
+    """Top-level archive entries taken from site-packages (the archive's are for Lambda)."""
     reserved_concurrency: int | None
     on_failure: str | None
     on_success: str | None
@@ -213,15 +213,15 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         ctx = self.ctx
-        token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        data_source = args.token
+        if data_source == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ctx.account_id,
                 "arn": f"arn:aws:iam::{ctx.account_id}:user/offline-admin",
                 "userId": "AIDAOFFLINEADMIN",
                 "id": ctx.account_id,
             }, []
-        if token == "aws:index/getRegion:getRegion":
+        if data_source == "aws:index/getRegion:getRegion":
             return {
                 "name": ctx.region,
                 "region": ctx.region,
@@ -229,25 +229,26 @@ class _Mocks(pulumi.runtime.Mocks):
                 "endpoint": f"ec2.{ctx.region}.amazonaws.com",
                 "description": ctx.region,
             }, []
-        if token == "aws:index/getPartition:getPartition":
+        if data_source == "aws:index/getPartition:getPartition":
             return {
                 "partition": "aws",
                 "dnsSuffix": "amazonaws.com",
                 "reverseDnsPrefix": "com.amazonaws",
                 "id": "aws",
             }, []
-        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+        if data_source == "aws:iam/getPolicyDocument:getPolicyDocument":
             document = render_policy_document(args.args)
             return {"json": document, "minifiedJson": document, "id": str(abs(hash(document)))}, []
-        raise CreatorError(f"data source {token} is not supported by the offline runtime")
+        raise CreatorError(f"data source {data_source} is not supported by the offline runtime")
 
 
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"
-_SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+# Pulumi's wire markers for secret values (not secrets themselves).
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105
+_SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
 
 
 def _unwrap_secrets(value: Any) -> Any:
-    """Secret inputs reach the mocks wrapped in Pulumi's secret envelope; the emulator needs the plain value."""
+    """Secret inputs reach the mocks in Pulumi's secret envelope; the emulator needs the plain value."""
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == _SECRET_VALUE:
             return _unwrap_secrets(value.get("value"))
@@ -310,7 +311,7 @@ class _RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self._offline_mocks = mocks
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         self._offline_mocks.current_urn.value = self.make_urn(request.parent, request.type, request.name)
         return super().RegisterResource(request)
 

@@ -92,23 +92,48 @@ class EventRouter:
         original_publish = Subscription.publish
 
         def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
-            router._enqueue(lambda: router._s3_event(str(getattr(event_name, "value", event_name)), bucket, key))
+            router._enqueue(
+                lambda: router._s3_event(str(getattr(event_name, "value", event_name)), bucket, key)
+            )
 
-        def delete_object(backend: S3Backend, bucket_name: str, key_name: str, version_id: str | None = None, bypass: bool = False):
+        def delete_object(
+            backend: S3Backend,
+            bucket_name: str,
+            key_name: str,
+            version_id: str | None = None,
+            bypass: bool = False,
+        ):
             result = original_delete(backend, bucket_name, key_name, version_id=version_id, bypass=bypass)
             success, meta = result
             if success and version_id is None and meta.get("delete-marker") == "true":
                 bucket = backend.get_bucket(bucket_name)
                 marker = SimpleNamespace(name=key_name, size=0, etag="", version_id=meta.get("version-id"))
-                router._enqueue(lambda: router._s3_event("s3:ObjectRemoved:DeleteMarkerCreated", bucket, marker))
+                router._enqueue(
+                    lambda: router._s3_event("s3:ObjectRemoved:DeleteMarkerCreated", bucket, marker)
+                )
             return result
 
-        def publish(subscription: Subscription, message: str, message_id: str, subject: str | None = None, message_attributes: Any = None, *args: Any, **kwargs: Any) -> None:
+        def publish(
+            subscription: Subscription,
+            message: str,
+            message_id: str,
+            subject: str | None = None,
+            message_attributes: Any = None,
+            *args: Any,
+            **kwargs: Any,
+        ) -> None:
             if subscription.protocol != "lambda":
-                return original_publish(subscription, message, message_id, subject, message_attributes, *args, **kwargs)
-            if subscription._filter_policy_matcher is not None and not subscription._filter_policy_matcher.matches(message_attributes, message):
+                return original_publish(
+                    subscription, message, message_id, subject, message_attributes, *args, **kwargs
+                )
+            if (
+                subscription._filter_policy_matcher is not None
+                and not subscription._filter_policy_matcher.matches(message_attributes, message)
+            ):
                 return None
-            router._enqueue(lambda: router._sns_to_lambda(subscription, message, message_id, subject, message_attributes))
+            router._enqueue(
+                lambda: router._sns_to_lambda(subscription, message, message_id, subject, message_attributes)
+            )
             return None
 
         s3_notifications.send_event = send_event
@@ -164,7 +189,9 @@ class EventRouter:
                 if self._allowed_from_s3("sns", notification.arn, bucket):
                     self.stats.s3_events += 1
                     sns_backends[self.account_id][notification.arn.split(":")[3]].publish(
-                        message=json.dumps({"Records": [record]}), arn=notification.arn, subject="Amazon S3 Notification"
+                        message=json.dumps({"Records": [record]}),
+                        arn=notification.arn,
+                        subject="Amazon S3 Notification",
                     )
         for notification in config.queue:
             if notification.matches(event_name, key.name):
@@ -177,11 +204,15 @@ class EventRouter:
                 record = self._s3_record(event_name, bucket, key, notification.id, sequencer)
                 if self._allowed_from_s3("lambda", notification.arn, bucket):
                     self.stats.s3_events += 1
-                    self.invoke_async(notification.arn, json.dumps({"Records": [record]}).encode(), "s3-notification")
+                    self.invoke_async(
+                        notification.arn, json.dumps({"Records": [record]}).encode(), "s3-notification"
+                    )
         if config.event_bridge is not None:
             self._eventbridge_s3(event_name, bucket, key, sequencer)
 
-    def _s3_record(self, event_name: str, bucket: Any, key: Any, configuration_id: str, sequencer: str) -> dict[str, Any]:
+    def _s3_record(
+        self, event_name: str, bucket: Any, key: Any, configuration_id: str, sequencer: str
+    ) -> dict[str, Any]:
         obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/"), "sequencer": sequencer}
         if "ObjectRemoved" not in event_name:
             obj["size"] = key.size
@@ -197,18 +228,28 @@ class EventRouter:
             "eventName": event_name.removeprefix("s3:"),
             "userIdentity": {"principalId": "AWS:OFFLINE"},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+            "responseElements": {
+                "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                "x-amz-id-2": uuid.uuid4().hex,
+            },
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "configurationId": configuration_id,
-                "bucket": {"name": bucket.name, "ownerIdentity": {"principalId": "OFFLINE"}, "arn": f"arn:aws:s3:::{bucket.name}"},
+                "bucket": {
+                    "name": bucket.name,
+                    "ownerIdentity": {"principalId": "OFFLINE"},
+                    "arn": f"arn:aws:s3:::{bucket.name}",
+                },
                 "object": obj,
             },
         }
 
     def _allowed_from_s3(self, service: str, target_arn: str, bucket: Any) -> bool:
         return self._resource_allows(
-            service, target_arn, "s3.amazonaws.com", {"aws:SourceArn": f"arn:aws:s3:::{bucket.name}", "aws:SourceAccount": self.account_id}
+            service,
+            target_arn,
+            "s3.amazonaws.com",
+            {"aws:SourceArn": f"arn:aws:s3:::{bucket.name}", "aws:SourceAccount": self.account_id},
         )
 
     # -- EventBridge ------------------------------------------------------------------------------------
@@ -229,7 +270,9 @@ class EventRouter:
         if version_id and version_id != "null":
             detail["object"]["version-id"] = version_id
         if removed:
-            detail["deletion-type"] = "Delete Marker Created" if "DeleteMarker" in event_name else "Permanently Deleted"
+            detail["deletion-type"] = (
+                "Delete Marker Created" if "DeleteMarker" in event_name else "Permanently Deleted"
+            )
         else:
             detail["object"]["size"] = key.size
             detail["object"]["etag"] = key.etag.replace('"', "")
@@ -277,9 +320,16 @@ class EventRouter:
             self.stats.errors.append(f"rule {rule.name}: target {arn} ({service}) is not emulated offline")
 
     # -- SNS -> Lambda ----------------------------------------------------------------------------------
-    def _sns_to_lambda(self, subscription: Subscription, message: str, message_id: str, subject: str | None, attributes: Any) -> None:
+    def _sns_to_lambda(
+        self, subscription: Subscription, message: str, message_id: str, subject: str | None, attributes: Any
+    ) -> None:
         topic_arn = subscription.topic.arn
-        if not self._resource_allows("lambda", subscription.endpoint, "sns.amazonaws.com", {"aws:SourceArn": topic_arn, "aws:SourceAccount": self.account_id}):
+        if not self._resource_allows(
+            "lambda",
+            subscription.endpoint,
+            "sns.amazonaws.com",
+            {"aws:SourceArn": topic_arn, "aws:SourceAccount": self.account_id},
+        ):
             return
         record = {
             "EventSource": "aws:sns",
@@ -297,7 +347,10 @@ class EventRouter:
                 "SigningCertUrl": "https://sns.offline.invalid/cert.pem",
                 "UnsubscribeUrl": f"https://sns.offline.invalid/?Action=Unsubscribe&SubscriptionArn={subscription.arn}",
                 "MessageAttributes": {
-                    name: {"Type": value.get("DataType", "String"), "Value": value.get("StringValue") or value.get("Value")}
+                    name: {
+                        "Type": value.get("DataType", "String"),
+                        "Value": value.get("StringValue") or value.get("Value"),
+                    }
                     for name, value in (attributes or {}).items()
                 },
             },
@@ -310,15 +363,27 @@ class EventRouter:
         _, _, _, region, account, name = queue_arn.split(":")
         sqs_backends[account][region].send_message(queue_name=name, message_body=body)
 
-    def _resource_allows(self, service: str, target_arn: str, principal: str, context: dict[str, Any]) -> bool:
+    def _resource_allows(
+        self, service: str, target_arn: str, principal: str, context: dict[str, Any]
+    ) -> bool:
         """Whether the target's resource policy lets the AWS service principal deliver (as AWS checks)."""
         action = {"sns": "sns:Publish", "sqs": "sqs:SendMessage", "lambda": "lambda:InvokeFunction"}[service]
         document = self._resource_policy(service, target_arn)
-        decision = evaluate([document] if document else [], action, target_arn, context, principal={"service": principal})
+        decision = evaluate(
+            [document] if document else [], action, target_arn, context, principal={"service": principal}
+        )
         if not decision.allowed:
-            entry = {"action": action, "resource": target_arn, "caller": principal, "reason": f"resource policy: {decision.reason}"}
+            entry = {
+                "action": action,
+                "resource": target_arn,
+                "caller": principal,
+                "reason": f"resource policy: {decision.reason}",
+            }
             self.stats.denied.append(entry)
-            print(f"offline events: {principal} may not {action} on {target_arn}: {decision.reason}", file=sys.stderr)
+            print(
+                f"offline events: {principal} may not {action} on {target_arn}: {decision.reason}",
+                file=sys.stderr,
+            )
         return decision.allowed
 
     def _resource_policy(self, service: str, arn: str) -> dict[str, Any] | None:
@@ -370,7 +435,7 @@ class SqsPoller:
         self.region = region
         self.failed_visibility_timeout_s = failed_visibility_timeout_s
         limits = [n for n in (mapping.maximum_concurrency, pool.spec.reserved_concurrency) if n]
-        # Lambda scales SQS pollers up to 1000 concurrent batches; maximum concurrency or reserved concurrency cap it.
+        # Lambda scales SQS pollers up to 1000 concurrent batches; maximum or reserved concurrency caps them.
         self.concurrency = max(1, min(limits) if limits else 5)
         self.stats = MappingStats()
         self._slots = threading.Semaphore(self.concurrency)
@@ -381,7 +446,9 @@ class SqsPoller:
 
     def start(self) -> None:
         for index in range(self.concurrency):
-            thread = threading.Thread(target=self._loop, name=f"esm-{self.mapping.uuid[:8]}-{index}", daemon=True)
+            thread = threading.Thread(
+                target=self._loop, name=f"esm-{self.mapping.uuid[:8]}-{index}", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
 
@@ -440,7 +507,16 @@ class SqsPoller:
             "body": message["Body"],
             "attributes": {
                 k: attributes[k]
-                for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp", "AWSTraceHeader", "MessageGroupId", "MessageDeduplicationId", "SequenceNumber")
+                for k in (
+                    "ApproximateReceiveCount",
+                    "SentTimestamp",
+                    "SenderId",
+                    "ApproximateFirstReceiveTimestamp",
+                    "AWSTraceHeader",
+                    "MessageGroupId",
+                    "MessageDeduplicationId",
+                    "SequenceNumber",
+                )
                 if k in attributes
             },
             "messageAttributes": {

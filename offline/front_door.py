@@ -128,17 +128,19 @@ class FrontDoor:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 door._handle(self)
 
-            do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_GET  # noqa: N815
+            do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_GET
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="offline-front-door", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="offline-front-door", daemon=True
+        )
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.endpoint = f"http://{host}:{port}"
@@ -153,8 +155,10 @@ class FrontDoor:
             self._thread.join(timeout=10)
 
     # -- IAM for the emulated services ------------------------------------------------------------------
-    def authorize(self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None) -> None:
-        """Raise AccessDenied unless the caller's role allows `action` on `resource` (when IAM is enforced)."""
+    def authorize(
+        self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None
+    ) -> None:
+        """Raise AccessDenied unless the caller's role allows `action` on `resource` (IAM enforced only)."""
         if not self.enforce_iam or caller.kind == "admin":
             return
         if caller.kind != "role":
@@ -167,7 +171,9 @@ class FrontDoor:
 
     def record_denial(self, action: str, resource: str, caller: Caller, reason: str) -> None:
         with self._lock:
-            self.denials.append({"action": action, "resource": resource, "caller": caller.label, "reason": reason})
+            self.denials.append(
+                {"action": action, "resource": resource, "caller": caller.label, "reason": reason}
+            )
 
     # -- request handling -------------------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -184,7 +190,9 @@ class FrontDoor:
         split = urlsplit(handler.path)
         query = parse_qs(split.query, keep_blank_values=True)
         length = headers.get("Content-Length") or headers.get("content-length")
-        chunked = "chunked" in (headers.get("Transfer-Encoding") or headers.get("transfer-encoding") or "").lower()
+        chunked = (
+            "chunked" in (headers.get("Transfer-Encoding") or headers.get("transfer-encoding") or "").lower()
+        )
         service, region, access_key = _scope(headers, query)
         if service == "s3" and split.path.startswith("/v20180820/"):
             service = "s3control"  # S3 Control signs as "s3"; its paths are versioned
@@ -226,7 +234,9 @@ class FrontDoor:
     ) -> int:
         connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=120)
         try:
-            forward = {k: v for k, v in headers.items() if k.lower() not in ("transfer-encoding", "connection")}
+            forward = {
+                k: v for k, v in headers.items() if k.lower() not in ("transfer-encoding", "connection")
+            }
             if body is not None:
                 forward = {k: v for k, v in forward.items() if k.lower() != "content-length"}
                 forward["Content-Length"] = str(len(body))
@@ -247,11 +257,23 @@ class FrontDoor:
                     remaining -= len(chunk)
             upstream = connection.getresponse()
             status = upstream.status
-            response_headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in ("transfer-encoding", "connection")]
-            if status == 403 or (status == 400 and service in ("sqs", "sns", "dynamodb", "lambda", "iam", "sts")):
+            response_headers = [
+                (k, v)
+                for k, v in upstream.getheaders()
+                if k.lower() not in ("transfer-encoding", "connection")
+            ]
+            if status == 403 or (
+                status == 400 and service in ("sqs", "sns", "dynamodb", "lambda", "iam", "sts")
+            ):
                 payload = upstream.read()
-                if b"AccessDenied" in payload or b"not authorized" in payload or b"InvalidClientTokenId" in payload:
-                    self.record_denial(_qualified(service, action), "", caller, payload.decode(errors="replace")[:300])
+                if (
+                    b"AccessDenied" in payload
+                    or b"not authorized" in payload
+                    or b"InvalidClientTokenId" in payload
+                ):
+                    self.record_denial(
+                        _qualified(service, action), "", caller, payload.decode(errors="replace")[:300]
+                    )
                 _send(handler, Response(status, payload, dict(response_headers)), keep_headers=True)
                 return status
             handler.send_response(status)
@@ -282,7 +304,9 @@ class FrontDoor:
         with self._lock:
             return {
                 "api_calls": {f"{s}:{a}": n for (s, a), n in sorted(self.calls.items())},
-                "api_calls_by_caller": {f"{c} {s}:{a}": n for (c, s, a), n in sorted(self.calls_by_caller.items())},
+                "api_calls_by_caller": {
+                    f"{c} {s}:{a}": n for (c, s, a), n in sorted(self.calls_by_caller.items())
+                },
                 "access_denied": list(self.denials),
             }
 
@@ -303,13 +327,19 @@ def _scope(headers: dict[str, str], query: dict[str, list[str]]) -> tuple[str, s
 
 
 _S3_SUBRESOURCES = (
-    "tagging", "acl", "policy", "versioning", "notification", "lifecycle", "encryption", "inventory", "uploads",
-    "uploadId", "versions", "location", "publicAccessBlock", "ownershipControls", "delete", "list-type",
+    "tagging", "acl", "policy", "versioning", "notification", "lifecycle", "encryption", "inventory",
+    "uploads", "uploadId", "versions", "location", "publicAccessBlock", "ownershipControls", "delete",
+    "list-type",
 )  # fmt: skip
 
 
 def _operation(
-    service: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes | None
+    service: str,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    headers: dict[str, str],
+    body: bytes | None,
 ) -> str:
     """The API operation name of a request (for counting and for naming denials)."""
     target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
@@ -329,9 +359,14 @@ def _operation(
         return f"{method} {re.sub(r'/functions/[^/]+', '/functions/{name}', path)}"
     if service == "s3control":
         if "/jobs" in path:
-            return {"POST": "CreateJob" if path.endswith("/jobs") else "UpdateJobStatus", "GET": "DescribeJob"}.get(
-                method, method
-            ) if not (method == "GET" and path.rstrip("/").endswith("/jobs")) else "ListJobs"
+            return (
+                {
+                    "POST": "CreateJob" if path.endswith("/jobs") else "UpdateJobStatus",
+                    "GET": "DescribeJob",
+                }.get(method, method)
+                if not (method == "GET" and path.rstrip("/").endswith("/jobs"))
+                else "ListJobs"
+            )
         return f"{method} {path.split('/')[2] if path.count('/') > 1 else path}"
     if service == "s3":
         return _s3_operation(method, path, query, headers)
@@ -344,20 +379,43 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: 
     has_key = len(path.strip("/").split("/", 1)) > 1
     sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
     if sub == "tagging":
-        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}[method] if has_key else f"{method.title()}BucketTagging"
+        return (
+            {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}[method]
+            if has_key
+            else f"{method.title()}BucketTagging"
+        )
     if sub == "delete":
         return "DeleteObjects"
     if sub in ("uploads", "uploadId"):
-        return {"POST": "CreateMultipartUpload" if sub == "uploads" else "CompleteMultipartUpload", "PUT": "UploadPart", "DELETE": "AbortMultipartUpload", "GET": "ListParts"}.get(method, method)
+        return {
+            "POST": "CreateMultipartUpload" if sub == "uploads" else "CompleteMultipartUpload",
+            "PUT": "UploadPart",
+            "DELETE": "AbortMultipartUpload",
+            "GET": "ListParts",
+        }.get(method, method)
     if sub in ("list-type", "versions") or (not has_key and method == "GET" and not sub):
-        return "ListObjectVersions" if sub == "versions" else "ListObjectsV2" if sub == "list-type" else "ListObjects"
+        return (
+            "ListObjectVersions"
+            if sub == "versions"
+            else "ListObjectsV2"
+            if sub == "list-type"
+            else "ListObjects"
+        )
     if sub:
         return f"{method.title()}Bucket{sub[0].upper()}{sub[1:]}"
     if not has_key:
-        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, f"{method} bucket")
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(
+            method, f"{method} bucket"
+        )
     if method == "PUT" and ("x-amz-copy-source" in headers or "X-Amz-Copy-Source" in headers):
         return "CopyObject"
-    return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject", "POST": "PostObject"}.get(method, method)
+    return {
+        "GET": "GetObject",
+        "PUT": "PutObject",
+        "DELETE": "DeleteObject",
+        "HEAD": "HeadObject",
+        "POST": "PostObject",
+    }.get(method, method)
 
 
 def _qualified(service: str, action: str) -> str:
@@ -389,7 +447,9 @@ def _access_denied(service: str, exc: AccessDenied) -> Response:
         return Response(403, body, {"Content-Type": "application/xml", "x-amz-request-id": "offline"})
     if service == "lambda":
         body = json.dumps({"Type": "User", "Message": message}).encode()
-        return Response(403, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"})
+        return Response(
+            403, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"}
+        )
     body = json.dumps({"__type": "AccessDeniedException", "Message": message}).encode()
     return Response(400, body, {"Content-Type": "application/x-amz-json-1.1"})
 

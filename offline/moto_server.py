@@ -1,6 +1,6 @@
 """The AWS emulator: a moto server in this process, bound to 127.0.0.1 on a free port.
 
-It runs in-process on purpose: the event delivery (offline/events.py) hooks moto's S3 and SNS backends directly.
+It runs in-process on purpose: the event delivery (offline/events.py) hooks moto's S3 and SNS backends.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class MotoServer:
         if self.endpoint is None:
             raise RuntimeError("moto server not started")
         # text/plain: a form content type would make Flask swallow the body moto reads.
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (our own http://127.0.0.1 endpoint)
             self.endpoint + path, data=body, method="POST", headers={"Content-Type": "text/plain"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own 127.0.0.1 server)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             response.read()

@@ -3,8 +3,8 @@ Rekognition) and for the resource policies on AWS-service deliveries (S3 -> SNS,
 EventBridge -> SQS), where moto checks nothing.
 
 It covers what our policies use: Allow/Deny, Action/NotAction and Resource/NotResource with `*`/`?` wildcards,
-Principal for resource policies, and the String*/Arn*/Bool conditions (with IfExists). An explicit Deny wins; an
-operator it does not know makes the statement not apply (so an Allow that depends on it does not grant).
+Principal for resource policies, and the String*/Arn*/Bool conditions (with IfExists). An explicit Deny wins;
+an operator it does not know makes the statement not apply (so an Allow that depends on it does not grant).
 """
 
 from __future__ import annotations
@@ -92,7 +92,9 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     return None
 
 
-def _statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
+def _statement_applies(
+    statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]
+) -> bool:
     if "Action" in statement and not _action_matches(_as_list(statement["Action"]), action):
         return False
     if "NotAction" in statement and _action_matches(_as_list(statement["NotAction"]), action):

@@ -7,8 +7,8 @@
         runtime.run_until_idle(120)
         print(runtime.stats())
 
-Everything binds to 127.0.0.1, every loop has a timeout, `stop()` (or leaving the `with`) ends every thread and
-worker process it started.
+Everything binds to 127.0.0.1, every loop has a timeout, `stop()` (or leaving the `with`) ends every thread
+and worker process it started.
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ class OfflineRuntime:
         """
         max_local_workers: worker processes per function at most (the machine's limit; the deployed reserved
             concurrency still decides throttling).
-        failed_visibility_timeout_s: None keeps AWS's behaviour (a failed SQS message reappears after the queue's
-            visibility timeout); a number makes failed messages reappear after that many seconds (demo speed).
-        worker_env: extra environment per function name, on top of the deployed one (fault injection in tests).
+        failed_visibility_timeout_s: None keeps AWS's behaviour (a failed SQS message reappears after the
+            queue's visibility timeout); a number makes them reappear after that many seconds (demo speed).
+        worker_env: extra environment per function name, on top of the deployed one (fault injection).
         progress: called with (kind, data) on job/task changes and once a second in run_until_idle.
         """
         self.program_dir = Path(program_dir)
@@ -124,11 +124,19 @@ class OfflineRuntime:
             UserName=ADMIN_USER,
             PolicyName="administrator",
             # The emulator's operator, not a workload: everything is allowed on purpose.
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
         )
         key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
         self._admin = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
-        self.identities.add(Caller(access_key=key["AccessKeyId"], kind="admin", arn=f"arn:aws:iam::{self.account_id}:user/{ADMIN_USER}"))
+        self.identities.add(
+            Caller(
+                access_key=key["AccessKeyId"],
+                kind="admin",
+                arn=f"arn:aws:iam::{self.account_id}:user/{ADMIN_USER}",
+            )
+        )
         self.front_door = FrontDoor(moto_endpoint, self.account_id, self.identities)
         self.front_door.start()
         self.workers = Workers(self.workdir / "logs", self.max_local_workers, self.async_retry_delays_s)
@@ -189,9 +197,11 @@ class OfflineRuntime:
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials.get("SessionToken"),
-            # s3control would prefix the host with the account id, which cannot resolve behind a local endpoint.
+            # s3control would prefix the host with the account id: unresolvable behind a local endpoint.
             config=Config(
-                inject_host_prefix=False, retries={"mode": "standard", "max_attempts": max_attempts}, read_timeout=120
+                inject_host_prefix=False,
+                retries={"mode": "standard", "max_attempts": max_attempts},
+                read_timeout=120,
             ),
         )
         if service == "s3control":
@@ -202,18 +212,27 @@ class OfflineRuntime:
         try:
             return self._role_credentials[role_arn]
         except KeyError:
-            raise KeyError(f"role {role_arn} is not part of the deployment (no credentials were issued for it)") from None
+            raise KeyError(
+                f"role {role_arn} is not part of the deployment (no credentials were issued for it)"
+            ) from None
 
     def _assume(self, role_arn: str) -> None:
         sts = self._direct_client("sts", self._admin)
-        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="offline", DurationSeconds=43200)["Credentials"]
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="offline", DurationSeconds=43200)[
+            "Credentials"
+        ]
         self._role_credentials[role_arn] = {
             "AccessKeyId": credentials["AccessKeyId"],
             "SecretAccessKey": credentials["SecretAccessKey"],
             "SessionToken": credentials["SessionToken"],
         }
         self.identities.add(
-            Caller(access_key=credentials["AccessKeyId"], kind="role", arn=role_arn, role_name=role_arn.rsplit("/", 1)[-1])
+            Caller(
+                access_key=credentials["AccessKeyId"],
+                kind="role",
+                arn=role_arn,
+                role_name=role_arn.rsplit("/", 1)[-1],
+            )
         )
 
     # -- deployment -------------------------------------------------------------------------------------
@@ -221,7 +240,9 @@ class OfflineRuntime:
         if not self._started:
             self.start()
         if self.deployment is not None:
-            raise RuntimeError("this runtime already holds a deployment; start another runtime for another stack")
+            raise RuntimeError(
+                "this runtime already holds a deployment; start another runtime for another stack"
+            )
         assert self.workers is not None and self.front_door is not None
         # The stack's region (aws:region) decides every ARN and client from here on.
         _, config = read_stack_config(self.program_dir, stack, config_overrides)
@@ -245,7 +266,11 @@ class OfflineRuntime:
             self._assume(role.outputs["arn"])
         for spec in deployment.functions.values():
             env = worker_environment(
-                spec, self.endpoint, self.role_credentials(spec.role_arn), self.region, self.worker_env.get(spec.name)
+                spec,
+                self.endpoint,
+                self.role_credentials(spec.role_arn),
+                self.region,
+                self.worker_env.get(spec.name),
             )
             self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn))
         sqs_backend = sqs_backends[self.account_id][self.region]
@@ -254,7 +279,12 @@ class OfflineRuntime:
                 continue
             if ":sqs:" not in mapping.queue_arn:
                 deployment.not_created.append(
-                    {"urn": "", "type": "event source", "name": mapping.queue_arn, "reason": "only SQS event sources run offline"}
+                    {
+                        "urn": "",
+                        "type": "event source",
+                        "name": mapping.queue_arn,
+                        "reason": "only SQS event sources run offline",
+                    }
                 )
                 continue
             pool = self.workers.pool(mapping.function_name)
@@ -298,7 +328,9 @@ class OfflineRuntime:
         body = json.loads(request.body or b"{}")
         collection = body.get("CollectionId")
         resource = (
-            f"arn:aws:rekognition:{self.region}:{self.account_id}:collection/{collection}" if collection else "*"
+            f"arn:aws:rekognition:{self.region}:{self.account_id}:collection/{collection}"
+            if collection
+            else "*"
         )
         self.front_door.authorize(request.caller, f"rekognition:{action}", resource, None)
         status, answer = self._rekognition.handle(action, body, request.caller)
@@ -316,7 +348,11 @@ class OfflineRuntime:
         except KeyError as exc:
             return json_response(404, {"Type": "User", "Message": str(exc)}, "ResourceNotFoundException")
         self.front_door.authorize(request.caller, "lambda:InvokeFunction", pool.spec.arn, None)
-        invocation_type = request.headers.get("X-Amz-Invocation-Type") or request.headers.get("x-amz-invocation-type") or "RequestResponse"
+        invocation_type = (
+            request.headers.get("X-Amz-Invocation-Type")
+            or request.headers.get("x-amz-invocation-type")
+            or "RequestResponse"
+        )
         source = f"invoke:{request.caller.label}"
         if invocation_type == "DryRun":
             return Response(204, b"", {})
@@ -325,8 +361,16 @@ class OfflineRuntime:
             return Response(202, b"", {"x-amzn-RequestId": request_id})
         result = pool.invoke_sync(request.body, source)
         if result.status == 429:
-            return Response(429, result.payload, {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"})
-        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+            return Response(
+                429,
+                result.payload,
+                {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"},
+            )
+        headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": result.request_id,
+        }
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         return Response(result.status, result.payload, headers)
@@ -351,7 +395,9 @@ class OfflineRuntime:
             elif service == "lambda":
                 self._invoke_async(destination, body.encode(), "destination")
             else:
-                raise ValueError(f"destination {destination}: only SQS, SNS and Lambda destinations run offline")
+                raise ValueError(
+                    f"destination {destination}: only SQS, SNS and Lambda destinations run offline"
+                )
 
         return send
 
@@ -380,7 +426,9 @@ class OfflineRuntime:
         if self.events is not None and self.events.busy:
             reasons.append("event deliveries pending")
         if self.workers is not None:
-            reasons.extend(f"function {name} running" for name, pool in self.workers.pools.items() if pool.busy)
+            reasons.extend(
+                f"function {name} running" for name, pool in self.workers.pools.items() if pool.busy
+            )
         if self.batch is not None and self.batch.busy:
             reasons.append("S3 Batch job running")
         reasons.extend(f"mapping {p.mapping.uuid} processing a batch" for p in self.pollers if p.busy)
@@ -416,7 +464,9 @@ class OfflineRuntime:
         return {
             "invocations": self.workers.stats(),
             "queues": self.queue_depths(),
-            "mappings": {p.mapping.uuid: {**vars(p.stats), "queue": p.mapping.queue_arn} for p in self.pollers},
+            "mappings": {
+                p.mapping.uuid: {**vars(p.stats), "queue": p.mapping.queue_arn} for p in self.pollers
+            },
             "jobs": self.batch.stats(),
             "api_calls": door["api_calls"],
             "api_calls_by_caller": door["api_calls_by_caller"],

@@ -1,13 +1,13 @@
 """Emulated S3 Batch Operations (moto has no jobs): CreateJob, DescribeJob, ListJobs, UpdateJobStatus, and the
 jobs themselves, for the LambdaInvoke operation.
 
-Like AWS: the request is validated (manifest location + ETag, CSV fields, the function ARN, the schema version,
-user arguments only with schema 2.0, a role that trusts batchoperations.s3.amazonaws.com and that the caller
-may pass), CreateJob is idempotent on ClientRequestToken, the job reads its manifest AS the job role (IAM
-enforced), streams it, invokes the function once per row (as the job role, through the front door) with the
-documented schema 1.0 / 2.0 event (`s3Key` passed through URL-encoded, as it stands in the manifest), retries
-TemporaryFailure with back-off, and writes the completion report (Report_CSV_20180820) and its manifest.json
-under `<report prefix>/job-<id>/` as the job role.
+Like AWS: the request is validated (manifest location + ETag, CSV fields, the function ARN, the schema
+version, user arguments only with schema 2.0, a role that trusts batchoperations.s3.amazonaws.com and that
+the caller may pass), CreateJob is idempotent on ClientRequestToken, the job reads its manifest AS the job
+role (IAM enforced), streams it, invokes the function once per row (as the job role, through the front door)
+with the documented schema 1.0 / 2.0 event (`s3Key` passed through URL-encoded, as it stands in the
+manifest), retries TemporaryFailure with back-off, and writes the completion report (Report_CSV_20180820)
+and its manifest.json under `<report prefix>/job-<id>/` as the job role.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ class Job:
         return self.request["Operation"]["LambdaInvoke"]
 
     def describe(self) -> dict[str, Any]:
-        elapsed = self.active_seconds + (time.monotonic() - self.active_started if self.active_started else 0.0)
+        elapsed = self.active_seconds + (
+            time.monotonic() - self.active_started if self.active_started else 0.0
+        )
         job: dict[str, Any] = {
             "JobId": self.id,
             "JobArn": self.arn,
@@ -190,7 +192,9 @@ class S3BatchEmulator:
         if not account:
             raise _BadRequest("InvalidRequest", "missing x-amz-account-id header (AccountId)")
         if account != self.account_id:
-            raise _BadRequest("AccessDenied", f"account {account} is not this account ({self.account_id})", 403)
+            raise _BadRequest(
+                "AccessDenied", f"account {account} is not this account ({self.account_id})", 403
+            )
         return account
 
     def _create_job(self, request: Request) -> Response:
@@ -200,18 +204,29 @@ class S3BatchEmulator:
         token = body.get("ClientRequestToken")
         if not token:
             raise _BadRequest("InvalidRequest", "ClientRequestToken is required")
-        fingerprint = json.dumps({k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True, default=str)
+        fingerprint = json.dumps(
+            {k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True, default=str
+        )
         with self._lock:
             existing = self._tokens.get((account, token))
             if existing is not None:
                 job = self.jobs[existing]
                 if job.token != fingerprint:
                     raise _BadRequest(
-                        "IdempotencyException", f"ClientRequestToken {token} was used with different parameters", 409
+                        "IdempotencyException",
+                        f"ClientRequestToken {token} was used with different parameters",
+                        409,
                     )
                 return _xml_response("CreateJob", {"JobId": existing})
         self._validate(body, request.caller)
-        job = Job(id=str(uuid.uuid4()), account_id=account, region=self.region, request=body, token=fingerprint, caller=request.caller.label)
+        job = Job(
+            id=str(uuid.uuid4()),
+            account_id=account,
+            region=self.region,
+            request=body,
+            token=fingerprint,
+            caller=request.caller.label,
+        )
         with self._lock:
             # A concurrent CreateJob with the same token may have won the race.
             existing = self._tokens.get((account, token))
@@ -231,12 +246,15 @@ class S3BatchEmulator:
         operation = body.get("Operation") or {}
         if set(operation) != {"LambdaInvoke"}:
             raise _BadRequest(
-                "InvalidRequest", f"operation {sorted(operation) or 'none'} is not emulated offline (only LambdaInvoke)"
+                "InvalidRequest",
+                f"operation {sorted(operation) or 'none'} is not emulated offline (only LambdaInvoke)",
             )
         invoke = operation["LambdaInvoke"]
         function_arn = invoke.get("FunctionArn") or ""
         if not re.match(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]+(:[\w$-]+)?$", function_arn):
-            raise _BadRequest("InvalidRequest", f"Operation.LambdaInvoke.FunctionArn {function_arn!r} is not a function ARN")
+            raise _BadRequest(
+                "InvalidRequest", f"Operation.LambdaInvoke.FunctionArn {function_arn!r} is not a function ARN"
+            )
         version = invoke.get("InvocationSchemaVersion", "1.0")
         if version not in ("1.0", "2.0"):
             raise _BadRequest("InvalidRequest", f"InvocationSchemaVersion {version!r}: allowed 1.0, 2.0")
@@ -246,20 +264,30 @@ class S3BatchEmulator:
         spec = manifest.get("Spec") or {}
         if spec.get("Format") != SUPPORTED_MANIFEST_FORMAT:
             raise _BadRequest(
-                "InvalidRequest", f"Manifest.Spec.Format {spec.get('Format')!r}: the emulator reads {SUPPORTED_MANIFEST_FORMAT}"
+                "InvalidRequest",
+                f"Manifest.Spec.Format {spec.get('Format')!r}: the emulator reads "
+                f"{SUPPORTED_MANIFEST_FORMAT}",
             )
         fields = spec.get("Fields") or []
         if fields not in (["Bucket", "Key"], ["Bucket", "Key", "VersionId"]):
-            raise _BadRequest("InvalidRequest", f"Manifest.Spec.Fields {fields}: allowed [Bucket, Key] or [Bucket, Key, VersionId]")
+            raise _BadRequest(
+                "InvalidRequest",
+                f"Manifest.Spec.Fields {fields}: allowed [Bucket, Key] or [Bucket, Key, VersionId]",
+            )
         location = manifest.get("Location") or {}
         if not re.match(r"^arn:aws[\w-]*:s3:::[^/]+/.+$", location.get("ObjectArn") or ""):
-            raise _BadRequest("InvalidRequest", f"Manifest.Location.ObjectArn {location.get('ObjectArn')!r} is not an S3 object ARN")
+            raise _BadRequest(
+                "InvalidRequest",
+                f"Manifest.Location.ObjectArn {location.get('ObjectArn')!r} is not an S3 object ARN",
+            )
         if not location.get("ETag"):
             raise _BadRequest("InvalidRequest", "Manifest.Location.ETag is required")
         report = body.get("Report") or {}
         if report.get("Enabled"):
             if not (report.get("Bucket") or "").startswith("arn:aws:s3:::"):
-                raise _BadRequest("InvalidRequest", f"Report.Bucket {report.get('Bucket')!r} must be a bucket ARN")
+                raise _BadRequest(
+                    "InvalidRequest", f"Report.Bucket {report.get('Bucket')!r} must be a bucket ARN"
+                )
             if report.get("Format") != "Report_CSV_20180820":
                 raise _BadRequest("InvalidRequest", "Report.Format must be Report_CSV_20180820")
             if report.get("ReportScope") not in ("AllTasks", "FailedTasksOnly"):
@@ -276,15 +304,20 @@ class S3BatchEmulator:
         try:
             trusted = role_trusts_service(self.account_id, match.group(2), _BATCH_SERVICE)
         except Exception as exc:
-            raise _BadRequest("InvalidRequest", f"RoleArn {role_arn}: the role does not exist ({exc})") from exc
+            raise _BadRequest(
+                "InvalidRequest", f"RoleArn {role_arn}: the role does not exist ({exc})"
+            ) from exc
         if not trusted:
             raise _BadRequest(
-                "InvalidRequest", f"RoleArn {role_arn}: its trust policy does not let {_BATCH_SERVICE} assume it"
+                "InvalidRequest",
+                f"RoleArn {role_arn}: its trust policy does not let {_BATCH_SERVICE} assume it",
             )
 
     def _describe_job(self, request: Request, job_id: str) -> Response:
         account = self._account(request)
-        self._authorize(request.caller, "s3:DescribeJob", f"arn:aws:s3:{self.region}:{account}:job/{job_id}", None)
+        self._authorize(
+            request.caller, "s3:DescribeJob", f"arn:aws:s3:{self.region}:{account}:job/{job_id}", None
+        )
         job = self.jobs.get(job_id)
         if job is None:
             raise _BadRequest("NotFoundException", f"job {job_id} not found", 404)
@@ -312,7 +345,9 @@ class S3BatchEmulator:
 
     def _update_status(self, request: Request, job_id: str) -> Response:
         account = self._account(request)
-        self._authorize(request.caller, "s3:UpdateJobStatus", f"arn:aws:s3:{self.region}:{account}:job/{job_id}", None)
+        self._authorize(
+            request.caller, "s3:UpdateJobStatus", f"arn:aws:s3:{self.region}:{account}:job/{job_id}", None
+        )
         job = self.jobs.get(job_id)
         if job is None:
             raise _BadRequest("NotFoundException", f"job {job_id} not found", 404)
@@ -323,7 +358,9 @@ class S3BatchEmulator:
             job.cancel.set()
             job.confirmed.set()
         else:
-            raise _BadRequest("JobStatusException", f"job {job_id} is {job.status}: cannot move to {requested!r}", 409)
+            raise _BadRequest(
+                "JobStatusException", f"job {job_id} is {job.status}: cannot move to {requested!r}", 409
+            )
         job.status_reason = (request.query.get("statusUpdateReason") or [""])[0]
         return _xml_response("UpdateJobStatus", {"JobId": job.id, "Status": job.status})
 
@@ -338,7 +375,9 @@ class S3BatchEmulator:
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
             # We retry TemporaryFailure ourselves; the invoke must wait as long as the function may run.
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=960, inject_host_prefix=False),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 3}, read_timeout=960, inject_host_prefix=False
+            ),
         )
 
     def _run(self, job: Job) -> None:
@@ -367,7 +406,9 @@ class S3BatchEmulator:
             job.terminated = datetime.now(UTC)
             self._set_status(job, "Failed")
         except Exception as exc:  # the job fails, with the reason where DescribeJob shows it
-            job.failure_reasons.append({"FailureCode": "InternalError", "FailureReason": f"{type(exc).__name__}: {exc}"})
+            job.failure_reasons.append(
+                {"FailureCode": "InternalError", "FailureReason": f"{type(exc).__name__}: {exc}"}
+            )
             job.terminated = datetime.now(UTC)
             self._set_status(job, "Failed")
 
@@ -383,22 +424,29 @@ class S3BatchEmulator:
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("PreconditionFailed", "412"):
-                raise _JobFailed("ManifestETagMismatch", f"manifest s3://{bucket}/{key}: ETag is not {location['ETag']}") from exc
+                raise _JobFailed(
+                    "ManifestETagMismatch", f"manifest s3://{bucket}/{key}: ETag is not {location['ETag']}"
+                ) from exc
             raise _JobFailed(
-                "ManifestNotReadable", f"reading manifest s3://{bucket}/{key} as {job.request['RoleArn']}: {code}: {exc}"
+                "ManifestNotReadable",
+                f"reading manifest s3://{bucket}/{key} as {job.request['RoleArn']}: {code}: {exc}",
             ) from exc
         width = len(job.request["Manifest"]["Spec"]["Fields"])
         lines = (line.decode("utf-8") for line in body.iter_lines() if line.strip())
         for number, row in enumerate(csv.reader(lines), start=1):
             if len(row) != width:
-                raise _JobFailed("InvalidManifest", f"manifest row {number}: {len(row)} fields, expected {width}: {row}")
+                raise _JobFailed(
+                    "InvalidManifest", f"manifest row {number}: {len(row)} fields, expected {width}: {row}"
+                )
             yield row
 
     def _execute(self, job: Job, s3: Any) -> None:
         report = _ReportWriter(job)
         lam = self._client("lambda", job.request["RoleArn"])
         try:
-            with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix=f"s3-batch-task-{job.id[:8]}") as pool:
+            with ThreadPoolExecutor(
+                max_workers=self.parallelism, thread_name_prefix=f"s3-batch-task-{job.id[:8]}"
+            ) as pool:
                 pending: set[Future] = set()
                 for row in self._rows(job, s3):
                     if job.cancel.is_set() or self._stopping.is_set():
@@ -423,7 +471,11 @@ class S3BatchEmulator:
         schema = invoke.get("InvocationSchemaVersion", "1.0")
         task_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         task: dict[str, Any] = {"taskId": task_id, "s3Key": encoded_key, "s3VersionId": version_id}
-        event: dict[str, Any] = {"invocationSchemaVersion": schema, "invocationId": _invocation_id(), "job": {"id": job.id}}
+        event: dict[str, Any] = {
+            "invocationSchemaVersion": schema,
+            "invocationId": _invocation_id(),
+            "job": {"id": job.id},
+        }
         if schema == "2.0":
             task["s3Bucket"] = bucket
             event["job"]["userArguments"] = dict(invoke.get("UserArguments") or {})
@@ -447,7 +499,9 @@ class S3BatchEmulator:
         self._emit("task_done", job)
         return row, status, http_status, code, message
 
-    def _invoke_once(self, job: Job, lam: Any, event: dict[str, Any], task_id: str) -> tuple[str, str, str, str]:
+    def _invoke_once(
+        self, job: Job, lam: Any, event: dict[str, Any], task_id: str
+    ) -> tuple[str, str, str, str]:
         function_arn = job.lambda_invoke["FunctionArn"]
         try:
             response = lam.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
@@ -455,8 +509,18 @@ class S3BatchEmulator:
             error = exc.response["Error"]
             status = str(exc.response["ResponseMetadata"].get("HTTPStatusCode", 500))
             if error["Code"] in ("TooManyRequestsException", "ServiceException", "ThrottlingException"):
-                return "failed", status, "TemporaryFailure", f"Lambda throttled or unavailable: {error['Code']}"
-            return "failed", status, "PermanentFailure", f"Lambda invoke failed: {error['Code']}: {error.get('Message')}"
+                return (
+                    "failed",
+                    status,
+                    "TemporaryFailure",
+                    f"Lambda throttled or unavailable: {error['Code']}",
+                )
+            return (
+                "failed",
+                status,
+                "PermanentFailure",
+                f"Lambda invoke failed: {error['Code']}: {error.get('Message')}",
+            )
         payload = response["Payload"].read().decode()
         if response.get("FunctionError"):
             return "failed", "200", "PermanentFailure", f"Lambda returned function error: {payload}"
@@ -464,7 +528,12 @@ class S3BatchEmulator:
             results = json.loads(payload)["results"]
             result = next(r for r in results if r.get("taskId") == task_id)
         except (ValueError, KeyError, TypeError, StopIteration):
-            return "failed", "200", "PermanentFailure", f"Lambda response is missing the task's result: {payload[:500]}"
+            return (
+                "failed",
+                "200",
+                "PermanentFailure",
+                f"Lambda response is missing the task's result: {payload[:500]}",
+            )
         code = result.get("resultCode")
         message = result.get("resultString") or ""
         if code == "Succeeded":
@@ -527,7 +596,8 @@ class _ReportWriter:
         if not self.enabled or (self.scope == "FailedTasksOnly" and status == "succeeded"):
             return
         if status not in self._files:
-            self._files[status] = tempfile.TemporaryFile(mode="w+", newline="", encoding="utf-8")
+            # Closed in close(): the writer keeps it open across add() calls.
+            self._files[status] = tempfile.TemporaryFile(mode="w+", newline="", encoding="utf-8")  # noqa: SIM115
             self._writers[status] = csv.writer(self._files[status], lineterminator="\n")
             self._counts[status] = 0
         version_id = row[2] if len(row) > 2 else ""
@@ -547,7 +617,12 @@ class _ReportWriter:
             key = f"{root}results/{hashlib.sha1(f'{self.job.id}-{status}'.encode()).hexdigest()}.csv"  # noqa: S324 (a name, not security)
             s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption="AES256")
             results.append(
-                {"TaskExecutionStatus": status, "Bucket": bucket, "MD5Checksum": hashlib.md5(data).hexdigest(), "Key": key}  # noqa: S324 (S3's checksum)
+                {
+                    "TaskExecutionStatus": status,
+                    "Bucket": bucket,
+                    "MD5Checksum": hashlib.md5(data).hexdigest(),  # noqa: S324 (the checksum S3 reports)
+                    "Key": key,
+                }
             )
             self.job.report_keys.append(key)
         manifest = {
@@ -557,7 +632,10 @@ class _ReportWriter:
             "ReportSchema": REPORT_SCHEMA,
         }
         s3.put_object(
-            Bucket=bucket, Key=f"{root}manifest.json", Body=json.dumps(manifest).encode(), ServerSideEncryption="AES256"
+            Bucket=bucket,
+            Key=f"{root}manifest.json",
+            Body=json.dumps(manifest).encode(),
+            ServerSideEncryption="AES256",
         )
         self.job.report_keys.append(f"{root}manifest.json")
 

@@ -36,8 +36,8 @@ from offline.deploy import FunctionSpec
 # pydantic and Powertools on a busy shared machine can take longer).
 INIT_TIMEOUT_S = 60.0
 
-# Runs inside the worker (`python -I -c`): the protocol is one JSON line per request on stdin and one JSON line
-# per response on the original stdout; the handler's own prints and logs go to stderr (the function's log file).
+# Runs inside the worker (`python -I -c`): one JSON line per request on stdin, one JSON line per response on
+# the original stdout; the handler's own prints and logs go to stderr (the function's log file).
 _BOOTSTRAP = r"""
 import importlib, json, os, sys, time, traceback
 proto = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -128,6 +128,8 @@ class _Worker:
             cwd=str(spec.code_dir),
         )
         self._buffer = b""
+        self.eof = False
+        """True once the worker closed its protocol pipe (it exited or crashed)."""
         ready = self._read_line(INIT_TIMEOUT_S)
         if ready is None or not ready.get("ready"):
             self.kill()
@@ -150,8 +152,10 @@ class _Worker:
                     return None
                 chunk = os.read(fd, 65536)
             except (OSError, ValueError):  # killed while we waited (the runtime is stopping)
+                self.eof = True
                 return None
             if not chunk:
+                self.eof = True
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -169,10 +173,14 @@ class _Worker:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
         except BrokenPipeError:
-            return {"ok": False, "errorType": "Runtime.ExitError", "errorMessage": "the worker process had exited"}
+            return {
+                "ok": False,
+                "errorType": "Runtime.ExitError",
+                "errorMessage": "the worker process had exited",
+            }
         response = self._read_line(timeout_s)
         if response is None:
-            if self.process.poll() is None:
+            if not self.eof and self.process.poll() is None:
                 self.kill()
                 return {
                     "ok": False,
@@ -183,7 +191,7 @@ class _Worker:
                 "ok": False,
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status "
-                f"{self.process.wait()}",
+                f"{self.process.wait(timeout=10)}",
             }
         return response
 
@@ -370,7 +378,9 @@ class FunctionPool:
                 time.sleep(self._retry_delays_s[min(attempts - 1, len(self._retry_delays_s) - 1)])
             if result.function_error is not None and self.spec.on_failure:
                 self.stats.sent_to_destination += 1
-                self._send_to_destination(self.spec.on_failure, _invocation_record(self.spec, request_id, payload, result, attempts))
+                self._send_to_destination(
+                    self.spec.on_failure, _invocation_record(self.spec, request_id, payload, result, attempts)
+                )
         except Exception as exc:  # never lose an async event silently
             print(f"offline workers: async invocation of {self.spec.name} failed: {exc}", file=sys.stderr)
             self.stats.errors += 1
@@ -394,7 +404,7 @@ class FunctionPool:
             workers, self._all, self._idle = list(self._all), set(), []
             self._cond.notify_all()
         self._async.shutdown(wait=False, cancel_futures=True)
-        # Busy workers too: an invocation still running is cut short, as when Lambda tears an environment down.
+        # Busy workers too: a running invocation is cut short, as when Lambda tears an environment down.
         for worker in workers:
             worker.kill()
 

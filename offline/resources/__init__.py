@@ -1,8 +1,8 @@
 """Creators: one function per pulumi-aws resource type that creates the resource for real in moto.
 
 A creator takes the context, the Pulumi logical name and the resource inputs (camelCased, as the Pulumi mock
-monitor hands them over) and returns `(physical id, outputs)`. Outputs use the pulumi-aws output property names
-(camelCase: `arn`, `invokeArn`, `bucket`, `url`, ...) and include the inputs, as the real provider's state does.
+monitor hands them over) and returns `(physical id, outputs)`. Outputs use the pulumi-aws output property
+names (`arn`, `invokeArn`, `bucket`, `url`, ...) and include the inputs, as a provider's state does.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ class CreateContext:
         return None
 
     def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
-        return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
+        region_part = self.region if region else ""
+        account_part = self.account_id if account else ""
+        return f"arn:aws:{service}:{region_part}:{account_part}:{resource}"
 
 
 Creator = Callable[[CreateContext, str, dict[str, Any]], tuple[str, dict[str, Any]]]

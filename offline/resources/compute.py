@@ -63,7 +63,9 @@ def _attach(ctx: CreateContext, role_name: str, policy_arn: str) -> None:
 
 # moto's policy validator rejects a region in S3 ARNs, but S3 Batch job ARNs carry one
 # (arn:aws:s3:<region>:<account>:job/<id>), and IAM accepts them.
-_MOTO_S3_REGION_FALSE_POSITIVE = re.compile(r"Resource arn:aws:s3:[a-z0-9-]+:\d{12}:job/\S* can not contain region")
+_MOTO_S3_REGION_FALSE_POSITIVE = re.compile(
+    r"Resource arn:aws:s3:[a-z0-9-]+:\d{12}:job/\S* can not contain region"
+)
 
 
 @creates("aws:iam/rolePolicy:RolePolicy")
@@ -105,7 +107,7 @@ def role_policy_attachment(
 
 # ---------------------------------------------------------------------------------------------- code archives
 def _keep_from_archive(top: str) -> bool:
-    """Whether a top-level archive entry is our code (kept) or a third-party dependency (taken from the venv)."""
+    """Whether a top-level archive entry is our code (kept) or a third-party dependency (from the venv)."""
     if top == "handlers":
         return True
     if top.endswith((".dist-info", ".egg-info", ".libs", ".data")) or top in ("bin", "__pycache__"):

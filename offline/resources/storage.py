@@ -171,7 +171,9 @@ def put_bucket_policy(ctx: CreateContext, bucket_name: str, policy: Any) -> None
             "their conditions and would deny every request)"
         )
     if kept:
-        ctx.client("s3").put_bucket_policy(Bucket=bucket_name, Policy=json.dumps({**document, "Statement": kept}))
+        ctx.client("s3").put_bucket_policy(
+            Bucket=bucket_name, Policy=json.dumps({**document, "Statement": kept})
+        )
 
 
 @creates("aws:s3/bucketPolicy:BucketPolicy")
@@ -199,7 +201,7 @@ def notification(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple
     if ctx.find("s3/bucketNotification:BucketNotification", bucket=bucket_name):
         # The trap ARCHITECTURE section 3 names: one notification configuration per bucket.
         ctx.warnings.append(
-            f"bucket {bucket_name}: a second BucketNotification ({name}) replaces the first one's configuration"
+            f"bucket {bucket_name}: a second BucketNotification ({name}) replaces the first one's"
         )
     config: dict[str, Any] = {}
     for key, arn_key, aws_key, aws_arn in (
@@ -304,7 +306,9 @@ def table(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[str, d
     indexes = []
     for index in inputs.get("globalSecondaryIndexes") or []:
         if index.get("keySchemas"):  # pulumi-aws 7 form
-            schema = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]]
+            schema = [
+                {"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]
+            ]
         else:
             schema = [{"AttributeName": index["hashKey"], "KeyType": "HASH"}]
             if index.get("rangeKey"):

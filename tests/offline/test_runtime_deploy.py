@@ -20,7 +20,10 @@ def test_outputs_are_the_real_names_arns_and_urls(tiny: OfflineRuntime):
     sqs = tiny.client("sqs")
     assert sqs.get_queue_attributes(QueueUrl=outputs["queue_url"], AttributeNames=["QueueArn"])["Attributes"]
     lam = tiny.client("lambda")
-    assert lam.get_function(FunctionName=outputs["function_name"])["Configuration"]["FunctionArn"] == outputs["function_arn"]
+    assert (
+        lam.get_function(FunctionName=outputs["function_name"])["Configuration"]["FunctionArn"]
+        == outputs["function_arn"]
+    )
     # Nested outputs resolve too, and data sources answer with moto's account and the stack's region.
     assert outputs["nested"]["region"] == "us-east-1"
     assert outputs["nested"]["rule_arn"].startswith("arn:aws:events:us-east-1:123456789012:rule/")
@@ -31,20 +34,26 @@ def test_bucket_configurations_are_applied(tiny: OfflineRuntime):
     images = tiny.deployment.outputs["image_bucket"]
     inventory = tiny.deployment.outputs["inventory_bucket"]
     assert s3.get_bucket_versioning(Bucket=images)["Status"] == "Enabled"
-    assert s3.get_public_access_block(Bucket=images)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    assert (
+        s3.get_public_access_block(Bucket=images)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+        is True
+    )
     rules = s3.get_bucket_encryption(Bucket=inventory)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=inventory)["Rules"][0]
     assert lifecycle["Expiration"]["Days"] == 7 and lifecycle["Filter"]["Prefix"] == "batch/"
-    assert s3.get_bucket_ownership_controls(Bucket=inventory)["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == (
-        "BucketOwnerEnforced"
-    )
+    assert s3.get_bucket_ownership_controls(Bucket=inventory)["OwnershipControls"]["Rules"][0][
+        "ObjectOwnership"
+    ] == ("BucketOwnerEnforced")
     notification = s3.get_bucket_notification_configuration(Bucket=inventory)["TopicConfigurations"][0]
     assert notification["TopicArn"] == tiny.deployment.outputs["topic_arn"]
     [rule] = notification["Filter"]["Key"]["FilterRules"]
     assert (rule["Name"].lower(), rule["Value"]) == ("suffix", "manifest.checksum")
     # moto keeps the EventBridge switch but leaves it out of GetBucketNotificationConfiguration.
-    assert s3_backends[tiny.account_id]["aws"].get_bucket(images).notification_configuration.event_bridge is not None
+    assert (
+        s3_backends[tiny.account_id]["aws"].get_bucket(images).notification_configuration.event_bridge
+        is not None
+    )
     config = s3.get_bucket_inventory_configuration(Bucket=images, Id="daily")["InventoryConfiguration"]
     assert config["Destination"]["S3BucketDestination"]["Bucket"] == f"arn:aws:s3:::{inventory}"
 
@@ -63,10 +72,14 @@ def test_messaging_table_and_iam_resources(tiny: OfflineRuntime):
     attributes = sqs.get_queue_attributes(QueueUrl=outputs["queue_url"], AttributeNames=["All"])["Attributes"]
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 2
     assert attributes["VisibilityTimeout"] == "2"
-    policy = sqs.get_queue_attributes(QueueUrl=outputs["deletions_url"], AttributeNames=["Policy"])["Attributes"]
+    policy = sqs.get_queue_attributes(QueueUrl=outputs["deletions_url"], AttributeNames=["Policy"])[
+        "Attributes"
+    ]
     assert "events.amazonaws.com" in policy["Policy"]
     sns = tiny.client("sns")
-    assert "s3.amazonaws.com" in sns.get_topic_attributes(TopicArn=outputs["topic_arn"])["Attributes"]["Policy"]
+    assert (
+        "s3.amazonaws.com" in sns.get_topic_attributes(TopicArn=outputs["topic_arn"])["Attributes"]["Policy"]
+    )
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["topic_arn"])["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("lambda", outputs["function_arn"])]
     table = tiny.client("dynamodb").describe_table(TableName=outputs["table"])["Table"]
@@ -76,7 +89,9 @@ def test_messaging_table_and_iam_resources(tiny: OfflineRuntime):
     assert ttl["AttributeName"] == "expires_at"
     iam = tiny.client("iam")
     role_name = outputs["batch_role_arn"].rsplit("/", 1)[-1]
-    assert "batchoperations.s3.amazonaws.com" in json.dumps(iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"])
+    assert "batchoperations.s3.amazonaws.com" in json.dumps(
+        iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    )
     assert iam.list_role_policies(RoleName=role_name)["PolicyNames"]
     secret = tiny.client("secretsmanager").get_secret_value(SecretId=outputs["secret_arn"])
     assert secret["SecretString"] == "s3cr3t"
@@ -97,15 +112,25 @@ def test_lambda_resources_and_the_function_registry(tiny: OfflineRuntime):
     spec = tiny.deployment.functions[outputs["function_name"]]
     assert spec.handler == "handlers.echo.app.handler"
     assert spec.timeout_s == 5 and spec.memory_mb == 256 and spec.reserved_concurrency == 3
-    assert spec.on_failure == outputs["failures_url"].replace(tiny.endpoint + "/123456789012/", "arn:aws:sqs:us-east-1:123456789012:")
+    assert spec.on_failure == outputs["failures_url"].replace(
+        tiny.endpoint + "/123456789012/", "arn:aws:sqs:us-east-1:123456789012:"
+    )
     assert spec.maximum_retry_attempts == 0
     assert (spec.code_dir / "handlers" / "echo" / "app.py").is_file()
     [mapping_spec] = tiny.deployment.mappings
-    assert (mapping_spec.batch_size, mapping_spec.maximum_concurrency, mapping_spec.report_batch_item_failures) == (5, 2, True)
+    assert (
+        mapping_spec.batch_size,
+        mapping_spec.maximum_concurrency,
+        mapping_spec.report_batch_item_failures,
+    ) == (5, 2, True)
     logs = tiny.client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group"])["logGroups"]
     assert logs[0]["retentionInDays"] == 7
-    assert tiny.client("cloudwatch").describe_alarms()["MetricAlarms"][0]["AlarmActions"] == [outputs["topic_arn"]]
-    targets = tiny.client("events").list_targets_by_rule(Rule=outputs["nested"]["rule_arn"].rsplit("/", 1)[-1])
+    assert tiny.client("cloudwatch").describe_alarms()["MetricAlarms"][0]["AlarmActions"] == [
+        outputs["topic_arn"]
+    ]
+    targets = tiny.client("events").list_targets_by_rule(
+        Rule=outputs["nested"]["rule_arn"].rsplit("/", 1)[-1]
+    )
     assert targets["Targets"][0]["Arn"].endswith(outputs["deletions_url"].rsplit("/", 1)[-1])
 
 
@@ -120,7 +145,9 @@ def test_an_unsupported_type_is_listed_not_skipped(tiny: OfflineRuntime):
 
 def test_every_created_resource_has_its_urn_and_physical_id(tiny: OfflineRuntime):
     for resource in tiny.deployment.resources:
-        assert resource.urn.startswith("urn:pulumi:test::tiny::") and resource.urn.endswith(f"::{resource.name}")
+        assert resource.urn.startswith("urn:pulumi:test::tiny::") and resource.urn.endswith(
+            f"::{resource.name}"
+        )
         assert resource.id
 
 
@@ -148,7 +175,9 @@ def test_get_policy_document_renders_like_the_provider():
                         "actions": ["sns:Publish"],
                         "resources": ["arn:aws:sns:us-east-1:123456789012:t"],
                         "principals": [{"type": "Service", "identifiers": ["s3.amazonaws.com"]}],
-                        "conditions": [{"test": "ArnLike", "variable": "aws:SourceArn", "values": ["arn:aws:s3:::b"]}],
+                        "conditions": [
+                            {"test": "ArnLike", "variable": "aws:SourceArn", "values": ["arn:aws:s3:::b"]}
+                        ],
                     }
                 ]
             }

@@ -1,4 +1,4 @@
-"""The front door: routing by service, counting API calls, byte-for-byte proxying, IAM for emulated services."""
+"""The front door: routing by service, counting API calls, proxying IAM for emulated services."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ class FakeRekognition:
 def test_calls_are_counted_per_service_and_action(tiny: OfflineRuntime):
     before = dict(tiny.stats()["api_calls"])
     tiny.client("s3").list_buckets()
-    tiny.client("sqs").get_queue_attributes(QueueUrl=tiny.deployment.outputs["queue_url"], AttributeNames=["All"])
+    tiny.client("sqs").get_queue_attributes(
+        QueueUrl=tiny.deployment.outputs["queue_url"], AttributeNames=["All"]
+    )
     tiny.client("dynamodb").describe_table(TableName=tiny.deployment.outputs["table"])
     after = tiny.stats()["api_calls"]
     for key in ("s3:ListBuckets", "sqs:GetQueueAttributes", "dynamodb:DescribeTable"):
@@ -53,7 +55,10 @@ def test_rekognition_goes_to_the_pluggable_handler(tiny: OfflineRuntime):
     assert rekognition.index_faces(CollectionId="faces", Image={"Bytes": b"x"})["FaceRecords"] == []
     with pytest.raises(rekognition.exceptions.ResourceNotFoundException):
         rekognition.index_faces(CollectionId="missing", Image={"Bytes": b"x"})
-    assert [(a, b["CollectionId"], c) for a, b, c in fake.calls] == [("IndexFaces", "faces", "admin"), ("IndexFaces", "missing", "admin")]
+    assert [(a, b["CollectionId"], c) for a, b, c in fake.calls] == [
+        ("IndexFaces", "faces", "admin"),
+        ("IndexFaces", "missing", "admin"),
+    ]
 
 
 def test_with_iam_enforced_denials_name_the_action(tiny: OfflineRuntime):
@@ -82,7 +87,11 @@ def test_with_iam_enforced_denials_name_the_action(tiny: OfflineRuntime):
     )
     denied = {(d["action"], d["caller"]) for d in tiny.stats()["access_denied"]}
     role_name = echo_role.rsplit("/", 1)[-1]
-    assert {("lambda:InvokeFunction", role_name), ("rekognition:IndexFaces", role_name), ("s3:ListBuckets", role_name)} <= denied
+    assert {
+        ("lambda:InvokeFunction", role_name),
+        ("rekognition:IndexFaces", role_name),
+        ("s3:ListBuckets", role_name),
+    } <= denied
     # Credentials nobody issued are refused by the emulated services as well.
     stranger = boto3.client(
         "lambda",

@@ -14,7 +14,11 @@ from offline.moto_server import MotoServer
 
 def _client(endpoint: str, key: str = "anything"):
     return boto3.client(
-        "sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key="x"
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key="x",
     )
 
 

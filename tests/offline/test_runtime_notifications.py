@@ -1,4 +1,4 @@
-"""Event delivery: S3 notification -> SNS -> Lambda, EventBridge rules for deletions, resource-policy checks."""
+"""Event delivery: S3 notification -> SNS -> Lambda, EventBridge deletion rules, resource-policy checks."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def test_deletions_reach_the_queue_through_the_eventbridge_rule(tiny: OfflineRun
     assert created["detail"]["object"]["key"] == "users/u 1.png"  # EventBridge keys are not URL-encoded
     assert created["detail"]["object"]["version-id"] == marker
     # Sequencers grow, so consumers can order events of a key.
-    assert int(created["detail"]["object"]["sequencer"], 16) < int(by_type["Permanently Deleted"]["detail"]["object"]["sequencer"], 16)
+    assert int(created["detail"]["object"]["sequencer"], 16) < int(
+        by_type["Permanently Deleted"]["detail"]["object"]["sequencer"], 16
+    )
 
 
 def test_a_queue_policy_without_the_rule_blocks_delivery(tiny: OfflineRuntime):
@@ -79,14 +81,19 @@ def test_a_queue_policy_without_the_rule_blocks_delivery(tiny: OfflineRuntime):
     url = tiny.deployment.outputs["deletions_url"]
     original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
     wrong = json.loads(original)
-    wrong["Statement"][0]["Condition"] = {"ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/other"}}
+    wrong["Statement"][0]["Condition"] = {
+        "ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/other"}
+    }
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(wrong)})
     try:
         images = tiny.deployment.outputs["image_bucket"]
         tiny.client("s3").put_object(Bucket=images, Key="blocked.png", Body=b"x")
         tiny.client("s3").delete_object(Bucket=images, Key="blocked.png")
         wait_for(
-            lambda: any(d["action"] == "sqs:SendMessage" and d["resource"].endswith(url.rsplit("/", 1)[1]) for d in tiny.stats()["access_denied"]),
+            lambda: any(
+                d["action"] == "sqs:SendMessage" and d["resource"].endswith(url.rsplit("/", 1)[1])
+                for d in tiny.stats()["access_denied"]
+            ),
             what="the denied EventBridge delivery",
         )
         tiny.run_until_idle(10)

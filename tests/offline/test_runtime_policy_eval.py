@@ -9,7 +9,11 @@ from offline.policy_eval import evaluate
 ROLE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Effect": "Allow", "Action": ["s3:Get*", "sqs:SendMessage"], "Resource": ["arn:aws:s3:::images/*", "arn:aws:sqs:*:*:q"]},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:Get*", "sqs:SendMessage"],
+            "Resource": ["arn:aws:s3:::images/*", "arn:aws:sqs:*:*:q"],
+        },
         {"Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::images/secret/*"},
         {
             "Effect": "Allow",
@@ -30,8 +34,18 @@ ROLE_POLICY = {
         ("s3:GetObject", "arn:aws:s3:::other/a.png", {}, False),
         ("s3:GetObject", "arn:aws:s3:::images/secret/a.png", {}, False),  # an explicit deny wins
         ("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:q", {}, True),
-        ("iam:PassRole", "arn:aws:iam::123456789012:role/batch", {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}, True),
-        ("iam:PassRole", "arn:aws:iam::123456789012:role/batch", {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+        (
+            "iam:PassRole",
+            "arn:aws:iam::123456789012:role/batch",
+            {"iam:PassedToService": "batchoperations.s3.amazonaws.com"},
+            True,
+        ),
+        (
+            "iam:PassRole",
+            "arn:aws:iam::123456789012:role/batch",
+            {"iam:PassedToService": "lambda.amazonaws.com"},
+            False,
+        ),
         ("iam:PassRole", "arn:aws:iam::123456789012:role/batch", {}, False),
     ],
 )
@@ -63,24 +77,52 @@ TOPIC_POLICY = {
 @pytest.mark.parametrize(
     ("principal", "context", "allowed"),
     [
-        ("s3.amazonaws.com", {"aws:SourceArn": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"}, True),
-        ("s3.amazonaws.com", {"AWS:SOURCEARN": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"}, True),
-        ("s3.amazonaws.com", {"aws:SourceArn": "arn:aws:s3:::images", "aws:SourceAccount": "123456789012"}, False),
+        (
+            "s3.amazonaws.com",
+            {"aws:SourceArn": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"},
+            True,
+        ),
+        (
+            "s3.amazonaws.com",
+            {"AWS:SOURCEARN": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"},
+            True,
+        ),
+        (
+            "s3.amazonaws.com",
+            {"aws:SourceArn": "arn:aws:s3:::images", "aws:SourceAccount": "123456789012"},
+            False,
+        ),
         ("s3.amazonaws.com", {"aws:SourceArn": "arn:aws:s3:::inventory-1"}, False),
-        ("events.amazonaws.com", {"aws:SourceArn": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"}, False),
+        (
+            "events.amazonaws.com",
+            {"aws:SourceArn": "arn:aws:s3:::inventory-1", "aws:SourceAccount": "123456789012"},
+            False,
+        ),
     ],
 )
 def test_resource_policies_check_the_service_principal_and_source(principal, context, allowed):
-    decision = evaluate([TOPIC_POLICY], "sns:Publish", "arn:aws:sns:us-east-1:123456789012:t", context, {"service": principal})
+    decision = evaluate(
+        [TOPIC_POLICY], "sns:Publish", "arn:aws:sns:us-east-1:123456789012:t", context, {"service": principal}
+    )
     assert decision.allowed is allowed
 
 
 def test_unknown_operators_never_grant_and_if_exists_tolerates_missing_keys():
     statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
-    unknown = {"Statement": [{**statement, "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}}]}
-    assert not evaluate([unknown], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:CurrentTime": "2030-01-01"}).allowed
+    unknown = {
+        "Statement": [{**statement, "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}}]
+    }
+    assert not evaluate(
+        [unknown], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:CurrentTime": "2030-01-01"}
+    ).allowed
     if_exists = {"Statement": [{**statement, "Condition": {"StringEqualsIfExists": {"s3:prefix": "a/"}}}]}
     assert evaluate([if_exists], "s3:GetObject", "arn:aws:s3:::b/k", {}).allowed
-    negated = {"Statement": [{**statement, "Condition": {"StringNotEquals": {"aws:SourceAccount": "999999999999"}}}]}
-    assert evaluate([negated], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:SourceAccount": "123456789012"}).allowed
-    assert not evaluate([negated], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:SourceAccount": "999999999999"}).allowed
+    negated = {
+        "Statement": [{**statement, "Condition": {"StringNotEquals": {"aws:SourceAccount": "999999999999"}}}]
+    }
+    assert evaluate(
+        [negated], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:SourceAccount": "123456789012"}
+    ).allowed
+    assert not evaluate(
+        [negated], "s3:GetObject", "arn:aws:s3:::b/k", {"aws:SourceAccount": "999999999999"}
+    ).allowed

@@ -15,7 +15,7 @@ from offline.runtime import OfflineRuntime
 from tests.offline.conftest import wait_for
 
 ACCOUNT = "123456789012"
-KEYS = ["ok one.jpg", "plus+sign.jpg", "unicodé/ü, \"q\".png", "temporary-x.jpg", "permanent-y.jpg"]
+KEYS = ["ok one.jpg", "plus+sign.jpg", 'unicodé/ü, "q".png', "temporary-x.jpg", "permanent-y.jpg"]
 
 
 def _put_manifest(runtime: OfflineRuntime, key: str, object_keys: list[str]) -> dict:
@@ -84,9 +84,14 @@ def test_a_job_invokes_once_per_row_retries_and_reports(tiny: OfflineRuntime):
     assert summary["report"] == f"s3://{inventory}/reports/job-{job_id}/manifest.json"
 
     s3 = tiny.client("s3")
-    report_manifest = json.loads(s3.get_object(Bucket=inventory, Key=f"reports/job-{job_id}/manifest.json")["Body"].read())
+    report_manifest = json.loads(
+        s3.get_object(Bucket=inventory, Key=f"reports/job-{job_id}/manifest.json")["Body"].read()
+    )
     assert report_manifest["Format"] == "Report_CSV_20180820"
-    assert report_manifest["ReportSchema"] == "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
+    assert (
+        report_manifest["ReportSchema"]
+        == "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
+    )
     rows = []
     for result in report_manifest["Results"]:
         assert result["Key"].startswith(f"reports/job-{job_id}/results/")
@@ -99,7 +104,11 @@ def test_a_job_invokes_once_per_row_retries_and_reports(tiny: OfflineRuntime):
     assert ok[0] == image_bucket and ok[3] == "succeeded" and ok[4] == "200"
     task = json.loads(ok[6])
     # Schema 2.0: s3Bucket, and the manifest's URL-encoded key passed through as it is.
-    assert task["s3Bucket"] == image_bucket and task["s3Key"] == "plus%2Bsign.jpg" and task["s3VersionId"] is None
+    assert (
+        task["s3Bucket"] == image_bucket
+        and task["s3Key"] == "plus%2Bsign.jpg"
+        and task["s3VersionId"] is None
+    )
     assert by_key[quote("temporary-x.jpg")][3] == "succeeded"
     failed = by_key[quote("permanent-y.jpg")]
     assert failed[3:6] == ["failed", "200", "PermanentFailure"] and failed[6] == "bad permanent-y.jpg"
@@ -109,17 +118,27 @@ def test_schema_1_events_carry_the_bucket_arn(tiny: OfflineRuntime):
     manifest = _put_manifest(tiny, "manifests/schema-1.csv", ["a b.jpg"])
     request = _job_request(tiny, manifest)
     request["Operation"] = {
-        "LambdaInvoke": {"FunctionArn": tiny.deployment.outputs["function_arn"], "InvocationSchemaVersion": "1.0"}
+        "LambdaInvoke": {
+            "FunctionArn": tiny.deployment.outputs["function_arn"],
+            "InvocationSchemaVersion": "1.0",
+        }
     }
     request["Report"] = {**request["Report"], "ReportScope": "AllTasks"}
     job_id = tiny.client("s3control").create_job(**request)["JobId"]
     assert _wait_done(tiny, job_id)["Status"] == "Complete"
     inventory = tiny.deployment.outputs["inventory_bucket"]
     s3 = tiny.client("s3")
-    report = json.loads(s3.get_object(Bucket=inventory, Key=f"reports/job-{job_id}/manifest.json")["Body"].read())
-    [row] = csv.reader(io.StringIO(s3.get_object(Bucket=inventory, Key=report["Results"][0]["Key"])["Body"].read().decode()))
+    report = json.loads(
+        s3.get_object(Bucket=inventory, Key=f"reports/job-{job_id}/manifest.json")["Body"].read()
+    )
+    [row] = csv.reader(
+        io.StringIO(s3.get_object(Bucket=inventory, Key=report["Results"][0]["Key"])["Body"].read().decode())
+    )
     task = json.loads(row[6])
-    assert task["s3BucketArn"] == f"arn:aws:s3:::{tiny.deployment.outputs['image_bucket']}" and "s3Bucket" not in task
+    assert (
+        task["s3BucketArn"] == f"arn:aws:s3:::{tiny.deployment.outputs['image_bucket']}"
+        and "s3Bucket" not in task
+    )
     assert task["s3Key"] == "a%20b.jpg"
 
 
@@ -140,9 +159,20 @@ def test_create_job_is_idempotent_on_the_client_request_token(tiny: OfflineRunti
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r, t: r.update(RoleArn=t.deployment.functions[t.deployment.outputs["function_name"]].role_arn), "trust policy"),
-        (lambda r, t: r["Operation"]["LambdaInvoke"].update(InvocationSchemaVersion="1.0"), "UserArguments require"),
-        (lambda r, t: r["Operation"]["LambdaInvoke"].update(FunctionArn="not-an-arn"), "is not a function ARN"),
+        (
+            lambda r, t: r.update(
+                RoleArn=t.deployment.functions[t.deployment.outputs["function_name"]].role_arn
+            ),
+            "trust policy",
+        ),
+        (
+            lambda r, t: r["Operation"]["LambdaInvoke"].update(InvocationSchemaVersion="1.0"),
+            "UserArguments require",
+        ),
+        (
+            lambda r, t: r["Operation"]["LambdaInvoke"].update(FunctionArn="not-an-arn"),
+            "is not a function ARN",
+        ),
         (lambda r, t: r["Manifest"]["Spec"].update(Fields=["Key", "Bucket"]), "Manifest.Spec.Fields"),
         (lambda r, t: r["Report"].update(Format="Report_JSON"), "Report.Format"),
     ],
@@ -171,7 +201,9 @@ def test_with_iam_enforced_the_job_reads_as_its_role(tiny: OfflineRuntime):
     outside = _put_manifest(tiny, "elsewhere/enforced.csv", ["x.jpg"])
     tiny.enforce_iam()
     s3control = tiny.client("s3control")
-    assert _wait_done(tiny, s3control.create_job(**_job_request(tiny, allowed))["JobId"])["Status"] == "Complete"
+    assert (
+        _wait_done(tiny, s3control.create_job(**_job_request(tiny, allowed))["JobId"])["Status"] == "Complete"
+    )
     job = _wait_done(tiny, s3control.create_job(**_job_request(tiny, outside))["JobId"])
     assert job["Status"] == "Failed"
     assert job["FailureReasons"][0]["FailureCode"] == "ManifestNotReadable"

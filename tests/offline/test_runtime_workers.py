@@ -11,7 +11,9 @@ from tests.offline.conftest import wait_for
 
 def _invoke(runtime: OfflineRuntime, event: dict, **kwargs) -> dict:
     lam = runtime.client("lambda", max_attempts=1)
-    response = lam.invoke(FunctionName=runtime.deployment.outputs["function_name"], Payload=json.dumps(event), **kwargs)
+    response = lam.invoke(
+        FunctionName=runtime.deployment.outputs["function_name"], Payload=json.dumps(event), **kwargs
+    )
     return {
         "status": response["StatusCode"],
         "error": response.get("FunctionError"),
