@@ -65,7 +65,7 @@ class BatchConfig:
     queue_url: str | None = None
     dlq_url: str | None = None
     time_margin_ms: int = 15_000
-    """Messages are not started when less time than this (plus the gateway timeout) is left."""
+    """No message is started with less time than this left (bootstrap: 2x the gateway timeout + 5 s)."""
     lease_margin_seconds: int = 60
 
 
@@ -133,37 +133,45 @@ class BatchRunner:
                     )
                 result.labels.append(outcome.label)
                 self._count(outcome.label)
-                if outcome.done:
-                    logger.info("message done", extra={"outcome": outcome.label, "reason": outcome.reason})
-                    continue
-                if outcome.label == "poison":
-                    visibility.append((self._queue_url(record), record["receiptHandle"], 0))
+                seconds = self._settle(record, outcome, attempt, deliveries)
+                if seconds is not None:
+                    visibility.append((self._queue_url(record), record["receiptHandle"], seconds))
                     result.failures.append(message_id)
-                    continue
-                if outcome.label in _WAITING and attempt.last and self._requeue(record, deliveries, outcome):
-                    self._count("requeued")
-                    continue
-                if attempt.last:
-                    # Visible again at once: the next receive moves it to the DLQ (redrive policy).
-                    self._give_up(record, outcome, deliveries)
-                    visibility.append((self._queue_url(record), record["receiptHandle"], 0))
-                    result.failures.append(message_id)
-                    continue
-                delay = retry_delay(
-                    deliveries,
-                    base_seconds=self._config.backoff_base_seconds,
-                    max_seconds=self._config.backoff_max_seconds,
-                    retry_after=outcome.retry_after,
-                    **({"rng": self._rng} if self._rng else {}),
-                )
-                logger.info(
-                    "message retried later",
-                    extra={"outcome": outcome.label, "reason": outcome.reason, "delay_seconds": delay},
-                )
-                visibility.append((self._queue_url(record), record["receiptHandle"], delay))
-                result.failures.append(message_id)
         self._change_visibility(visibility)
         return result
+
+    def _settle(
+        self, record: dict[str, Any], outcome: Outcome, attempt: Attempt, deliveries: int
+    ) -> int | None:
+        """None: the message is finished (the event source mapping deletes it). Otherwise it is reported as a
+        failure and comes back after the returned number of seconds."""
+        if outcome.done:
+            logger.info("message done", extra={"outcome": outcome.label, "reason": outcome.reason})
+            return None
+        if outcome.label == "poison":
+            return 0
+        if outcome.label in _WAITING and attempt.last and self._requeue(record, deliveries, outcome):
+            self._count("requeued")
+            return None
+        if attempt.last:
+            # Visible again at once: the next receive moves it to the DLQ (redrive policy).
+            self._give_up(record, outcome, deliveries)
+            return 0
+        delay = self._delay(deliveries, outcome.retry_after)
+        logger.info(
+            "message retried later",
+            extra={"outcome": outcome.label, "reason": outcome.reason, "delay_seconds": delay},
+        )
+        return delay
+
+    def _delay(self, deliveries: int, retry_after: float | None) -> int:
+        return retry_delay(
+            deliveries,
+            base_seconds=self._config.backoff_base_seconds,
+            max_seconds=self._config.backoff_max_seconds,
+            retry_after=retry_after,
+            **({"rng": self._rng} if self._rng else {}),
+        )
 
     def _log_context(self, **keys: Any) -> AbstractContextManager[Any]:
         if self._root_logger is None:
@@ -239,13 +247,7 @@ class BatchRunner:
             "DataType": "Number",
             "StringValue": str(int(first_sent if first_sent is not None else self._now())),
         }
-        delay = retry_delay(
-            deliveries,
-            base_seconds=self._config.backoff_base_seconds,
-            max_seconds=self._config.backoff_max_seconds,
-            retry_after=outcome.retry_after,
-            **({"rng": self._rng} if self._rng else {}),
-        )
+        delay = self._delay(deliveries, outcome.retry_after)
         try:
             self._sqs.send_message(
                 QueueUrl=queue_url,
