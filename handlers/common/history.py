@@ -277,9 +277,10 @@ class HistoryStore:
         """Claim an object version for indexing: status `indexing`, a random token and a lease.
 
         Succeeds when the record is absent, queued, skipped, invalid or failed, or `indexing` under an expired
-        lease (a worker that died). Returns (token, None) on success, (None, current record) when someone else
-        holds it or it is already indexed / deleted. `allow_indexed` lets a re-index take an indexed or
-        deleted record (the caller restores it with `restore` if the re-registration does not happen).
+        lease (a worker that died). Returns (token, record as it was before the claim, or None) on success,
+        (None, current record) when someone else holds it or it is already indexed / deleted.
+        `allow_indexed` lets a re-index take an indexed or deleted record (the caller restores it with
+        `restore` if the re-registration does not happen).
         In an unversioned bucket the one record (`v#null`) is reused: a deleted record whose ETag differs from
         `obj.etag` belongs to content that is gone, so new content under the same key may be claimed.
         """
@@ -319,11 +320,12 @@ class HistoryStore:
         # A re-index keeps the face ids of the registration it replaces until it has a new one: a deletion
         # meanwhile must still find them. Otherwise no registration exists and no ids may linger.
         removes = [FAILURE_ATTRIBUTE, "tagged"] + ([] if allow_indexed else ["face_ids", "image_id"])
+        before: dict[str, Any] = {}
         written = self._update(
-            obj, sets, removes, condition, names, values, created_at=now, add_attempts=True
+            obj, sets, removes, condition, names, values, created_at=now, add_attempts=True, previous=before
         )
         if written:
-            return token, None
+            return token, (self._record(before) if before else None)
         return None, self.get(obj)
 
     def release(self, obj: ObjectRef, claim_token: str, reason: str) -> bool:
@@ -626,8 +628,10 @@ class HistoryStore:
         *,
         created_at: datetime,
         add_attempts: bool,
+        previous: dict[str, Any] | None = None,
     ) -> bool:
-        """One conditional UpdateItem; False when the condition failed."""
+        """One conditional UpdateItem; False when the condition failed. With `previous` (a dict), the item as
+        it was before the update is put into it (empty if there was none)."""
         names = dict(names)
         values = dict(values)
         parts = []
@@ -658,12 +662,16 @@ class HistoryStore:
         }
         if condition:
             kwargs["ConditionExpression"] = condition
+        if previous is not None:
+            kwargs["ReturnValues"] = "ALL_OLD"
         try:
-            self.table.update_item(**kwargs)
+            response = self.table.update_item(**kwargs)
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
+        if previous is not None:
+            previous.update(response.get("Attributes") or {})
         return True
 
     def _record(self, item: dict[str, Any]) -> HistoryRecord:

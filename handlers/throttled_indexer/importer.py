@@ -40,8 +40,8 @@ logger = Logger(child=True)
 class _Claim:
     token: str
     replacing: HistoryRecord | None = None
-    """The indexed record a re-registration claimed (re-index, unversioned content replaced), restored when
-    the re-registration does not happen."""
+    """The indexed / deleted record a re-registration claimed (re-index, unversioned content replaced),
+    restored when the re-registration does not happen."""
 
 
 # On a deleted record: the importer registered the object while it was being deleted and still has to take
@@ -101,19 +101,14 @@ class Importer:
         if stale is not None:
             return stale
 
-        token, holder = self._history.claim(obj, lease_seconds=attempt.lease_seconds, allow_indexed=reindex)
+        token, record = self._history.claim(obj, lease_seconds=attempt.lease_seconds, allow_indexed=reindex)
         if token is None:
-            return self._already_handled(holder, obj, reindex) or Outcome.retry(
+            return self._already_handled(record, obj, reindex) or Outcome.retry(
                 "retry:claimed", "the record changed while claiming it"
             )
-        replacing = (
-            existing
-            if reindex
-            and existing is not None
-            and existing.status in (HistoryStatus.INDEXED, HistoryStatus.DELETED)
-            else None
-        )
-        claim = _Claim(token, replacing)
+        # `record` is the item exactly as the claim found it (not as read above: it may have changed since).
+        replaceable = (HistoryStatus.INDEXED, HistoryStatus.DELETED)
+        claim = _Claim(token, record if record is not None and record.status in replaceable else None)
         try:
             return self._import_claimed(message, claim)
         except GatewayBusy as busy:
