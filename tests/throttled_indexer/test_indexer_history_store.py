@@ -197,3 +197,15 @@ def test_padded_sequencers_order_like_their_numbers(a, b):
 
 def history_table_item(store: HistoryStore, pk: str, sk: str) -> dict:
     return store.table.get_item(Key={"pk": pk, "sk": sk})["Item"]
+
+
+def test_a_reindex_claim_returns_the_record_it_took_and_restore_puts_it_back(history: HistoryStore):
+    obj = _message().object
+    history.record_outcome(obj, HistoryStatus.INDEXED, "registered", user_id="u", run_id="r", face_ids=["f1"])
+    token, before = history.claim(obj, lease_seconds=60, allow_indexed=True)
+    assert token and (before.status, before.face_ids) == ("indexed", ("f1",))
+    assert history.get(obj).face_ids == ("f1",)  # kept while re-registering: a deletion must find them
+    assert history.restore(before, token)
+    after = history.get(obj)
+    assert (after.status, after.face_ids, after.claim_token) == ("indexed", ("f1",), None)
+    assert not history.restore(before, token)  # the claim is gone
