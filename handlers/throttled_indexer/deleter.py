@@ -90,7 +90,11 @@ class Deleter:
         for _ in range(MAX_ROUNDS):
             if record.status == HistoryStatus.DELETED or (superseded and record.status not in _RETIRABLE):
                 return 0
-            if record.status == HistoryStatus.INDEXED or (
+            keeps_registration = superseded and not self._gateway.registers_per_image
+            if keeps_registration:
+                # The user's registration lives on with the newer version's record (HTTP API).
+                reason = "superseded"
+            elif record.status == HistoryStatus.INDEXED or (
                 record.status == HistoryStatus.INDEXING and record.face_ids
             ):
                 # (An indexing record with face ids is a re-index: the earlier registration still exists.)
@@ -115,7 +119,12 @@ class Deleter:
                 extra=extra,
             )
             if changed:
-                if record.fingerprint and record.user_id and record.status == HistoryStatus.INDEXED:
+                if (
+                    record.fingerprint
+                    and record.user_id
+                    and record.status == HistoryStatus.INDEXED
+                    and not keeps_registration
+                ):
                     self._history.release_fingerprint(record.user_id, record.fingerprint, record.object_ref())
                 return 1
             fresh = self._history.get(record.object_ref())

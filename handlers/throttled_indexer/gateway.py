@@ -54,6 +54,10 @@ class GatewayRejected(Exception):
 class Gateway(Protocol):
     name: str
     needs_bytes: bool
+    registers_per_image: bool
+    """True: each image is its own registration (Rekognition faces), so a newer version of a key replaces the
+    older version's registration. False: the registration is the user's (HTTP API: 409 for a second image),
+    and a newer version carries it on; superseding an older version must not deregister the user."""
 
     def register(self, request: RegistrationRequest) -> Registration: ...
 

@@ -92,6 +92,7 @@ def sigv4_signer(credentials_provider: Callable[[], Any], region: str) -> Signer
 class HttpGateway:
     name = "http"
     needs_bytes = True
+    registers_per_image = False
 
     def __init__(
         self,

@@ -44,9 +44,10 @@ class _Claim:
     restored when the re-registration does not happen."""
 
 
-# On a deleted record: the importer registered the object while it was being deleted and still has to take
-# that registration back (set before the gateway call, cleared after it).
+# On a deleted / superseded record: the importer registered the object while it was being deleted (or
+# superseded) and still has to take that registration back (set before the gateway call, cleared after it).
 PENDING_DEREGISTRATION = "pending_deregistration"
+SUPERSEDED = "superseded"
 # On an indexed record: faces of an earlier registration that a re-index replaced, still to be removed.
 STALE_FACES = "stale_face_ids"
 
@@ -128,9 +129,9 @@ class Importer:
             if not record.tagged:
                 self._tag(obj)
             return Outcome.finished("skipped:already-indexed", "this object version is already indexed")
+        if record.raw.get(PENDING_DEREGISTRATION):
+            self._deregister_pending(obj, record.user_id or "", record.face_ids, record.image_id)
         if record.status == HistoryStatus.DELETED:
-            if record.raw.get(PENDING_DEREGISTRATION):
-                self._deregister_pending(obj, record.user_id or "", record.face_ids, record.image_id)
             new_content = obj.version_id is None and obj.etag is not None and record.etag != obj.etag
             if not (reindex or new_content):
                 # A re-index may try again: it registers only if the version is current again (read check).
@@ -256,28 +257,35 @@ class Importer:
     ) -> Outcome:
         obj = message.object
         record = self._history.get(obj)
-        if record is not None and record.status == HistoryStatus.DELETED:
-            # Deleted while we were registering it: take our registration back. The pending deregistration is
-            # written first, so a failure here is finished by the next delivery (see _already_handled).
-            self._history.record_outcome(
-                obj,
-                HistoryStatus.DELETED,
-                "deleted-while-indexing",
-                user_id=message.user_id,
-                run_id=message.run_id,
-                fingerprint=fingerprint,
-                face_ids=registration.face_ids,
-                image_id=registration.image_id,
-                extra={PENDING_DEREGISTRATION: True},
-            )
-            self._deregister_pending(obj, message.user_id, registration.face_ids, registration.image_id)
-            self._history.release_fingerprint(message.user_id, fingerprint, obj)
-            logger.info("object deleted while indexing; registration taken back", extra={"key": obj.key})
-            return Outcome.finished("deleted:while-indexing", "deleted while indexing; deregistered")
+        status = record.status if record is not None else None
+        if status == HistoryStatus.DELETED or (
+            status == HistoryStatus.SKIPPED and record is not None and record.reason == SUPERSEDED
+        ):
+            # Deleted (or superseded by a newer version) while we were registering it: take our registration
+            # back. The pending deregistration is written first, so a failure here is finished by the next
+            # delivery (see _already_handled). An HTTP registration superseded by a newer version of the same
+            # key is the user's registration that the newer version carries on: it stays.
+            taken = HistoryStatus(status)
+            if taken == HistoryStatus.DELETED or self._gateway.registers_per_image:
+                self._history.record_outcome(
+                    obj,
+                    taken,
+                    record.reason or "",
+                    user_id=message.user_id,
+                    run_id=message.run_id,
+                    fingerprint=fingerprint,
+                    face_ids=registration.face_ids,
+                    image_id=registration.image_id,
+                    extra={PENDING_DEREGISTRATION: True},
+                )
+                self._deregister_pending(obj, message.user_id, registration.face_ids, registration.image_id)
+                self._history.release_fingerprint(message.user_id, fingerprint, obj)
+            logger.info("record taken while indexing", extra={"key": obj.key, "status": taken.value})
+            return Outcome.finished(f"{taken.value}:while-indexing", f"{record.reason} while indexing")
         # Cannot happen while leases outlive invocations; left registered and logged for a person to check.
         logger.error(
             "lost the claim after registering",
-            extra={"key": obj.key, "version": obj.version_id, "status": record.status if record else None},
+            extra={"key": obj.key, "version": obj.version_id, "status": status},
         )
         return Outcome.finished("conflict:claim-lost", "claim lost after registering")
 
@@ -360,15 +368,7 @@ class Importer:
         self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...], image_id: str | None
     ) -> None:
         self._gateway.deregister(user_id, face_ids, image_id)
-        self._history.record_outcome(
-            obj,
-            HistoryStatus.DELETED,
-            "deleted-while-indexing",
-            user_id=None,
-            run_id=None,
-            details={"message": "deregistered right after registering: the object was deleted meanwhile"},
-            extra={PENDING_DEREGISTRATION: False},
-        )
+        self._history.clear_attribute(obj, PENDING_DEREGISTRATION)
 
     def _remove_stale_faces(self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...]) -> None:
         self._gateway.deregister(user_id, face_ids, None)

@@ -50,6 +50,7 @@ def external_image_id(user_id: str) -> str:
 class RekognitionGateway:
     name = "rekognition"
     needs_bytes = False
+    registers_per_image = True
 
     def __init__(self, client, collection_id: str) -> None:
         self._client = client

@@ -138,8 +138,9 @@ class FakeFaceIndex:
 
     name = "fake"
 
-    def __init__(self, needs_bytes: bool = False) -> None:
+    def __init__(self, needs_bytes: bool = False, registers_per_image: bool = True) -> None:
         self.needs_bytes = needs_bytes
+        self.registers_per_image = registers_per_image
         self.faces: dict[str, tuple[str, str, str | None]] = {}
         self.register_calls = 0
         self.deregister_calls = 0

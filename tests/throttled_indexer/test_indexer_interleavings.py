@@ -108,7 +108,7 @@ def test_delete_during_the_gateway_call_is_undone_by_the_importer(s3, history, f
     assert face_index.faces == {} and face_index.deregister_calls == 1
     record = history.get(obj)
     assert (record.status, record.reason) == ("deleted", "deleted-while-indexing")
-    assert record.raw["pending_deregistration"] is False
+    assert "pending_deregistration" not in record.raw
 
 
 def test_delete_between_the_gateway_call_and_the_final_write(s3, history, face_index, clock, deleter):
@@ -142,7 +142,7 @@ def test_a_failed_take_back_is_finished_by_the_next_delivery(s3, history, face_i
     assert history.get(obj).raw["pending_deregistration"] is True
     plain = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
     assert plain.process(import_message(obj), first_attempt(receive_count=2)).label == "skipped:deleted"
-    assert face_index.faces == {} and history.get(obj).raw["pending_deregistration"] is False
+    assert face_index.faces == {} and "pending_deregistration" not in history.get(obj).raw
 
 
 def test_an_old_delete_event_never_undoes_a_newer_upload(s3, history, importer, deleter, face_index):
@@ -277,3 +277,54 @@ def test_a_delete_during_a_reindex_removes_old_and_new_faces(s3, history, face_i
     outcome = importer.process(import_message(obj, mode="reindex"), first_attempt())
     assert outcome.label == "deleted:while-indexing"
     assert face_index.faces == {} and history.get(obj).status == "deleted"
+
+
+def test_a_newer_version_indexed_while_an_older_one_registers(s3, history, face_index, clock, deleter):
+    """Per-image gateways (Rekognition): the older version's face is taken back."""
+    v1 = put_image(s3, "a.jpg", jpeg_bytes("v1"))
+    importer = Importer(
+        s3=s3,
+        history=history,
+        gateway=face_index,
+        max_image_bytes=10**6,
+        clock=clock,
+        retire_superseded=deleter.retire_superseded,
+    )
+    v2_holder = []
+
+    def upload_and_index_v2(request):
+        if request.obj.version_id == v1.version_id:
+            v2 = put_image(s3, "a.jpg", jpeg_bytes("v2"))
+            v2_holder.append(v2)
+            assert importer.process(import_message(v2), first_attempt()).label == "indexed"
+
+    face_index.on_register = upload_and_index_v2
+    outcome = importer.process(import_message(v1), first_attempt())
+    assert outcome.label == "skipped:while-indexing"
+    assert [version for _, _, version in face_index.faces.values()] == [v2_holder[0].version_id]
+    assert (history.get(v1).status, history.get(v1).reason) == ("skipped", "superseded")
+
+
+def test_superseding_keeps_a_user_level_registration(s3, history, clock):
+    """HTTP-like gateways register the user, not the image: a newer version carries the registration on."""
+    from conftest import FakeFaceIndex
+
+    from handlers.throttled_indexer.deleter import Deleter
+
+    gateway = FakeFaceIndex(registers_per_image=False)
+    deleter = Deleter(s3=s3, history=history, gateway=gateway)
+    importer = Importer(
+        s3=s3,
+        history=history,
+        gateway=gateway,
+        max_image_bytes=10**6,
+        clock=clock,
+        retire_superseded=deleter.retire_superseded,
+    )
+    v1 = put_image(s3, "a.jpg", jpeg_bytes("v1"))
+    importer.process(import_message(v1), first_attempt())
+    v2 = put_image(s3, "a.jpg", jpeg_bytes("v2"))
+    importer.process(import_message(v2), first_attempt())
+    assert gateway.deregister_calls == 0
+    assert (history.get(v1).status, history.get(v1).reason) == ("skipped", "superseded")
+    assert history.get(v2).status == "indexed"
