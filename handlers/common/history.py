@@ -471,9 +471,10 @@ class HistoryStore:
     def claim_fingerprint(self, user_id: str, fingerprint: str, obj: ObjectRef) -> HistoryRecord | None:
         """Claim "user `user_id` has the image with SHA-256 `fingerprint`" for one object version.
 
-        Returns None when this object version holds the claim (new, already ours, or taken over from an
-        owner whose import did not succeed), or the owner's record when another object version of the same
-        user with the same bytes is indexed or being indexed: the caller skips as `duplicate`.
+        Returns None when this object version holds the claim (new, already ours, taken over from an owner
+        whose import did not succeed, or from an older version of the same object, which the newer version
+        supersedes), or the owner's record when another object of the same user with the same bytes is
+        indexed or being indexed: the caller skips as `duplicate`.
         """
         pk = fingerprint_pk(user_id, fingerprint)
         mine = {"owner_pk": object_pk(obj.bucket, obj.key), "owner_sk": version_sk(obj.version_id)}
@@ -483,8 +484,11 @@ class HistoryStore:
             if current is not None and (current["owner_pk"], current["owner_sk"]) != tuple(mine.values()):
                 owner_item = self._get_item(current["owner_pk"], current["owner_sk"])
                 owner = self._record(owner_item) if owner_item else None
-                if owner is not None and (
-                    owner.status == HistoryStatus.INDEXED or owner.lease_live(self._clock())
+                same_key = current["owner_pk"] == mine["owner_pk"]  # another version of the same object
+                if (
+                    owner is not None
+                    and not same_key
+                    and (owner.status == HistoryStatus.INDEXED or owner.lease_live(self._clock()))
                 ):
                     return owner
                 condition = "owner_pk = :old_pk AND owner_sk = :old_sk"

@@ -270,3 +270,15 @@ def test_reindex_of_a_deleted_version_registers_only_if_it_is_current_again(
     s3.delete_object(Bucket=IMAGE_BUCKET, Key="a.jpg", VersionId=marker)
     assert importer.process(import_message(obj, mode="reindex"), first_attempt()).label == "indexed"
     assert len(face_index.faces) == 1 and history.get(obj).status == "indexed"
+
+
+def test_the_same_bytes_uploaded_again_as_a_new_version_supersede_the_old_version(
+    s3, history, importer, face_index
+):
+    data = jpeg_bytes("same photo")
+    v1 = put_image(s3, "a.jpg", data)
+    assert importer.process(import_message(v1), first_attempt()).label == "indexed"
+    v2 = put_image(s3, "a.jpg", data)  # re-uploaded: same bytes, new version
+    assert importer.process(import_message(v2), first_attempt()).label == "indexed"
+    assert [version for _, _, version in face_index.faces.values()] == [v2.version_id]
+    assert (history.get(v1).status, history.get(v1).reason) == ("skipped", "superseded")
