@@ -79,6 +79,9 @@ class BatchQualifier(pulumi.ComponentResource):
                 [image_objects],
             ),
             allow("ReadProperties", ["s3:GetObject", "s3:GetObjectVersion"], properties_objects),
+            # Without ListBucket S3 answers 403 for a missing object; with it, 404, so a deleted image or
+            # Properties object is reported as missing, not as a permission problem.
+            allow("ListBuckets", ["s3:ListBucket"], [args.image_bucket_arn, *args.properties_bucket_arns]),
             allow("SendToIndexer", ["sqs:SendMessage"], [args.queue_arn]),
         ]
         environment: dict[str, Any] = {

@@ -281,6 +281,9 @@ class InventoryPipeline(pulumi.ComponentResource):
                     ["s3:GetObject"],
                     [pulumi.Output.concat(inventory_arn, f"/{INVENTORY_PREFIX}/*")],
                 ),
+                # Counting done-markers lists batch/state/; with ListBucket a missing state object also
+                # answers 404 (first run) instead of 403.
+                allow("ListInventoryBucket", ["s3:ListBucket"], [inventory_arn]),
                 allow(
                     "ManifestsAndState",
                     ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],

@@ -217,6 +217,9 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 ],
                 [image_objects],
             ),
+            # Without ListBucket S3 answers 403 for a missing object; with it, 404, so an image deleted
+            # since it was queued is recognised as gone instead of failing as "access denied".
+            allow("ListBuckets", ["s3:ListBucket"], [args.image_bucket_arn, *args.properties_bucket_arns]),
             # It re-queues messages that must wait (backoff) and copies unparseable ones to the DLQ.
             allow(
                 "RequeueAndDeadLetter",

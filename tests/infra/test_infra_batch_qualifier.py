@@ -67,7 +67,9 @@ def test_role_names_only_what_the_handler_touches(run):
         ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         [TABLE_ARN],
     )
+    assert by_sid["ListBuckets"] == (["s3:ListBucket"], ["arn:aws:s3:::photos"])
     assert set(by_sid) == {
+        "ListBuckets",
         "WriteOwnLogs",
         "XRayTracing",
         "ReadImagesAndTags",
@@ -103,6 +105,11 @@ def test_without_history_custom_provider_and_properties_buckets():
         "arn:aws:s3:::props-b/*",
     ]
     assert statement(policy, "Provider0")["Action"] == ["dynamodb:GetItem"]
+    assert statement(policy, "ListBuckets")["Resource"] == [
+        "arn:aws:s3:::photos",
+        "arn:aws:s3:::props-a",
+        "arn:aws:s3:::props-b",
+    ]
     assert "WriteHistory" not in {s["Sid"] for s in statements(policy)}
     function = run.named("bq-function")
     assert function.inputs["name"] == "unit-batch-qualifier"

@@ -144,6 +144,12 @@ def test_function_role_is_least_privilege(run):
     function = run.named("pipe-inventory-created")
     policy = run.named("pipe-inventory-created-policy")
     assert statement(policy, "ReadInventory")["Resource"] == [f"{inventory}/inventory/*"]
+    assert statement(policy, "ListInventoryBucket") == {
+        "Sid": "ListInventoryBucket",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [inventory],
+    }
     assert statement(policy, "ManifestsAndState") == {
         "Sid": "ManifestsAndState",
         "Effect": "Allow",

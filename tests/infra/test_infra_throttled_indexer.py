@@ -99,6 +99,7 @@ def test_function_environment_and_role(run):
     assert env["DLQ_URL"] == dlq.outputs["url"]
     assert statement(policy, "RequeueAndDeadLetter")["Resource"] == [queue_arn, dlq.outputs["arn"]]
     assert statement(policy, "ReadProperties")["Resource"] == ["arn:aws:s3:::photos/*"]
+    assert statement(policy, "ListBuckets")["Resource"] == ["arn:aws:s3:::photos"]
     sids = {s["Sid"] for s in statements(policy)}
     assert not sids & {"ReadGatewayApiKey", "InvokeGatewayApi", "WriteQuarantine"}
 
