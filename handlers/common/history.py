@@ -108,6 +108,8 @@ class HistoryRecord:
     lease_until: datetime | None = None
     etag: str | None = None
     tagged: bool = False
+    details: dict[str, Any] | None = None
+    """Extra facts of the outcome (a message, Rekognition's unindexed reasons, the duplicate's original)."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def object_ref(self) -> ObjectRef:
@@ -700,6 +702,7 @@ class HistoryStore:
             lease_until=parse_time(lease) if lease else None,
             etag=item.get("etag"),
             tagged=bool(item.get("tagged", False)),
+            details=self._load_blob(item, "details"),
             raw=item,
         )
 

@@ -226,7 +226,7 @@ def test_a_message_waiting_too_long_is_given_up_with_a_history_record(
             make_visible_again(sqs, url, records)
     record = history.get(obj)
     assert (record.status, record.reason) == ("failed", "gave-up")
-    assert "HTTP 503" in history._load_blob(record.raw, "details")["message"]
+    assert "HTTP 503" in record.details["message"]
     assert [r.key for r in history.failures_since(clock.now - timedelta(minutes=1))] == ["a.jpg"]
     assert receive_as_lambda(sqs, url, arn) == []  # visible at once, and moto's redrive moves it
     assert len(sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])) == 1
@@ -244,7 +244,7 @@ def test_an_unexpected_error_on_the_last_receive_is_recorded_before_the_dlq(
     assert len(result.failures) == 1 and result.labels == ["retry:error"]
     record = history.get(obj)
     assert record.status == "failed"
-    assert "gateway answered nonsense" in history._load_blob(record.raw, "details")["message"]
+    assert "gateway answered nonsense" in record.details["message"]
 
 
 def test_a_failing_delete_on_the_last_receive_is_findable(

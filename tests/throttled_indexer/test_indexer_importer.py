@@ -85,7 +85,7 @@ def test_same_bytes_for_the_same_user_are_registered_once(s3, history, importer,
     assert outcome.label == "skipped:duplicate"
     record = history.get(second)
     assert (record.status, record.reason) == ("skipped", "duplicate")
-    assert "one.jpg" in json.dumps(history._load_blob(record.raw, "details"))
+    assert "one.jpg" in json.dumps(record.details)
     assert importer.process(import_message(other_user, user_id="user-2"), first_attempt()).label == "indexed"
     assert face_index.registered_keys() == ["one.jpg", "three.jpg"]
 
@@ -106,7 +106,7 @@ def test_a_permanent_refusal_is_recorded_and_quarantined(s3, history, face_index
     assert (outcome.label, outcome.done) == ("invalid:no-face", True)
     record = history.get(obj)
     assert (record.status, record.reason) == ("invalid", "no-face")
-    details = history._load_blob(record.raw, "details")
+    details = record.details
     assert details["unindexed_reasons"] == ["LOW_CONFIDENCE"]
     copy = details["quarantined_to"]
     assert copy.startswith(f"s3://{QUARANTINE_BUCKET}/failed/{IMAGE_BUCKET}/noface.jpg")
