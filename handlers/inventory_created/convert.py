@@ -29,8 +29,10 @@ _ASCII_SPECIALS = "%" + "".join(
     c for c in map(chr, range(0x20, 0x7F)) if c != "%" and not re.match(r"[A-Za-z0-9_.~/\-]", c)
 )
 # Characters a URL-encoded inventory key may still carry literally that would break a CSV row or be
-# decoded differently by S3 Batch: `+` is the inventory's space; the others are encoded defensively.
-_ENCODED_KEY_FIXES = (("+", "%20"), (" ", "%20"), (",", "%2C"), ('"', "%22"), ("\n", "%0A"), ("\r", "%0D"))
+# decoded differently by S3 Batch. `+` is the inventory's space (common); the others never appear in a
+# correctly encoded key and are encoded defensively, once one scan has shown they are present at all.
+_RARE_LITERALS = ((" ", "%20"), (",", "%2C"), ('"', "%22"), ("\n", "%0A"), ("\r", "%0D"))
+_RARE_LITERAL_PATTERN = '[ ,"\n\r]'
 _WRITE_OPTIONS = pcsv.WriteOptions(include_header=False, quoting_style="none")
 
 
@@ -142,8 +144,10 @@ def _manifest_rows(batch: pa.RecordBatch, key_is_url_encoded: bool, with_version
 
 def _reencode(key: pa.Array) -> pa.Array:
     """An inventory-encoded key (quote_plus style) -> the same key, encoded once, without a literal `+`."""
-    for literal, encoded in _ENCODED_KEY_FIXES:
-        if pc.any(pc.match_substring(key, literal)).as_py():
+    if pc.any(pc.match_substring(key, "+")).as_py():
+        key = pc.replace_substring(key, "+", "%20")
+    if pc.any(pc.match_substring_regex(key, _RARE_LITERAL_PATTERN)).as_py():
+        for literal, encoded in _RARE_LITERALS:
             key = pc.replace_substring(key, literal, encoded)
     return key
 
