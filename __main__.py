@@ -113,6 +113,7 @@ def main(cfg: StackConfig) -> None:
                 oldest_message_alarm_seconds=ti.oldest_message_alarm_seconds,
                 history_deletion_protection=ti.history_deletion_protection,
                 properties_bucket_arns=tuple(s3_bucket_arn(b) for b in bq.properties_buckets),
+                max_image_bytes=cfg.max_image_bytes,
             ),
         )
         queue_arn, queue_url = indexer.queue_arn, indexer.queue_url

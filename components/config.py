@@ -243,7 +243,8 @@ class InventoryPipelineSettings(Section):
     only_new_objects: bool = False
     """Import only objects newer than the last successful run (env ONLY_NEW_OBJECTS)."""
     max_image_bytes: Annotated[int, Field(ge=1)] | None = None
-    """Images larger than this are skipped; default 15 MiB (Rekognition's limit); required <= 15 MiB there."""
+    """Images larger than this are skipped (manifests) and rejected (indexer); default 15 MiB, Rekognition's
+    S3 limit, which is also the maximum with gateway rekognition."""
     timeout_seconds: Annotated[int, Field(ge=60, le=900)] = 900
     """inventory_created timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024

@@ -86,6 +86,8 @@ class ThrottledIndexerArgs:
     """Alarm when the oldest queued message is this old."""
     history_deletion_protection: bool = True
     """DynamoDB deletion protection on the history table."""
+    max_image_bytes: int = 15 * 1024 * 1024
+    """Images larger than this are rejected before the gateway call (env MAX_IMAGE_BYTES)."""
     properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
     """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
 
@@ -253,6 +255,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
             "QUEUE_URL": self.queue.queue.url,
             "DLQ_URL": self.queue.dead_letter_queue.url,
             "MAX_RECEIVE_COUNT": str(args.max_receive_count),
+            "MAX_IMAGE_BYTES": str(args.max_image_bytes),
             "HISTORY_TTL_DAYS": str(args.history_ttl_days),
             **args.lambda_options.powertools_env("throttled_indexer"),
         }

@@ -89,6 +89,12 @@ def test_pipeline_invokes_the_qualifier(stack_run):
     assert env["MANIFEST_BUCKET"] == run.exports["inventory_bucket_name"]
 
 
+def test_pipeline_and_indexer_agree_on_the_image_size_limit(stack_run):
+    _, run = stack_run
+    limit = env_of(run, "inventory-inventory-created")["MAX_IMAGE_BYTES"]
+    assert env_of(run, "indexer-function")["MAX_IMAGE_BYTES"] == limit
+
+
 def test_indexer_and_qualifier_read_the_same_image_bucket(stack_run):
     _, run = stack_run
     bucket = run.exports["image_bucket_name"]

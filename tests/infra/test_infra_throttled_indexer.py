@@ -87,6 +87,7 @@ def test_function_environment_and_role(run):
     assert env["HISTORY_TABLE"] == run.named("idx-history").outputs["name"]
     assert env["QUEUE_URL"] == run.named("idx-queue").outputs["url"]
     assert env["MAX_RECEIVE_COUNT"] == "5"
+    assert env["MAX_IMAGE_BYTES"] == str(15 * 1024 * 1024)
     assert env["HISTORY_TTL_DAYS"] == "14"
     assert env["GATEWAY_TIMEOUT_SECONDS"] == "10"
     policy = run.named("idx-function-policy")
