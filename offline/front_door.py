@@ -209,11 +209,15 @@ class FrontDoor:
         request = Request(handler.command, split.path, query, headers, body or b"", service, region, caller)
         route = self.routes.get(service)
         response = None
-        if route is not None and body is not None:
-            try:
+        try:
+            if service == "dynamodb" and body is not None:
+                # moto cannot name DynamoDB resources: their resource-level check happens here.
+                for resource in _dynamodb_resources(body, region or "us-east-1", self.account_id):
+                    self.authorize(caller, f"dynamodb:{action}", resource)
+            if route is not None and body is not None:
                 response = route(request)
-            except AccessDenied as exc:
-                response = _access_denied(service, exc)
+        except AccessDenied as exc:
+            response = _access_denied(service, exc)
         if response is not None:
             _send(handler, response)
             status = response.status
@@ -416,6 +420,28 @@ def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: 
         "HEAD": "HeadObject",
         "POST": "PostObject",
     }.get(method, method)
+
+
+def _dynamodb_resources(body: bytes, region: str, account: str) -> list[str]:
+    """The table (or index) ARNs a DynamoDB request touches."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    names = []
+    if request.get("TableName"):
+        table = request["TableName"]
+        if table.startswith("arn:"):
+            table = table.split("/", 1)[1]
+        names.append(f"{table}/index/{request['IndexName']}" if request.get("IndexName") else table)
+    names.extend((request.get("RequestItems") or {}).keys())
+    for item in request.get("TransactItems") or []:
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("TableName"):
+                names.append(operation["TableName"])
+    return [f"arn:aws:dynamodb:{region}:{account}:table/{name}" for name in dict.fromkeys(names)]
 
 
 def _qualified(service: str, action: str) -> str:

@@ -8,10 +8,51 @@ from __future__ import annotations
 import logging
 import urllib.request
 
+from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
 from moto.server import ThreadedMotoServer
 
 # moto's default account; every ARN the offline runtime builds uses it.
 ACCOUNT_ID = "123456789012"
+_ORIGINAL_MATCHES = IAMPolicyStatement._check_element_matches
+_ORIGINAL_CHECK = IAMRequestBase.check_action_permitted
+_IAM_ACTION_FOR = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
+def _patch_resource_matching() -> None:
+    """Align moto's authorization with IAM's where it differs.
+
+    Resources: moto judges requests whose resource it cannot name by their action alone.
+
+    moto names the resource of S3, SQS, IAM and STS requests; for the other services (DynamoDB, ...) it checks
+    the resource "*" against the statement's resources, so every least-privilege statement (a table ARN) would
+    deny. With this patch such requests are authorized by action, and the front door checks the resource where
+    it can name it (DynamoDB tables and indexes: offline/front_door.py).
+    Actions: SQS batch calls are authorized with the single call's action, as IAM does.
+    """
+
+    def matches(statement: IAMPolicyStatement, element: str, value: str) -> bool:
+        if element in ("Resource", "NotResource") and value == "*":
+            return element == "Resource"
+        return _ORIGINAL_MATCHES(statement, element, value)
+
+    IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign]
+
+    def check_action_permitted(request: IAMRequestBase, resource: str) -> None:
+        # IAM authorizes SQS batch calls with the single call's action (sqs:DeleteMessage for
+        # DeleteMessageBatch); moto asks for an action that does not exist in IAM.
+        request._action = _IAM_ACTION_FOR.get(request._action, request._action)
+        _ORIGINAL_CHECK(request, resource)
+
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+
+
+def _unpatch_resource_matching() -> None:
+    IAMPolicyStatement._check_element_matches = _ORIGINAL_MATCHES  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = _ORIGINAL_CHECK  # type: ignore[method-assign]
 
 
 class MotoServer:
@@ -35,6 +76,7 @@ class MotoServer:
 
     def enable_iam(self) -> None:
         """From now on moto authenticates and authorizes every request (unknown keys and denials fail)."""
+        _patch_resource_matching()
         self._post("/moto-api/reset-auth", b"0")
 
     def disable_iam(self) -> None:
@@ -45,6 +87,7 @@ class MotoServer:
             return
         try:
             self.disable_iam()
+            _unpatch_resource_matching()
         finally:
             self._server.stop()
             self._server = None

@@ -159,6 +159,8 @@ def role_trust_policy(account_id: str, role_name: str) -> dict[str, Any]:
     return _load(iam_backends[account_id]["aws"].get_role(role_name).assume_role_policy_document)
 
 
-def role_trusts_service(account_id: str, role_name: str, service: str) -> bool:
+def role_trusts_service(account_id: str, role_name: str, service: str, source_arn: str | None = None) -> bool:
+    """Whether the service may assume the role on behalf of this account (the confused-deputy keys set)."""
     trust = role_trust_policy(account_id, role_name)
-    return evaluate([trust], "sts:AssumeRole", "*", {}, principal={"service": service}).allowed
+    context = {"aws:SourceAccount": account_id, **({"aws:SourceArn": source_arn} if source_arn else {})}
+    return evaluate([trust], "sts:AssumeRole", "*", context, principal={"service": service}).allowed

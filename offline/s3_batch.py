@@ -199,8 +199,13 @@ class S3BatchEmulator:
 
     def _create_job(self, request: Request) -> Response:
         account = self._account(request)
-        self._authorize(request.caller, "s3:CreateJob", f"arn:aws:s3:{self.region}:{account}:job/*", None)
         body = _parse("CreateJob", request.body)
+        # The condition keys S3 offers for CreateJob (Service Authorization Reference).
+        context = {
+            "s3:RequestJobOperation": next(iter(body.get("Operation") or {}), ""),
+            "s3:RequestJobPriority": str(body.get("Priority", "")),
+        }
+        self._authorize(request.caller, "s3:CreateJob", f"arn:aws:s3:{self.region}:{account}:job/*", context)
         token = body.get("ClientRequestToken")
         if not token:
             raise _BadRequest("InvalidRequest", "ClientRequestToken is required")
