@@ -93,7 +93,8 @@ class InventoryImporter:
                 "does not follow <prefix>/<source bucket>/<config id>/<date>/manifest.json"
             )
         since_ms = None
-        if self.settings.only_new_objects:
+        # A reindex means every image again: "only new objects" applies to imports.
+        if self.settings.only_new_objects and mode == "import":
             overlap = self.settings.new_objects_overlap_seconds * 1000
             since_ms = self._state.cutoff(source, inv_id, manifest.creation_timestamp, overlap)
         summary: dict[str, Any] = {
@@ -161,7 +162,9 @@ class InventoryImporter:
             raise InventoryError(f"fan-out task {task.part + 1}/{task.parts} must list exactly one data file")
         data_file = manifest.files[0]
         run_prefix = f"{self.settings.manifest_prefix}{task.source_bucket}/{task.inventory_id}"
-        manifest_key = f"{run_prefix}/part-{task.part:05d}.csv"
+        # The mode is part of the key, and so of the job's request token: a reindex of an inventory
+        # that was imported is another job; re-running either one is not.
+        manifest_key = f"{run_prefix}/{task.mode}/part-{task.part:05d}.csv"
         sink = S3MultipartSink(
             self._s3, self.settings.manifest_bucket, manifest_key, self.settings.manifest_part_bytes
         )

@@ -59,7 +59,7 @@ def test_single_file_inventory_creates_exactly_the_expected_job(s3, s3control, l
         "selected": len(HOSTILE_KEYS),
         "too_large": 1,
     }
-    manifest_key = f"batch/manifests/{SOURCE_BUCKET}/2024-05-02T01-00Z/part-00000.csv"
+    manifest_key = f"batch/manifests/{SOURCE_BUCKET}/2024-05-02T01-00Z/import/part-00000.csv"
     assert result["jobs"] == [
         {"jobId": "job-0001", "manifest": f"s3://{MANIFEST_BUCKET}/{manifest_key}", "rows": len(HOSTILE_KEYS)}
     ]
@@ -177,7 +177,7 @@ def test_multi_file_inventory_fans_out_one_invocation_per_data_file(s3, s3contro
         "3/3",
     ]
     assert sorted(_manifest_objects(s3)) == [
-        f"batch/manifests/{SOURCE_BUCKET}/2024-05-02T01-00Z/part-0000{i}.csv" for i in range(3)
+        f"batch/manifests/{SOURCE_BUCKET}/2024-05-02T01-00Z/import/part-0000{i}.csv" for i in range(3)
     ]
     # Every data file is done: the inventory is recorded as the last import.
     state = s3.get_object(Bucket=MANIFEST_BUCKET, Key=f"batch/state/{SOURCE_BUCKET}/last-imported.json")
@@ -192,6 +192,21 @@ def test_rerunning_the_same_inventory_sends_the_same_request_token(s3, s3control
     first, second = s3control.calls
     assert first["ClientRequestToken"] == second["ClientRequestToken"]
     assert first == second
+
+
+def test_a_reindex_of_an_imported_inventory_is_another_job_and_ignores_only_new(s3, s3control, lambda_client):
+    inv = put_inventory(s3, [csv_gz([Row("a.jpg")])])
+    s3control.expect(3)
+    run = importer(s3, s3control, lambda_client, only_new_objects=True)
+    run.import_location(_location(inv))
+    run.import_location(ManifestLocation(INVENTORY_BUCKET, inv.manifest_key, None, mode="reindex"))
+    run.import_location(ManifestLocation(INVENTORY_BUCKET, inv.manifest_key, None, mode="reindex"))
+    imported, reindexed, again = s3control.calls
+    assert imported["ClientRequestToken"] != reindexed["ClientRequestToken"] == again["ClientRequestToken"]
+    assert reindexed["Manifest"]["Location"]["ObjectArn"].endswith(
+        "/2024-05-02T01-00Z/reindex/part-00000.csv"
+    )
+    assert reindexed["Operation"]["LambdaInvoke"]["UserArguments"]["mode"] == "reindex"
 
 
 def test_a_second_job_for_the_same_token_is_not_an_error(s3, s3control, lambda_client):
