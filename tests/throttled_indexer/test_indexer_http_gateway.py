@@ -12,7 +12,7 @@ import boto3
 import pytest
 from conftest import Scripted, ScriptedGateway, first_attempt, import_message, jpeg_bytes, put_image
 
-from handlers.common.contracts import ObjectRef
+from handlers.common.contracts import ObjectRef, dump_message
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected, RegistrationRequest
 from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
 from handlers.throttled_indexer.importer import Importer
@@ -153,3 +153,40 @@ def test_importer_with_the_http_gateway_end_to_end(api, s3, history, clock):
     assert history.get(second).reason == "already-registered"
     busy = importer.process(import_message(third), first_attempt())
     assert (busy.done, busy.busy, busy.retry_after) == (False, True, 7)
+
+
+def test_a_slow_gateway_in_a_batch_defers_the_rest_instead_of_blocking(api, s3, history, clock):
+    from handlers.throttled_indexer.batch import BatchConfig, BatchRunner
+    from handlers.throttled_indexer.deleter import Deleter
+
+    gateway = HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT)
+    importer = Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6, clock=clock)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="slow-test")["QueueUrl"]
+    objs = [put_image(s3, f"{i}.jpg", jpeg_bytes(f"slow{i}")) for i in range(3)]
+    for obj in objs:
+        sqs.send_message(QueueUrl=url, MessageBody=dump_message(import_message(obj)))
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m["Attributes"],
+            "messageAttributes": {},
+        }
+        for m in messages
+    ]
+    api.script.append(Scripted(200, b"{}", delay=SLOW_SECONDS))
+    runner = BatchRunner(
+        sqs=sqs,
+        history=history,
+        process_import=importer.process,
+        process_delete=Deleter(s3=s3, history=history, gateway=gateway).process,
+        config=BatchConfig(queue_url=url),
+    )
+    result = runner.run(records)
+    assert result.labels == ["retry:busy", "retry:deferred", "retry:deferred"]
+    assert len(api.received) == 1  # one slow call, not three
+    assert len(result.failures) == 3
+    assert history.get(objs[0]).status == "queued" and "timed out" in history.get(objs[0]).reason

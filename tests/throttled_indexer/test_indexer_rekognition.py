@@ -183,3 +183,41 @@ def test_external_image_id_examples():
     assert external_image_id("a:b") == "a:3ab"
     assert external_image_id("a b") == "a:20b"
     assert external_image_id("日本" * 64).startswith(HASHED_PREFIX)  # 128 chars, too long escaped
+
+
+def test_importer_with_the_rekognition_gateway_records_ids_and_the_external_id_mapping(s3, history, clock):
+    from conftest import first_attempt, import_message, jpeg_bytes, put_image
+
+    from handlers.throttled_indexer.importer import Importer
+
+    client = boto3.client("rekognition", region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+    obj = put_image(s3, "photos/a b.jpg", jpeg_bytes("r"))
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "index_faces",
+            {
+                "FaceRecords": [_face_record("22222222-2222-2222-2222-222222222222")],
+                "FaceModelVersion": "7.0",
+            },
+            {
+                "CollectionId": "faces",
+                "Image": {"S3Object": {"Bucket": obj.bucket, "Name": obj.key, "Version": obj.version_id}},
+                "ExternalImageId": "Jos:c3:a9:20Garc:c3:ada",
+                "MaxFaces": 1,
+                "QualityFilter": "AUTO",
+                "DetectionAttributes": [],
+            },
+        )
+        importer = Importer(
+            s3=s3,
+            history=history,
+            gateway=RekognitionGateway(client, "faces"),
+            max_image_bytes=10**6,
+            clock=clock,
+        )
+        outcome = importer.process(import_message(obj, user_id="José García"), first_attempt())
+        stubber.assert_no_pending_responses()
+    assert outcome.label == "indexed"
+    record = history.get(obj)
+    assert record.face_ids == ("22222222-2222-2222-2222-222222222222",) and record.image_id == "image-1"
+    assert (record.user_id, record.external_image_id) == ("José García", "Jos:c3:a9:20Garc:c3:ada")
