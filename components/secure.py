@@ -50,8 +50,8 @@ class AwsContext:
         )
 
 
-def aws_context(parent: pulumi.Resource) -> AwsContext:
-    opts = pulumi.InvokeOutputOptions(parent=parent)
+def aws_context(parent: pulumi.Resource | None = None) -> AwsContext:
+    opts = pulumi.InvokeOutputOptions(parent=parent) if parent else None
     identity = aws.get_caller_identity_output(opts=opts)
     region = aws.get_region_output(opts=opts)
     partition = aws.get_partition_output(opts=opts)
@@ -60,31 +60,12 @@ def aws_context(parent: pulumi.Resource) -> AwsContext:
 
 def lambda_function_arn(function_name: str, parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
     """The ARN a function with this physical name has (or will have) in the stack's account and region."""
-    opts = pulumi.InvokeOutputOptions(parent=parent) if parent else None
-    identity = aws.get_caller_identity_output(opts=opts)
-    region = aws.get_region_output(opts=opts)
-    partition = aws.get_partition_output(opts=opts)
-    return pulumi.Output.concat(
-        "arn:",
-        partition.partition,
-        ":lambda:",
-        region.region,
-        ":",
-        identity.account_id,
-        ":function:",
-        function_name,
-    )
+    return aws_context(parent).arn("lambda", f"function:{function_name}")
 
 
 def sns_topic_arn(topic_name: str, parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
     """The ARN a topic with this physical name has (or will have) in the stack's account and region."""
-    opts = pulumi.InvokeOutputOptions(parent=parent) if parent else None
-    identity = aws.get_caller_identity_output(opts=opts)
-    region = aws.get_region_output(opts=opts)
-    partition = aws.get_partition_output(opts=opts)
-    return pulumi.Output.concat(
-        "arn:", partition.partition, ":sns:", region.region, ":", identity.account_id, ":", topic_name
-    )
+    return aws_context(parent).arn("sns", topic_name)
 
 
 def s3_bucket_arn(bucket_name: str, parent: pulumi.Resource | None = None) -> pulumi.Output[str]:
