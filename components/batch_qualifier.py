@@ -35,7 +35,7 @@ class BatchQualifierArgs:
     history_ttl_days: int = 14
     """Non-success history records expire after this many days."""
     provider: str = "s3-tags"
-    """Registration provider: `s3-tags` or `package.module:Class`."""
+    """Registration provider: `s3-tags`, `dynamodb-mapping` or `package.module:Class`."""
     provider_config: dict[str, Any] = field(default_factory=dict)
     """JSON object handed to the provider (env REGISTRATION_PROVIDER_CONFIG)."""
     properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()

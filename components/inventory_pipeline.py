@@ -213,7 +213,11 @@ class InventoryPipeline(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
                         "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                        # IfExists: AWS's documented trust policy for S3 Batch has no condition and it is
+                        # not documented that S3 Batch sends aws:SourceAccount on AssumeRole; a plain
+                        # StringEquals would make every job fail to assume the role if it does not. The real
+                        # guard is iam:PassRole: only principals allowed to pass this role can start jobs.
+                        "Condition": {"StringEqualsIfExists": {"aws:SourceAccount": ctx.account_id}},
                     }
                 ]
             ),

@@ -110,7 +110,7 @@ def test_batch_role_trust_and_permissions(run):
     role = run.named("pipe-batch-role")
     (trust,) = statements(role, "assumeRolePolicy")
     assert trust["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert trust["Condition"] == {"StringEqualsIfExists": {"aws:SourceAccount": ACCOUNT}}
     inventory = run.named("pipe-inventory").outputs["arn"]
     policy = run.named("pipe-batch-role-policy")
     assert {s["Sid"]: (s["Action"], s["Resource"]) for s in statements(policy)} == {

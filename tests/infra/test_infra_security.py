@@ -138,6 +138,11 @@ def test_every_grant_to_a_service_principal_has_source_conditions(run):
                 assert stmt["Action"] == "sts:AssumeRole"
                 continue
             conditions = stmt.get("Condition", {})
+            if stmt["Principal"]["Service"] == "batchoperations.s3.amazonaws.com":
+                # S3 Batch trust: IfExists (see components/inventory_pipeline.py); PassRole is the guard.
+                assert "aws:SourceAccount" in conditions.get("StringEqualsIfExists", {}), f"{name}: {stmt}"
+                checked += 1
+                continue
             assert "aws:SourceAccount" in conditions.get("StringEquals", {}), f"{name}: {stmt}"
             if "sts:AssumeRole" not in as_list(stmt["Action"]):
                 assert "aws:SourceArn" in conditions.get("ArnLike", {}), f"{name}: {stmt}"
