@@ -401,6 +401,15 @@ class OfflineRuntime:
 
         return send
 
+    def on_api_call(self, listener: Callable[[Request, int], None]) -> None:
+        """Call `listener(request, status)` after the front door has answered each request.
+
+        It runs on the request's thread once the response is sent: e.g. kill the calling function's workers
+        right after a gateway call succeeded (`self.workers.pool(name).kill_busy_workers()`).
+        """
+        assert self.front_door is not None
+        self.front_door.listeners.append(listener)
+
     # -- observing --------------------------------------------------------------------------------------
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.progress is not None:

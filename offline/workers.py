@@ -313,6 +313,18 @@ class FunctionPool:
         with self._cond:
             return self._in_flight > 0 or self._pending_async > 0
 
+    def kill_busy_workers(self) -> int:
+        """Kill the execution environments that are running an invocation now (fault injection: a crash).
+
+        Their invocations end with Runtime.ExitError, as when a Lambda environment dies mid-invocation.
+        """
+        with self._cond:
+            busy = [w for w in self._all if w not in self._idle]
+        for worker in busy:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        return len(busy)
+
     # -- invocations ------------------------------------------------------------------------------------
     def _run(self, payload: bytes, request_id: str) -> InvokeResult:
         started = time.monotonic()

@@ -132,3 +132,19 @@ def test_dry_run_and_unknown_functions(tiny: OfflineRuntime):
         assert "no-such-function" in str(exc)
     else:
         raise AssertionError("invoking an unknown function must fail")
+
+
+def test_a_worker_killed_mid_invocation_fails_that_invocation(tiny: OfflineRuntime):
+    """The fault-injection hook: a listener kills the caller right after one of its API calls is answered."""
+    name = tiny.deployment.outputs["function_name"]
+    killed: list[int] = []
+
+    def crash_after_get_caller_identity(request, status):
+        if request.service == "sts" and status == 200 and not killed:
+            killed.append(tiny.workers.pool(name).kill_busy_workers())
+
+    tiny.on_api_call(crash_after_get_caller_identity)
+    result = _invoke(tiny, {"action": "aws", "service": "sts", "method": "get_caller_identity"})
+    assert killed == [1]
+    assert result["error"] == "Unhandled" and result["payload"]["errorType"] == "Runtime.ExitError"
+    assert _invoke(tiny, {"action": "echo"})["error"] is None  # a fresh environment takes over
