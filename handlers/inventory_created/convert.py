@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from handlers.common.contracts import encode_manifest_key
+from handlers.inventory_created.errors import DataFileError
 from handlers.inventory_created.sink import ManifestSink
 
 # Outcome of every inventory row, counted and logged; the order is the order of the checks.
@@ -28,11 +29,8 @@ _PRINTABLE_ASCII = r"^[\x20-\x7e]*$"
 _ASCII_SPECIALS = "%" + "".join(
     c for c in map(chr, range(0x20, 0x7F)) if c != "%" and not re.match(r"[A-Za-z0-9_.~/\-]", c)
 )
-# Characters a URL-encoded inventory key may still carry literally that would break a CSV row or be
-# decoded differently by S3 Batch. `+` is the inventory's space (common); the others never appear in a
-# correctly encoded key and are encoded defensively, once one scan has shown they are present at all.
-_RARE_LITERALS = ((" ", "%20"), (",", "%2C"), ('"', "%22"), ("\n", "%0A"), ("\r", "%0D"))
-_RARE_LITERAL_PATTERN = '[ ,"\n\r]'
+# No quoting: a field holding a delimiter, quote or line break makes Arrow raise instead of writing a row
+# S3 Batch would split differently. Encoded keys never hold one; S3 version ids are URL-ready strings.
 _WRITE_OPTIONS = pcsv.WriteOptions(include_header=False, quoting_style="none")
 
 
@@ -74,6 +72,7 @@ def convert(
     row_filter: RowFilter,
     *,
     key_is_url_encoded: bool,
+    source: str = "inventory data file",
 ) -> ConversionResult:
     """Write the manifest rows of every selected inventory row into `sink` (not committed here).
 
@@ -91,7 +90,12 @@ def convert(
             continue
         rows = _manifest_rows(selected, key_is_url_encoded, result.with_version_ids)
         out = pa.BufferOutputStream()
-        pcsv.write_csv(rows, out, write_options=_WRITE_OPTIONS)
+        try:
+            pcsv.write_csv(rows, out, write_options=_WRITE_OPTIONS)
+        except pa.ArrowInvalid as exc:
+            raise DataFileError(
+                f"{source}: a selected row cannot be written as a manifest row: {exc}"
+            ) from None
         sink.write(memoryview(out.getvalue()))
     return result
 
@@ -137,18 +141,19 @@ def _manifest_rows(batch: pa.RecordBatch, key_is_url_encoded: bool, with_version
         version = batch.column("version_id")
         # S3 Batch names the null version (unversioned or suspended bucket) with the literal `null`.
         version = pc.if_else(pc.fill_null(pc.equal(version, ""), True), "null", version)
-        columns.append(_encode_version(version))
+        columns.append(version)
         names.append("version_id")
     return pa.RecordBatch.from_arrays(columns, names=names)
 
 
 def _reencode(key: pa.Array) -> pa.Array:
-    """An inventory-encoded key (quote_plus style) -> the same key, encoded once, without a literal `+`."""
+    """An inventory-encoded key (quote_plus style) -> the same key, encoded once, without a literal `+`.
+
+    A correctly encoded key holds no other character that decodes differently or breaks a CSV row (and
+    the writer refuses the latter): replacing `+` (the inventory's space) by `%20` is all it takes.
+    """
     if pc.any(pc.match_substring(key, "+")).as_py():
         key = pc.replace_substring(key, "+", "%20")
-    if pc.any(pc.match_substring_regex(key, _RARE_LITERAL_PATTERN)).as_py():
-        for literal, encoded in _RARE_LITERALS:
-            key = pc.replace_substring(key, literal, encoded)
     return key
 
 
@@ -175,10 +180,3 @@ def _encode_raw(key: pa.Array) -> pa.Array:
         python_encoded = [encode_manifest_key(k) for k in pc.filter(subset, others).to_pylist()]
         encoded = pc.replace_with_mask(encoded, others, pa.array(python_encoded, type=key.type))
     return pc.replace_with_mask(key, needs, encoded)
-
-
-def _encode_version(version: pa.Array) -> pa.Array:
-    # Version ids are URL-safe in practice; encode anything else rather than write a broken row.
-    if pc.all(pc.match_substring_regex(version, _UNRESERVED_KEY)).as_py():
-        return version
-    return pa.array([quote(v, safe="") for v in version.to_pylist()], type=version.type)

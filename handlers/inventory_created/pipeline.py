@@ -178,7 +178,11 @@ class InventoryImporter:
                 tmp_dir=self._tmp_dir,
             ) as reader:
                 result = convert(
-                    reader.batches(), sink, row_filter, key_is_url_encoded=reader.key_is_url_encoded
+                    reader.batches(),
+                    sink,
+                    row_filter,
+                    key_is_url_encoded=reader.key_is_url_encoded,
+                    source=f"data file {reader.where}",
                 )
                 reader.verify()
                 if task.since_ms is not None and "last_modified" not in reader.columns:

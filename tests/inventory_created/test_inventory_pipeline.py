@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from urllib.parse import unquote, unquote_plus
@@ -315,3 +316,14 @@ def test_columnar_inventories(s3, s3control, lambda_client, file_format):
     manifest_rows = read_manifest_rows(s3, key)
     assert [unquote_plus(r[1]) for r in manifest_rows] == list(HOSTILE_KEYS)
     assert [r[2] for r in manifest_rows] == [f"v{i}" for i in range(len(HOSTILE_KEYS))]
+
+
+def test_an_unencoded_comma_in_a_csv_key_is_refused_not_written(s3, s3control, lambda_client):
+    # A correct inventory URL-encodes keys; this one did not: the row would split in S3 Batch's CSV.
+    body = gzip.compress(b'"image-bucket","a,b.jpg","10"\n')
+    inv = put_inventory(s3, [body], file_schema="Bucket, Key, Size")
+    with pytest.raises(
+        DataFileError, match=r"data file s3://inventory-bucket/.*: a selected row cannot be written"
+    ):
+        importer(s3, s3control, lambda_client).import_location(_location(inv))
+    assert s3control.calls == [] and _manifest_objects(s3) == []
