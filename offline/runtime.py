@@ -208,6 +208,21 @@ class OfflineRuntime:
             made.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
         return made
 
+    @property
+    def admin_credentials(self) -> dict[str, str]:
+        """The runtime's own IAM user's keys (AccessKeyId, SecretAccessKey): for `--keep-running` hints."""
+        return dict(self._admin)
+
+    def authorize(
+        self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None
+    ) -> None:
+        """Raise front_door.AccessDenied unless `caller` may do `action` on `resource` (once IAM is enforced).
+
+        For emulators that act with the caller's permissions (Rekognition reading the image from S3).
+        """
+        assert self.front_door is not None
+        self.front_door.authorize(caller, action, resource, context)
+
     def role_credentials(self, role_arn: str) -> dict[str, str]:
         try:
             return self._role_credentials[role_arn]

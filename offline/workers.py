@@ -331,16 +331,19 @@ class FunctionPool:
         try:
             worker = self._take_worker()
         except RuntimeError as exc:
-            self.stats.errors += 1
+            with self._cond:
+                self.stats.errors += 1
             return _error_result(request_id, "Runtime.ImportModuleError", str(exc))
         response = worker.invoke(payload, request_id, float(self.spec.timeout_s))
         self._return_worker(worker)
-        self.stats.duration_s += time.monotonic() - started
+        with self._cond:
+            self.stats.duration_s += time.monotonic() - started
+            if not response.get("ok"):
+                self.stats.errors += 1
+                if response.get("errorType") == "Sandbox.Timedout":
+                    self.stats.timeouts += 1
         if response.get("ok"):
             return InvokeResult(200, response["payload"].encode(), None, request_id)
-        if response.get("errorType") == "Sandbox.Timedout":
-            self.stats.timeouts += 1
-        self.stats.errors += 1
         error = {k: response[k] for k in ("errorMessage", "errorType", "stackTrace") if k in response}
         return InvokeResult(200, json.dumps(error).encode(), "Unhandled", request_id)
 
@@ -349,7 +352,8 @@ class FunctionPool:
         try:
             self._acquire_slot(wait=False, deadline=time.monotonic() + 3600)
         except FunctionThrottled:
-            self.stats.throttles += 1
+            with self._cond:
+                self.stats.throttles += 1
             body = {
                 "Type": "User",
                 "message": "Rate Exceeded.",
@@ -386,16 +390,19 @@ class FunctionPool:
                     self._release_slot()
                 if result.function_error is None or attempts > self.spec.maximum_retry_attempts:
                     break
-                self.stats.retries += 1
+                with self._cond:
+                    self.stats.retries += 1
                 time.sleep(self._retry_delays_s[min(attempts - 1, len(self._retry_delays_s) - 1)])
             if result.function_error is not None and self.spec.on_failure:
-                self.stats.sent_to_destination += 1
+                with self._cond:
+                    self.stats.sent_to_destination += 1
                 self._send_to_destination(
                     self.spec.on_failure, _invocation_record(self.spec, request_id, payload, result, attempts)
                 )
         except Exception as exc:  # never lose an async event silently
             print(f"offline workers: async invocation of {self.spec.name} failed: {exc}", file=sys.stderr)
-            self.stats.errors += 1
+            with self._cond:
+                self.stats.errors += 1
         finally:
             with self._cond:
                 self._pending_async -= 1
