@@ -332,7 +332,12 @@ def read_stack_config(
             f"stack {stack!r}: {stack_file.name} not found (stacks: {', '.join(available)})"
         )
     raw = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    raw = {**raw, **(overrides or {})}
+    for key, value in (overrides or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        existing = raw.get(full_key, raw.get(key))
+        raw.pop(key, None)
+        # An object override changes only the fields it names ({"throttledIndexer": {"gateway": "http"}}).
+        raw[full_key] = _merged(existing, value)
     config: dict[str, str] = {}
     for key, value in raw.items():
         full_key = key if ":" in key else f"{project}:{key}"
@@ -416,6 +421,12 @@ def deploy_program(
         not_created=not_created,
         warnings=list(ctx.warnings),
     )
+
+
+def _merged(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
 
 
 async def _resolve(value: Any) -> Any:

@@ -157,6 +157,9 @@ def test_stack_config_reading_and_its_errors(tmp_path):
     assert config["tiny:maxConcurrency"] == "2"
     assert json.loads(config["tiny:settings"]) == {"batchSize": 5}
     assert config["tiny:extra"] == '{"a": 1}' and config["aws:region"] == "eu-west-1"
+    # An object override changes only the fields it names.
+    _, merged = read_stack_config(TINY_PROGRAM, "test", {"settings": {"window": 3}})
+    assert json.loads(merged["tiny:settings"]) == {"batchSize": 5, "window": 3}
     with pytest.raises(FileNotFoundError, match=r"stack 'nope'.*stacks: test"):
         read_stack_config(TINY_PROGRAM, "nope")
     (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
