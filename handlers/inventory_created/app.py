@@ -11,7 +11,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from handlers.common.aws import client
 from handlers.inventory_created.convert import OUTCOMES
 from handlers.inventory_created.errors import InventoryError
-from handlers.inventory_created.events import ConvertTask, Ignored, ManifestLocation, parse_event
+from handlers.inventory_created.events import (
+    ConvertTask,
+    DispatchTask,
+    Ignored,
+    ManifestLocation,
+    parse_event,
+)
 from handlers.inventory_created.pipeline import FunctionIdentity, InventoryImporter, merge_counts
 from handlers.inventory_created.settings import Settings
 
@@ -47,6 +53,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 results.append({"ignored": request.reason})
             elif isinstance(request, ConvertTask):
                 results.append(importer.convert_task(request))
+            elif isinstance(request, DispatchTask):
+                results.append(importer.continue_dispatch(request))
             elif isinstance(request, ManifestLocation):
                 results.append(importer.import_location(request))
             else:

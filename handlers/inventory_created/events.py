@@ -4,7 +4,8 @@
    A raw S3 event (no SNS envelope) is accepted too.
 2. Direct: {"bucket": ..., "key": ".../manifest.json" or ".../manifest.checksum", "mode"?: "import"}.
 3. Direct: the manifest itself ({"destinationBucket", "fileFormat", "files": [{"key"}], ...}, "mode"?).
-4. Fan-out: {"action": "convert", ...}: one data file of an inventory, sent by this function to itself.
+4. Fan-out: {"action": "convert", ...}: one data file of an inventory, sent by this function to itself;
+   {"action": "dispatch", ...}: the rest of a long list of data files, to fan out from another invocation.
 """
 
 from __future__ import annotations
@@ -59,7 +60,20 @@ class ConvertTask(BaseModel):
     mode: Literal["import", "reindex"] = "import"
 
 
-Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask
+class DispatchTask(BaseModel):
+    """Fan out the data files of an S3-held manifest from `start` on (continuation of a long fan-out)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    action: Literal["dispatch"] = "dispatch"
+    bucket: str = Field(min_length=1)
+    manifest_key: str = Field(alias="manifestKey", min_length=1)
+    start: int = Field(ge=1)
+    since_ms: int | None = Field(default=None, alias="sinceMs")
+    mode: Literal["import", "reindex"] = "import"
+
+
+Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask | DispatchTask
 
 
 def parse_event(event: Any) -> list[Request]:
@@ -67,9 +81,10 @@ def parse_event(event: Any) -> list[Request]:
         raise EventError(f"event must be a JSON object, got {type(event).__name__}")
     if "Records" in event:
         return [request for record in _records(event) for request in _from_record(record)]
-    if event.get("action") == "convert":
+    if event.get("action") in ("convert", "dispatch"):
+        model = ConvertTask if event["action"] == "convert" else DispatchTask
         try:
-            return [ConvertTask.model_validate(event)]
+            return [model.model_validate(event)]
         except ValidationError as exc:
             raise EventError(f"invalid fan-out task: {_problems(exc)}") from None
     mode = _mode(event)

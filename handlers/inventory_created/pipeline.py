@@ -2,7 +2,9 @@
 
 One invocation handles one inventory: it validates the manifest and, when there is more than one data
 file, invokes this function asynchronously once per data file, so each conversion (and its job) runs in
-an invocation of its own, bounded by the size of one data file, however large the bucket.
+an invocation of its own, bounded by the size of one data file, however large the bucket. The fan-out
+itself is bounded too: one invocation sends at most `dispatch_batch` tasks (in parallel), then hands the
+rest of the list to another invocation.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from handlers.inventory_created.convert import RowFilter, convert
 from handlers.inventory_created.errors import InventoryError
-from handlers.inventory_created.events import ConvertTask, ManifestLocation, ManifestPayload
+from handlers.inventory_created.events import ConvertTask, DispatchTask, ManifestLocation, ManifestPayload
 from handlers.inventory_created.jobs import JobTarget, create_job, create_job_request
 from handlers.inventory_created.manifest import (
     InventoryManifest,
@@ -32,6 +35,9 @@ from handlers.inventory_created.state import ImportState
 
 # Manifest fields a fan-out task carries (the files list is replaced by the one file it converts).
 _TASK_MANIFEST_FIELDS = ("sourceBucket", "destinationBucket", "fileFormat", "fileSchema", "creationTimestamp")
+# Tasks one invocation sends before handing the rest on, and how many invocations it sends at once.
+DISPATCH_BATCH = 1000
+DISPATCH_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class InventoryImporter:
         function: FunctionIdentity,
         logger: logging.Logger | Any | None = None,
         tmp_dir: str | None = None,
+        dispatch_batch: int = DISPATCH_BATCH,
     ) -> None:
         self.settings = settings
         self._s3 = s3
@@ -69,12 +76,25 @@ class InventoryImporter:
         self._function = function
         self._log = logger or logging.getLogger(__name__)
         self._tmp_dir = tmp_dir
+        self._dispatch_batch = dispatch_batch
         self._state = ImportState(s3, settings.manifest_bucket, settings.state_prefix)
 
     # ------------------------------------------------------------------------------------- inventories
     def import_location(self, request: ManifestLocation) -> dict[str, Any]:
         manifest, md5 = load_manifest(self._s3, request.bucket, request.manifest_key, request.checksum_key)
-        return self.import_manifest(manifest, md5, request.manifest_key, request.mode)
+        return self.import_manifest(manifest, md5, request.manifest_key, request.mode, bucket=request.bucket)
+
+    def continue_dispatch(self, request: DispatchTask) -> dict[str, Any]:
+        manifest, md5 = load_manifest(self._s3, request.bucket, request.manifest_key)
+        return self.import_manifest(
+            manifest,
+            md5,
+            request.manifest_key,
+            request.mode,
+            bucket=request.bucket,
+            start=request.start,
+            since_ms=request.since_ms,
+        )
 
     def import_payload(self, request: ManifestPayload) -> dict[str, Any]:
         canonical = json.dumps(request.manifest, sort_keys=True, separators=(",", ":"), default=str)
@@ -83,8 +103,18 @@ class InventoryImporter:
         return self.import_manifest(manifest, md5, None, request.mode)
 
     def import_manifest(
-        self, manifest: InventoryManifest, manifest_md5: str, manifest_key: str | None, mode: str
+        self,
+        manifest: InventoryManifest,
+        manifest_md5: str,
+        manifest_key: str | None,
+        mode: str,
+        *,
+        bucket: str | None = None,
+        start: int = 0,
+        since_ms: int | None = None,
     ) -> dict[str, Any]:
+        """Convert (one data file) or fan out (several) from `start` on; `since_ms` is given by a
+        continuation (`start` > 0), computed here otherwise."""
         inv_id = inventory_id(manifest, manifest_key, manifest_md5)
         source = source_bucket(manifest, manifest_key)
         if source is None:
@@ -92,9 +122,8 @@ class InventoryImporter:
                 "cannot tell which bucket the inventory lists: the manifest has no sourceBucket and its key "
                 "does not follow <prefix>/<source bucket>/<config id>/<date>/manifest.json"
             )
-        since_ms = None
         # A reindex means every image again: "only new objects" applies to imports.
-        if self.settings.only_new_objects and mode == "import":
+        if start == 0 and self.settings.only_new_objects and mode == "import":
             overlap = self.settings.new_objects_overlap_seconds * 1000
             since_ms = self._state.cutoff(source, inv_id, manifest.creation_timestamp, overlap)
         summary: dict[str, Any] = {
@@ -104,21 +133,36 @@ class InventoryImporter:
             "dataFiles": len(manifest.files),
             "sinceMs": since_ms,
         }
-        self._log.info("inventory manifest accepted", extra=summary)
+        self._log.info("inventory manifest accepted", extra={**summary, "start": start})
         if not manifest.files:
             self._state.finish_if_complete(source, inv_id, 0, manifest.creation_timestamp, since_ms)
             return {**summary, "jobs": [], "counts": {}}
-        tasks = [
-            self._task(manifest, manifest_key, inv_id, source, i, since_ms, mode)
-            for i in range(len(manifest.files))
-        ]
-        if len(tasks) == 1:
+        if len(manifest.files) == 1:
             # One data file is exactly one fan-out task's work: do it here rather than pay an invocation.
-            result = self.convert_task(tasks[0])
+            result = self.convert_task(self._task(manifest, manifest_key, inv_id, source, 0, since_ms, mode))
             return {**summary, "jobs": result["jobs"], "counts": result["counts"]}
-        for task in tasks:
-            self._invoke_self(task)
-        self._log.info("fanned out one invocation per data file", extra={"invocations": len(tasks)})
+        end = len(manifest.files)
+        if bucket is not None and manifest_key is not None:
+            end = min(end, start + self._dispatch_batch)
+        tasks = [
+            self._task(manifest, manifest_key, inv_id, source, i, since_ms, mode) for i in range(start, end)
+        ]
+        with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
+            list(pool.map(self._invoke_self, tasks))  # list(): re-raises the first failure
+        if end < len(manifest.files):
+            assert bucket is not None and manifest_key is not None
+            rest = DispatchTask(
+                bucket=bucket, manifestKey=manifest_key, start=end, sinceMs=since_ms, mode=mode
+            )
+            self._invoke_self(rest)
+        self._log.info(
+            "fanned out one invocation per data file",
+            extra={
+                "invocations": len(tasks),
+                "from": start,
+                "handedOnFrom": end if end < len(manifest.files) else None,
+            },
+        )
         return {**summary, "dispatched": len(tasks), "jobs": [], "counts": {}}
 
     def _task(
@@ -145,15 +189,16 @@ class InventoryImporter:
             mode=mode,
         )
 
-    def _invoke_self(self, task: ConvertTask) -> None:
+    def _invoke_self(self, task: ConvertTask | DispatchTask) -> None:
         payload = task.model_dump_json(by_alias=True).encode()
         response = self._lambda.invoke(
             FunctionName=self._function.arn, InvocationType="Event", Payload=payload
         )
         if response.get("StatusCode") != 202:
-            raise InventoryError(
-                f"async self-invocation for data file {task.part} returned {response.get('StatusCode')}"
+            what = (
+                f"data file {task.part}" if isinstance(task, ConvertTask) else f"the rest from {task.start}"
             )
+            raise InventoryError(f"async self-invocation for {what} returned {response.get('StatusCode')}")
 
     # ------------------------------------------------------------------------------------- one data file
     def convert_task(self, task: ConvertTask) -> dict[str, Any]:

@@ -221,7 +221,11 @@ def lambda_client() -> StubbedClient:
 
 
 def importer(
-    s3: Any, s3control: StubbedClient, lambda_client: StubbedClient, **overrides: Any
+    s3: Any,
+    s3control: StubbedClient,
+    lambda_client: StubbedClient,
+    dispatch_batch: int = 1000,
+    **overrides: Any,
 ) -> InventoryImporter:
     return InventoryImporter(
         settings(**overrides),
@@ -229,4 +233,5 @@ def importer(
         s3control=s3control.client,
         lambda_client=lambda_client.client,
         function=FunctionIdentity.from_arn(FUNCTION_ARN),
+        dispatch_batch=dispatch_batch,
     )

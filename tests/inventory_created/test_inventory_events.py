@@ -9,6 +9,7 @@ import pytest
 from handlers.inventory_created.errors import EventError
 from handlers.inventory_created.events import (
     ConvertTask,
+    DispatchTask,
     Ignored,
     ManifestLocation,
     ManifestPayload,
@@ -67,6 +68,12 @@ def test_fan_out_task():
     assert isinstance(parse_event(task)[0], ConvertTask)
     with pytest.raises(EventError, match=r"invalid fan-out task: parts: Field required"):
         parse_event({k: v for k, v in task.items() if k != "parts"})
+    rest = {"action": "dispatch", "bucket": "inv", "manifestKey": "x/manifest.json", "start": 1000}
+    assert parse_event(rest) == [DispatchTask(bucket="inv", manifestKey="x/manifest.json", start=1000)]
+    with pytest.raises(
+        EventError, match=r"invalid fan-out task: start: Input should be greater than or equal to 1"
+    ):
+        parse_event({**rest, "start": 0})
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,13 @@ from conftest import (
 )
 
 from handlers.inventory_created.errors import DataFileError, ManifestError
-from handlers.inventory_created.events import ConvertTask, ManifestLocation, ManifestPayload
+from handlers.inventory_created.events import (
+    ConvertTask,
+    DispatchTask,
+    ManifestLocation,
+    ManifestPayload,
+    parse_event,
+)
 from handlers.inventory_created.jobs import client_request_token
 
 
@@ -160,7 +166,8 @@ def test_multi_file_inventory_fans_out_one_invocation_per_data_file(s3, s3contro
         "arn:aws:lambda:us-east-1:123456789012:function:inventory-created"
     ] * 3
     assert {c["InvocationType"] for c in lambda_client.calls} == {"Event"}
-    payloads = [json.loads(c["Payload"]) for c in lambda_client.calls]
+    # Sent in parallel: order by data file.
+    payloads = sorted((json.loads(c["Payload"]) for c in lambda_client.calls), key=lambda p: p["part"])
     assert all(len(c["Payload"]) < 4096 for c in lambda_client.calls)  # small, whatever the inventory size
 
     # Feed the captured invocations back, as Lambda would.
@@ -183,6 +190,26 @@ def test_multi_file_inventory_fans_out_one_invocation_per_data_file(s3, s3contro
     # Every data file is done: the inventory is recorded as the last import.
     state = s3.get_object(Bucket=MANIFEST_BUCKET, Key=f"batch/state/{SOURCE_BUCKET}/last-imported.json")
     assert json.loads(state["Body"].read())["inventoryId"] == "2024-05-02T01-00Z"
+
+
+def test_a_long_fan_out_is_handed_on_in_bounded_steps(s3, s3control, lambda_client):
+    inv = put_inventory(s3, [csv_gz([Row(f"f{i}.jpg")]) for i in range(5)])
+    lambda_client.expect(7)  # 2 tasks + hand-on, 2 tasks + hand-on, 1 task
+    worker = importer(s3, s3control, lambda_client, dispatch_batch=2)
+    assert worker.import_location(_location(inv))["dispatched"] == 2
+    for expected in (2, 1):
+        rest = [json.loads(c["Payload"]) for c in lambda_client.calls if b'"dispatch"' in c["Payload"]][-1]
+        request = parse_event(rest)[0]
+        assert isinstance(request, DispatchTask)
+        assert worker.continue_dispatch(request)["dispatched"] == expected
+    tasks = [json.loads(c["Payload"]) for c in lambda_client.calls if b'"convert"' in c["Payload"]]
+    assert sorted(t["part"] for t in tasks) == [0, 1, 2, 3, 4]
+    assert {t["parts"] for t in tasks} == {5}
+    s3control.expect(5)
+    for task in tasks:
+        worker.convert_task(ConvertTask.model_validate(task))
+    assert len(s3control.calls) == 5
+    lambda_client.stubber.assert_no_pending_responses()
 
 
 def test_rerunning_the_same_inventory_sends_the_same_request_token(s3, s3control, lambda_client):
