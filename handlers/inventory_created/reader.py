@@ -169,7 +169,12 @@ class DataFileReader:
 
     def _probe_first_row(self) -> list[str] | None:
         """Decompress the start of the file (one ranged GET) and parse its first row."""
-        response = self._get(Range=f"bytes=0-{_HEADER_PROBE_BYTES - 1}")
+        try:
+            response = self._get(Range=f"bytes=0-{_HEADER_PROBE_BYTES - 1}")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # a zero-byte file
+                return None
+            raise
         with response["Body"] as body:
             head = body.read()
         try:

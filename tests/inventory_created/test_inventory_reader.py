@@ -125,3 +125,9 @@ def test_missing_data_file_is_named(s3):
         DataFileReader(s3, parsed, parsed.files[0]) as reader,
     ):
         list(reader.batches())
+
+
+@pytest.mark.parametrize("body", [b"", gzip.compress(b"")], ids=["zero-bytes", "empty-gzip"])
+def test_empty_csv_data_files_have_no_rows(s3, body):
+    reader, rows = _read(s3, body)
+    assert rows == [] and reader.rows == 0
