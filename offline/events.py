@@ -438,7 +438,6 @@ class SqsPoller:
         # Lambda scales SQS pollers up to 1000 concurrent batches; maximum or reserved concurrency caps them.
         self.concurrency = max(1, min(limits) if limits else 5)
         self.stats = MappingStats()
-        self._slots = threading.Semaphore(self.concurrency)
         self._active = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
