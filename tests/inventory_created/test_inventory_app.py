@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from conftest import FUNCTION_ARN, INVENTORY_BUCKET, MANIFEST_BUCKET, Row, csv_gz, put_inventory
+from inventory_fixtures import FUNCTION_ARN, INVENTORY_BUCKET, MANIFEST_BUCKET, Row, csv_gz, put_inventory
 
 from handlers.inventory_created import app
 from handlers.inventory_created.errors import EventError, ManifestError

@@ -9,9 +9,9 @@ import io
 from urllib.parse import quote_plus, unquote, unquote_plus
 
 import pyarrow as pa
-from conftest import INVENTORY_BUCKET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inventory_fixtures import INVENTORY_BUCKET
 
 from handlers.common.contracts import decode_batch_key, encode_manifest_key
 from handlers.inventory_created.convert import RowFilter, convert

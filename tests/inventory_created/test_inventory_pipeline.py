@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, unquote_plus
 
 import pytest
-from conftest import (
+from inventory_fixtures import (
     ACCOUNT,
     HOSTILE_KEYS,
     INVENTORY_BUCKET,
@@ -328,7 +328,7 @@ def test_manifest_payload_is_imported_directly(s3, s3control, lambda_client):
 
 @pytest.mark.parametrize("file_format", ["Parquet", "ORC"])
 def test_columnar_inventories(s3, s3control, lambda_client, file_format):
-    from conftest import orc_bytes, parquet_bytes
+    from inventory_fixtures import orc_bytes, parquet_bytes
 
     rows = [Row(k, version_id=f"v{i}") for i, k in enumerate(HOSTILE_KEYS)] + [
         Row("old.jpg", is_latest=False, version_id="x"),

@@ -6,7 +6,7 @@ import gzip
 import hashlib
 
 import pytest
-from conftest import INVENTORY_BUCKET, Row, csv_gz, orc_bytes, parquet_bytes
+from inventory_fixtures import INVENTORY_BUCKET, Row, csv_gz, orc_bytes, parquet_bytes
 
 from handlers.inventory_created.errors import DataFileError, ManifestError
 from handlers.inventory_created.manifest import parse_manifest

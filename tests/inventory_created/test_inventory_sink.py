@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import MANIFEST_BUCKET
+from inventory_fixtures import MANIFEST_BUCKET
 
 from handlers.inventory_created.sink import MIN_PART_BYTES, LocalFileSink, S3MultipartSink
 
