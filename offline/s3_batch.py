@@ -241,10 +241,10 @@ class S3BatchEmulator:
             self.jobs[job.id] = job
         if not body.get("ConfirmationRequired"):
             job.confirmed.set()
+        self._emit("job_created", job)
         thread = threading.Thread(target=self._run, args=(job,), name=f"s3-batch-{job.id[:8]}", daemon=True)
         self._threads.append(thread)
         thread.start()
-        self._emit("job_created", job)
         return _xml_response("CreateJob", {"JobId": job.id})
 
     def _validate(self, body: dict[str, Any], caller: Caller) -> None:

@@ -195,6 +195,23 @@ def test_a_manifest_with_another_etag_fails_the_job(tiny: OfflineRuntime):
     assert job["FailureReasons"][0]["FailureCode"] == "ManifestETagMismatch"
 
 
+def test_progress_reports_jobs_tasks_and_ticks(tiny: OfflineRuntime):
+    events: list[tuple[str, dict]] = []
+    tiny.progress = lambda kind, data: events.append((kind, data))
+    try:
+        manifest = _put_manifest(tiny, "manifests/progress.csv", ["p1.jpg", "p2.jpg"])
+        job_id = tiny.client("s3control").create_job(**_job_request(tiny, manifest))["JobId"]
+        _wait_done(tiny, job_id)
+        tiny.run_until_idle(20)
+    finally:
+        tiny.progress = None
+    kinds = [kind for kind, data in events if kind == "tick" or data.get("id") == job_id]
+    assert kinds[0] == "job_created" and kinds.count("task_done") == 2
+    statuses = [data["status"] for kind, data in events if kind == "job_status" and data["id"] == job_id]
+    assert statuses == ["Preparing", "Ready", "Active", "Complete"]
+    assert any(kind == "tick" and "queues" in data for kind, data in events)
+
+
 def test_with_iam_enforced_the_job_reads_as_its_role(tiny: OfflineRuntime):
     """Runs last in this module: IAM enforcement cannot be switched off again."""
     allowed = _put_manifest(tiny, "manifests/enforced.csv", ["x.jpg"])
