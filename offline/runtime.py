@@ -397,16 +397,23 @@ class OfflineRuntime:
     def _send_to_destination_as(self, role_arn: str) -> Callable[[str, dict[str, Any]], None]:
         """Lambda sends an async invocation's record to its destination with the function's role."""
 
+        clients: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in clients:
+                clients[service] = self.role_client(service, role_arn)
+            return clients[service]
+
         def send(destination: str, record: dict[str, Any]) -> None:
             service = destination.split(":")[2]
             body = json.dumps(record)
             if service == "sqs":
                 name = destination.split(":")[-1]
-                self.role_client("sqs", role_arn).send_message(
+                client("sqs").send_message(
                     QueueUrl=f"{self.endpoint}/{self.account_id}/{name}", MessageBody=body
                 )
             elif service == "sns":
-                self.role_client("sns", role_arn).publish(TopicArn=destination, Message=body)
+                client("sns").publish(TopicArn=destination, Message=body)
             elif service == "lambda":
                 self._invoke_async(destination, body.encode(), "destination")
             else:
