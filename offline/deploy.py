@@ -384,16 +384,19 @@ def deploy_program(
             from pulumi.runtime.stack import wait_for_rpcs
 
             async def program() -> dict[str, Any]:
-                if str(program_dir) not in sys.path:
+                # Pulumi runs a program from its project directory, which is also where its imports resolve.
+                added = str(program_dir) not in sys.path
+                if added:
                     sys.path.insert(0, str(program_dir))
-                # Pulumi runs a program from its project directory (relative asset paths depend on it).
                 previous_cwd = os.getcwd()
                 os.chdir(program_dir)
                 try:
                     runpy.run_path(str(main_file), run_name="__main__")
+                    await wait_for_rpcs()
                 finally:
                     os.chdir(previous_cwd)
-                await wait_for_rpcs()
+                    if added:
+                        sys.path.remove(str(program_dir))
                 root = pulumi.runtime.get_root_resource()
                 outputs = {}
                 for name, value in (root.outputs if root is not None else {}).items():
