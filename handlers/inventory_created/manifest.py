@@ -161,12 +161,19 @@ def inventory_id(manifest: InventoryManifest, manifest_key: str | None, manifest
     return f"manual-{manifest_md5[:16]}"
 
 
-def source_bucket(manifest: InventoryManifest, manifest_key: str | None) -> str | None:
-    """The inventoried bucket: the manifest's sourceBucket, else the inventory's folder layout."""
+# Where S3 Inventory puts data files: <destination prefix>/<source bucket>/<config id>/data/<file>
+_DATA_KEY = re.compile(r"(?:^|/)([^/]+)/[^/]+/data/[^/]+$")
+UNKNOWN_SOURCE = "unknown-source"
+
+
+def source_bucket(manifest: InventoryManifest, manifest_key: str | None) -> str:
+    """The inventoried bucket: the manifest's sourceBucket, else the inventory's folder layout (manifest
+    or first data file key), else UNKNOWN_SOURCE: it then only labels the run, its manifests and state."""
     if manifest.source_bucket:
         return manifest.source_bucket
-    if manifest_key:
-        match = _MANIFEST_KEY.search(manifest_key)
+    candidates = [_MANIFEST_KEY.search(manifest_key)] if manifest_key else []
+    candidates += [_DATA_KEY.search(f.key) for f in manifest.files[:1]]
+    for match in candidates:
         if match and _BUCKET_NAME.match(match.group(1)):
             return match.group(1)
-    return None
+    return UNKNOWN_SOURCE

@@ -22,6 +22,7 @@ from handlers.inventory_created.errors import InventoryError
 from handlers.inventory_created.events import ConvertTask, DispatchTask, ManifestLocation, ManifestPayload
 from handlers.inventory_created.jobs import JobTarget, create_job, create_job_request
 from handlers.inventory_created.manifest import (
+    UNKNOWN_SOURCE,
     InventoryManifest,
     inventory_id,
     load_manifest,
@@ -117,10 +118,10 @@ class InventoryImporter:
         continuation (`start` > 0), computed here otherwise."""
         inv_id = inventory_id(manifest, manifest_key, manifest_md5)
         source = source_bucket(manifest, manifest_key)
-        if source is None:
-            raise InventoryError(
-                "cannot tell which bucket the inventory lists: the manifest has no sourceBucket and its key "
-                "does not follow <prefix>/<source bucket>/<config id>/<date>/manifest.json"
+        if source == UNKNOWN_SOURCE:
+            self._log.warning(
+                "the manifest has no sourceBucket and no S3 Inventory key layout: the run is labelled "
+                f"{UNKNOWN_SOURCE}"
             )
         # A reindex means every image again: "only new objects" applies to imports.
         if start == 0 and self.settings.only_new_objects and mode == "import":

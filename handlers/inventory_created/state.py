@@ -15,6 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from handlers.inventory_created.errors import InventoryError
+
 
 @dataclass(frozen=True)
 class LastImport:
@@ -43,8 +45,16 @@ class ImportState:
                 return None
             raise
         with response["Body"] as body:
-            data = json.loads(body.read())
-        return LastImport(data["inventoryId"], data.get("creationTimestamp"), data.get("sinceMs"))
+            raw = body.read()
+        try:
+            data = json.loads(raw)
+            return LastImport(str(data["inventoryId"]), data.get("creationTimestamp"), data.get("sinceMs"))
+        except (ValueError, KeyError, TypeError) as exc:
+            where = f"s3://{self._bucket}/{self._last_key(source)}"
+            raise InventoryError(
+                f"import state {where} is not valid ({type(exc).__name__}: {exc}); "
+                "delete it to import every object again"
+            ) from None
 
     def cutoff(
         self, source: str, inventory_id: str, creation_timestamp: int | None, overlap_ms: int

@@ -65,4 +65,6 @@ def test_inventory_id_and_source_from_key_timestamp_or_content():
     assert inventory_id(parse_manifest(VALID, "t"), None, "ab" * 16) == "manual-" + "ab" * 8
     assert source_bucket(manifest, key) == "image-bucket"
     assert source_bucket(parse_manifest({**VALID, "sourceBucket": "src-b"}, "t"), key) == "src-b"
-    assert source_bucket(manifest, None) is None
+    assert source_bucket(manifest, None) == "unknown-source"  # VALID's data file key has no layout
+    laid_out = parse_manifest({**VALID, "files": [{"key": "inv/image-bucket/daily/data/x.csv.gz"}]}, "t")
+    assert source_bucket(laid_out, None) == "image-bucket"

@@ -21,7 +21,7 @@ from inventory_fixtures import (
     read_manifest_rows,
 )
 
-from handlers.inventory_created.errors import DataFileError, ManifestError
+from handlers.inventory_created.errors import DataFileError, InventoryError, ManifestError
 from handlers.inventory_created.events import (
     ConvertTask,
     DispatchTask,
@@ -311,6 +311,20 @@ def test_truncated_gzip_is_a_clear_error(s3, s3control, lambda_client):
     assert s3control.calls == [] and _manifest_objects(s3) == []
 
 
+def test_a_payload_with_only_the_required_fields_is_imported(s3, s3control, lambda_client):
+    s3.put_object(Bucket=INVENTORY_BUCKET, Key="hand/made.csv.gz", Body=csv_gz([Row("a.jpg")]))
+    payload = {
+        "destinationBucket": INVENTORY_BUCKET,
+        "fileFormat": "CSV",
+        "files": [{"key": "hand/made.csv.gz"}],
+    }
+    s3control.expect(1)
+    result = importer(s3, s3control, lambda_client).import_payload(ManifestPayload(payload))
+    assert result["sourceBucket"] == "unknown-source" and result["counts"] == {"selected": 1}
+    user_arguments = s3control.calls[0]["Operation"]["LambdaInvoke"]["UserArguments"]
+    assert user_arguments["runId"] == f"unknown-source/{result['inventoryId']}"
+
+
 def test_manifest_payload_is_imported_directly(s3, s3control, lambda_client):
     inv = put_inventory(s3, [csv_gz([Row("a.jpg")])])
     payload = {
@@ -354,3 +368,11 @@ def test_an_unencoded_comma_in_a_csv_key_is_refused_not_written(s3, s3control, l
     ):
         importer(s3, s3control, lambda_client).import_location(_location(inv))
     assert s3control.calls == [] and _manifest_objects(s3) == []
+
+
+def test_a_corrupt_import_state_is_named(s3, s3control, lambda_client):
+    inv = put_inventory(s3, [csv_gz([Row("a.jpg")])])
+    key = f"batch/state/{SOURCE_BUCKET}/last-imported.json"
+    s3.put_object(Bucket=MANIFEST_BUCKET, Key=key, Body=b"{}")
+    with pytest.raises(InventoryError, match=rf"import state s3://{MANIFEST_BUCKET}/{key} is not valid"):
+        importer(s3, s3control, lambda_client, only_new_objects=True).import_location(_location(inv))
