@@ -79,6 +79,8 @@ Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask | DispatchT
 def parse_event(event: Any) -> list[Request]:
     if not isinstance(event, dict):
         raise EventError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("Event") == "s3:TestEvent":  # S3 notifying the function directly rather than via SNS
+        return [Ignored(f"s3:TestEvent for bucket {event.get('Bucket')!r}")]
     if "Records" in event:
         return [request for record in _records(event) for request in _from_record(record)]
     if event.get("action") in ("convert", "dispatch"):

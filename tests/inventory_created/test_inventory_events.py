@@ -41,8 +41,9 @@ def test_event_keys_are_url_decoded_once():
 
 
 def test_s3_test_event_is_ignored():
-    event = _sns({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "inv"})
-    assert parse_event(event) == [Ignored("s3:TestEvent for bucket 'inv'")]
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "inv"}
+    assert parse_event(_sns(test_event)) == [Ignored("s3:TestEvent for bucket 'inv'")]
+    assert parse_event(test_event) == [Ignored("s3:TestEvent for bucket 'inv'")]
 
 
 def test_direct_invocations():
