@@ -37,12 +37,13 @@ from urllib.parse import quote_plus
 import moto.s3.notifications as s3_notifications
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import events_backends
+from moto.kms.models import kms_backends
 from moto.s3.models import S3Backend
 from moto.sns.models import Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 
 from offline.deploy import MappingSpec
-from offline.policy_eval import evaluate
+from offline.policy_eval import Decision, evaluate
 from offline.workers import FunctionPool
 
 Invoker = Callable[[str, bytes, str], Any]
@@ -372,6 +373,9 @@ class EventRouter:
         decision = evaluate(
             [document] if document else [], action, target_arn, context, principal={"service": principal}
         )
+        if decision.allowed and service in ("sns", "sqs"):
+            decision = self._kms_allows(service, target_arn, principal, context)
+            action = action if decision.allowed else f"kms:GenerateDataKey (for {action})"
         if not decision.allowed:
             entry = {
                 "action": action,
@@ -385,6 +389,36 @@ class EventRouter:
                 file=sys.stderr,
             )
         return decision.allowed
+
+    def _kms_allows(self, service: str, target_arn: str, principal: str, context: dict[str, Any]) -> Decision:
+        """An encrypted topic/queue also needs its KMS key to let the service principal encrypt (as in AWS).
+
+        The AWS managed keys (alias/aws/sns, alias/aws/sqs) never grant that to a service principal.
+        """
+        parts = target_arn.split(":")
+        region, account = parts[3], parts[4]
+        if service == "sns":
+            key_id = sns_backends[account][region].get_topic(target_arn).kms_master_key_id
+        else:
+            key_id = getattr(sqs_backends[account][region].get_queue(parts[5]), "kms_master_key_id", None)
+        if not key_id:
+            return Decision(True, "not encrypted with KMS")
+        if key_id.startswith("alias/aws/"):
+            return Decision(
+                False, f"its key is the AWS managed key {key_id}, whose policy never grants {principal}"
+            )
+        try:
+            key = kms_backends[account][region].describe_key(key_id)
+        except Exception:
+            return Decision(False, f"its KMS key {key_id} does not exist")
+        policy = json.loads(key.policy)
+        for kms_action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            decision = evaluate([policy], kms_action, key.arn, context, principal={"service": principal})
+            if not decision.allowed:
+                return Decision(
+                    False, f"its KMS key {key.arn} does not allow {kms_action}: {decision.reason}"
+                )
+        return Decision(True, "the key policy allows it")
 
     def _resource_policy(self, service: str, arn: str) -> dict[str, Any] | None:
         parts = arn.split(":")

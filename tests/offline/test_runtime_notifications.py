@@ -100,3 +100,21 @@ def test_a_queue_policy_without_the_rule_blocks_delivery(tiny: OfflineRuntime):
         assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     finally:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": original})
+
+
+def test_a_topic_under_the_aws_managed_key_cannot_receive_s3_events(tiny: OfflineRuntime):
+    sns = tiny.client("sns")
+    topic = tiny.deployment.outputs["topic_arn"]
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="alias/aws/sns")
+    try:
+        tiny.client("s3").put_object(
+            Bucket=tiny.deployment.outputs["inventory_bucket"], Key="inventory/x/manifest.checksum", Body=b"0"
+        )
+        denial = wait_for(
+            lambda: [d for d in tiny.stats()["access_denied"] if d["resource"] == topic],
+            what="the KMS denial of the S3 -> SNS delivery",
+        )
+        assert denial[0]["action"] == "kms:GenerateDataKey (for sns:Publish)"
+        assert "alias/aws/sns" in denial[0]["reason"]
+    finally:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="")
