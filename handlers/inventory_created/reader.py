@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -263,12 +264,23 @@ class DataFileReader:
 
     def _download(self) -> str:
         """Copy the data file to local disk, hashing it on the way; Parquet/ORC need random access."""
-        fd, path = tempfile.mkstemp(prefix="inventory-", suffix=".data", dir=self._tmp_dir)
-        self._tmp_path = path
-        hashing = _HashingReader(self._get()["Body"])
-        with os.fdopen(fd, "wb") as out, hashing:
-            while chunk := hashing.read(_COPY_CHUNK):
-                out.write(chunk)
+        response = self._get()
+        hashing = _HashingReader(response["Body"])
+        try:
+            directory = self._tmp_dir or tempfile.gettempdir()
+            free = shutil.disk_usage(directory).free
+            if response.get("ContentLength", 0) > free:
+                raise DataFileError(
+                    f"data file {self.where} is {response['ContentLength']} bytes, more than the "
+                    f"{free} bytes free in {directory}: give the function more ephemeral storage"
+                )
+            fd, path = tempfile.mkstemp(prefix="inventory-", suffix=".data", dir=directory)
+            self._tmp_path = path
+            with os.fdopen(fd, "wb") as out:
+                while chunk := hashing.read(_COPY_CHUNK):
+                    out.write(chunk)
+        finally:
+            hashing.release()
         self._md5 = hashing.md5.hexdigest()
         self._size = hashing.size
         # Columnar files are verified before parsing: a corrupt footer would otherwise mislead.
