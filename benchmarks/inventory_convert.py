@@ -217,10 +217,11 @@ def _manifest(fmt: str, path: Path, md5: str):
 def child(fmt: str, path: str, md5: str, out_dir: str) -> None:
     """Convert one file with the handler's code; print one JSON line of figures."""
     from handlers.inventory_created.convert import RowFilter, convert
-    from handlers.inventory_created.reader import DataFileReader
+    from handlers.inventory_created.reader import DataFileReader, configure_arrow_memory
     from handlers.inventory_created.settings import DEFAULT_MAX_IMAGE_BYTES
     from handlers.inventory_created.sink import LocalFileSink
 
+    pool = configure_arrow_memory()  # as the handler does at cold start
     source = Path(path)
     row_filter = RowFilter((".png", ".jpg", ".jpeg"), DEFAULT_MAX_IMAGE_BYTES)
 
@@ -254,6 +255,7 @@ def child(fmt: str, path: str, md5: str, out_dir: str) -> None:
                 "manifest_bytes": written.size if written else 0,
                 "peak_rss_mb": peak,
                 "baseline_rss_mb": baseline_rss,
+                "arrow_pool": pool,
             }
         )
     )
@@ -344,7 +346,10 @@ def main(argv: list[str] | None = None) -> None:
                 verdicts.append(f"CSV x zcat {ratios} (target <= {TARGET_RATIO})")
             if fmt in ("csv", "csv-big"):
                 verdicts.append(f"{fmt} peak RSS {peak:.0f} MB (target < {TARGET_RSS_MB})")
-        print(f"interpreter + imports alone: {runs[0]['baseline_rss_mb']:.0f} MB RSS")
+        print(
+            f"interpreter + imports alone: {runs[0]['baseline_rss_mb']:.0f} MB RSS; "
+            f"Arrow memory pool: {runs[0]['arrow_pool']}"
+        )
         print("; ".join(verdicts))
 
 

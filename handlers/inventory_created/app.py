@@ -19,11 +19,13 @@ from handlers.inventory_created.events import (
     parse_event,
 )
 from handlers.inventory_created.pipeline import FunctionIdentity, InventoryImporter, merge_counts
+from handlers.inventory_created.reader import configure_arrow_memory
 from handlers.inventory_created.settings import Settings
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
+ARROW_MEMORY_POOL = configure_arrow_memory()
 
 
 @functools.cache

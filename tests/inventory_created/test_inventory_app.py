@@ -86,3 +86,8 @@ def test_missing_manifest_is_named(s3, env):
         ManifestError, match=rf"manifest s3://{INVENTORY_BUCKET}/x/manifest.json does not exist"
     ):
         app.handler({"bucket": INVENTORY_BUCKET, "key": "x/manifest.checksum"}, FakeContext())
+
+
+def test_the_function_uses_arrows_jemalloc_pool():
+    # Importing app configures it at cold start (lower peak RSS, see reader.configure_arrow_memory).
+    assert app.ARROW_MEMORY_POOL == "jemalloc"
