@@ -95,6 +95,15 @@ def test_messaging_table_and_iam_resources(tiny: OfflineRuntime):
     assert iam.list_role_policies(RoleName=role_name)["PolicyNames"]
     secret = tiny.client("secretsmanager").get_secret_value(SecretId=outputs["secret_arn"])
     assert secret["SecretString"] == "s3cr3t"
+    kms = tiny.client("kms")
+    assert kms.describe_key(KeyId="alias/tiny-data")["KeyMetadata"]["Arn"] == outputs["key_arn"]
+    assert kms.get_key_rotation_status(KeyId=outputs["key_arn"])["KeyRotationEnabled"] is True
+    attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [outputs["readonly_policy_arn"]]
+    body = (
+        tiny.client("s3").get_object(Bucket=outputs["inventory_bucket"], Key="docs/README.txt")["Body"].read()
+    )
+    assert body == b"tiny"
 
 
 def test_lambda_resources_and_the_function_registry(tiny: OfflineRuntime):

@@ -260,6 +260,16 @@ aws.cloudwatch.MetricAlarm(
     dimensions={"QueueName": dlq.name},
     alarm_actions=[topic.arn],
 )
+key = aws.kms.Key("data-key", description="tiny data key", enable_key_rotation=True)
+aws.kms.Alias("data-key-alias", name="alias/tiny-data", target_key_id=key.key_id)
+readonly = aws.iam.Policy(
+    "read-images",
+    policy=policy(
+        [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": images.arn.apply(lambda a: f"{a}/*")}]
+    ),
+)
+aws.iam.RolePolicyAttachment("batch-read-images", role=batch_role.name, policy_arn=readonly.arn)
+aws.s3.BucketObjectv2("readme", bucket=inventory.id, key="docs/README.txt", content="tiny")
 secret = aws.secretsmanager.Secret("api-key")
 aws.secretsmanager.SecretVersion("api-key-value", secret_id=secret.id, secret_string="s3cr3t")
 if config.get_bool("withCollection"):
@@ -280,4 +290,6 @@ pulumi.export("batch_role_arn", batch_role.arn)
 pulumi.export("table", seen.name)
 pulumi.export("log_group", log_group.name)
 pulumi.export("secret_arn", secret.arn)
+pulumi.export("key_arn", key.arn)
+pulumi.export("readonly_policy_arn", readonly.arn)
 pulumi.export("nested", {"rule_arn": rule.arn, "region": region})
