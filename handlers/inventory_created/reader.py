@@ -164,14 +164,14 @@ class DataFileReader:
                 raise DataFileError(f"data file {self.where} listed in the manifest does not exist") from None
             raise
 
-    def _csv_field_names(self) -> tuple[list[str], bool]:
-        """(field names, whether the data file starts with a header row)."""
+    def _csv_field_names(self) -> tuple[list[str], bool, str]:
+        """(field names, whether the data file starts with a header row, where the names come from)."""
         schema = self._manifest.file_schema
         if schema:
             names = [n.strip() for n in schema.split(",")]
             if any(not n for n in names):
                 raise ManifestError(f"manifest fileSchema {schema!r} has an empty field name")
-            return names, False
+            return names, False, f"manifest fileSchema of {self.where}"
         header = self._probe_first_row()
         # Field names are CamelCase; a data row holds a bucket name, which is never capitalised.
         if (
@@ -179,8 +179,8 @@ class DataFileReader:
             and {"Bucket", "Key"} <= set(header)
             and all(re.fullmatch(r"[A-Z][A-Za-z0-9]*", f) for f in header)
         ):
-            return header, True
-        return list(DEFAULT_CSV_FIELDS), False
+            return header, True, f"header row of {self.where}"
+        return list(DEFAULT_CSV_FIELDS), False, f"default CSV columns for {self.where}"
 
     def _probe_first_row(self) -> list[str] | None:
         """Decompress the start of the file (one ranged GET) and parse its first row."""
@@ -201,8 +201,8 @@ class DataFileReader:
         return rows[0] if rows else None
 
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
-        names, has_header = self._csv_field_names()
-        wanted = self._wanted(names, what=f"manifest fileSchema of {self.where}")
+        names, has_header, origin = self._csv_field_names()
+        wanted = self._wanted(names, what=origin)
         self._hashing = _HashingReader(self._get()["Body"])
         stream = pa.CompressedInputStream(pa.PythonFile(self._hashing, mode="r"), "gzip")
         read_options = pcsv.ReadOptions(
