@@ -31,6 +31,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_re
 _STREAM_CHUNK = 256 * 1024
 # Bodies up to this size are read whole (to find the action of query-protocol calls); larger ones stream.
 _SMALL_BODY = 1024 * 1024
+_MAX_DENIALS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class FrontDoor:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.calls_by_caller: Counter[tuple[str, str, str]] = Counter()
         self.denials: list[dict[str, str]] = []
+        self.denial_counts: Counter[tuple[str, str]] = Counter()
         self.listeners: list[Callable[[Request, int], None]] = []
         """Called after each request with its status (events.py watches IAM changes, the demo counts)."""
         self._lock = threading.Lock()
@@ -177,9 +179,12 @@ class FrontDoor:
 
     def record_denial(self, action: str, resource: str, caller: Caller, reason: str) -> None:
         with self._lock:
-            self.denials.append(
-                {"action": action, "resource": resource, "caller": caller.label, "reason": reason}
-            )
+            self.denial_counts[(action, caller.label)] += 1
+            # Bounded: a poller retrying a denied call every second must not grow this without end.
+            if len(self.denials) < _MAX_DENIALS_KEPT:
+                self.denials.append(
+                    {"action": action, "resource": resource, "caller": caller.label, "reason": reason}
+                )
 
     # -- request handling -------------------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -321,6 +326,7 @@ class FrontDoor:
                     f"{c} {s}:{a}": n for (c, s, a), n in sorted(self.calls_by_caller.items())
                 },
                 "access_denied": list(self.denials),
+                "access_denied_counts": {f"{c} {a}": n for (a, c), n in sorted(self.denial_counts.items())},
             }
 
 

@@ -502,6 +502,7 @@ class OfflineRuntime:
             "api_calls": door["api_calls"],
             "api_calls_by_caller": door["api_calls_by_caller"],
             "access_denied": door["access_denied"] + (list(events.denied) if events else []),
+            "access_denied_counts": door["access_denied_counts"],
             "deliveries": {
                 "s3_events": events.s3_events if events else 0,
                 "sns_to_lambda": events.sns_to_lambda if events else 0,

@@ -92,6 +92,7 @@ def test_with_iam_enforced_denials_name_the_action(tiny: OfflineRuntime):
         ("rekognition:IndexFaces", role_name),
         ("s3:ListBuckets", role_name),
     } <= denied
+    assert tiny.stats()["access_denied_counts"][f"{role_name} lambda:InvokeFunction"] == 1
     # Credentials nobody issued are refused by the emulated services as well.
     stranger = boto3.client(
         "lambda",
