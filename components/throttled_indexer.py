@@ -262,10 +262,12 @@ class ThrottledIndexer(pulumi.ComponentResource):
         if args.gateway == "rekognition":
             assert self.collection_id is not None and collection_arn is not None
             environment["COLLECTION_ID"] = self.collection_id
+            # SearchFacesByImage: after a worker died between IndexFaces and the history write, the next
+            # one looks the face up by image instead of registering it twice (throttled_indexer/recovery.py).
             statements.append(
                 allow(
                     "FaceCollection",
-                    ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:ListFaces"],
+                    ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:SearchFacesByImage"],
                     [collection_arn],
                 )
             )

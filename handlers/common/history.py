@@ -6,7 +6,9 @@ being indexed or deleted, and a worker only finishes an import it still holds th
 
 Item attributes: status, reason, user_id, run_id, job_id, task_id, etag, fingerprint (SHA-256 hex), face_ids /
 image_id (gateway ids), external_image_id, attempts, created_at, updated_at; `failure` (sparse index key) and
-`expires_at` (TTL) only on non-success records; properties inline, or gzip-compressed when large.
+`expires_at` (TTL) only on non-success records; properties inline, or gzip-compressed when large;
+`gateway_call_started` while a registration may exist that the record does not show yet (see
+`mark_gateway_call`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ FINGERPRINT_SK = "fp"
 TIME_SEEN_ATTRIBUTE = "seen_at"
 # S3 sequencers are hex strings of varying length; padded to this width they compare as strings.
 SEQUENCER_WIDTH = 64
+# Set (conditionally on the claim) just before a worker calls the gateway, removed by whoever settles what the
+# call did: a record still carrying it may hide a registration whose answer was lost with its worker.
+GATEWAY_CALL_ATTRIBUTE = "gateway_call_started"
 
 
 def format_time(moment: datetime) -> str:
@@ -114,6 +119,11 @@ class HistoryRecord:
 
     def object_ref(self) -> ObjectRef:
         return ObjectRef(bucket=self.bucket, key=self.key, version_id=self.version_id, etag=self.etag)
+
+    @property
+    def gateway_call_started(self) -> bool:
+        """A worker called the gateway for this version and nobody has settled what the call did."""
+        return GATEWAY_CALL_ATTRIBUTE in self.raw
 
     def lease_live(self, now: datetime) -> bool:
         """True while a worker's claim on this record still holds."""
@@ -201,6 +211,7 @@ class HistoryStore:
         claim_token: str | None = None,
         expect_status: str | None = None,
         extra: dict[str, Any] | None = None,
+        settles_gateway_call: bool | None = None,
     ) -> bool:
         """Record the outcome of processing one object version.
 
@@ -212,6 +223,9 @@ class HistoryStore:
           that state (compare-and-set, e.g. the deleter moving an indexed record to deleted).
         `details` (JSON-serialisable) is stored compressed when large, e.g. Rekognition's unindexed reasons;
         `extra` are further plain attributes (e.g. the sequencer of the deleting event).
+        `settles_gateway_call` removes the `gateway_call_started` mark (default: when writing with
+        `claim_token`, i.e. the claimant, who knows what its gateway call did). Others keep it, so the
+        next claimant still looks for a registration a dead worker may have left.
         """
         status = HistoryStatus(status)
         now = self._clock()
@@ -245,6 +259,8 @@ class HistoryStore:
         removes = ["claim_token", "lease_until"]
         if details is not None:
             removes += ["details", "details_gz"]
+        if settles_gateway_call if settles_gateway_call is not None else claim_token is not None:
+            removes.append(GATEWAY_CALL_ATTRIBUTE)
         if status in EXPIRING_STATUSES:
             sets[TTL_ATTRIBUTE] = self._expiry(now)
         else:
@@ -330,9 +346,34 @@ class HistoryStore:
             return token, (self._record(before) if before else None)
         return None, self.get(obj)
 
-    def release(self, obj: ObjectRef, claim_token: str, reason: str) -> bool:
+    def mark_gateway_call(self, obj: ObjectRef, claim_token: str, *, user_id: str, fingerprint: str) -> bool:
+        """Record, on the claim this worker holds, that it is about to call the gateway for `user_id` with the
+        image of SHA-256 `fingerprint`: enough for whoever finds the mark later to look the registration
+        up. False when the claim is no longer ours (e.g. a deletion took the record)."""
+        now = self._clock()
+        sets = {
+            GATEWAY_CALL_ATTRIBUTE: format_time(now),
+            USER_ATTRIBUTE: user_id,
+            "fingerprint": fingerprint,
+            TIME_ATTRIBUTE: format_time(now),
+        }
+        return self._update(
+            obj,
+            sets,
+            [],
+            "#status = :indexing AND claim_token = :token",
+            {"#status": "status"},
+            {":indexing": HistoryStatus.INDEXING.value, ":token": claim_token},
+            created_at=now,
+            add_attempts=False,
+        )
+
+    def release(
+        self, obj: ObjectRef, claim_token: str, reason: str, *, may_have_registered: bool = True
+    ) -> bool:
         """Give a claim back after a transient failure: the record returns to `queued` with the reason, so
-        the next delivery of the message can claim it again at once."""
+        the next delivery of the message can claim it again at once. A `gateway_call_started` mark stays
+        unless the caller knows that nothing was registered (`may_have_registered=False`)."""
         now = self._clock()
         sets = {
             "status": HistoryStatus.QUEUED.value,
@@ -345,7 +386,7 @@ class HistoryStore:
         return self._update(
             obj,
             sets,
-            ["claim_token", "lease_until"],
+            ["claim_token", "lease_until"] + ([] if may_have_registered else [GATEWAY_CALL_ATTRIBUTE]),
             condition,
             {"#status": "status"},
             values,
@@ -353,12 +394,17 @@ class HistoryStore:
             add_attempts=False,
         )
 
-    def restore(self, record: HistoryRecord, claim_token: str) -> bool:
+    def restore(self, record: HistoryRecord, claim_token: str, *, may_have_registered: bool = False) -> bool:
         """Put a record back as it was before `claim` took it (a re-registration that did not happen), while
-        the claim still holds. False when the record changed meanwhile (e.g. a deletion)."""
+        the claim still holds. False when the record changed meanwhile (e.g. a deletion).
+        `may_have_registered`: the re-registration's gateway call may have succeeded unseen; the restored
+        record carries the `gateway_call_started` mark, so the next re-index looks for it."""
+        item = dict(record.raw)
+        if may_have_registered:
+            item[GATEWAY_CALL_ATTRIBUTE] = format_time(self._clock())
         try:
             self.table.put_item(
-                Item=record.raw,
+                Item=item,
                 ConditionExpression="#status = :indexing AND claim_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":indexing": HistoryStatus.INDEXING.value, ":token": claim_token},
@@ -374,6 +420,25 @@ class HistoryStore:
         self.table.update_item(
             Key=self._key(obj), UpdateExpression="REMOVE #a", ExpressionAttributeNames={"#a": name}
         )
+
+    def settle_gateway_call(self, record: HistoryRecord) -> bool:
+        """Remove the `gateway_call_started` mark seen on `record`, unless a newer call replaced it."""
+        seen = record.raw.get(GATEWAY_CALL_ATTRIBUTE)
+        if seen is None:
+            return False
+        try:
+            self.table.update_item(
+                Key=self._key(record.object_ref()),
+                UpdateExpression="REMOVE #mark",
+                ConditionExpression="#mark = :seen",
+                ExpressionAttributeNames={"#mark": GATEWAY_CALL_ATTRIBUTE},
+                ExpressionAttributeValues={":seen": seen},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def mark_tagged(self, obj: ObjectRef) -> None:
         """Remember that the object carries `Indexed=True`, so a redelivery does not tag it again."""

@@ -10,16 +10,21 @@ whatever order events arrive. The newest sequencer seen per key is kept in the h
 carry a sequencer (from S3 events) and are older than it are skipped as stale.
 
 An `indexing` record (an import in flight) is moved to `deleted` with a compare-and-set on its claim; the
-importer's final conditional write then fails and it deregisters what it registered.
+importer's final conditional write then fails and it deregisters what it registered. A record whose worker
+called the gateway and is gone (its `gateway_call_started` mark left, no live lease) may hide a registration
+that was never recorded: it is looked up by image and deregistered first (recovery.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
 from handlers.common.contracts import DeleteMessage, HistoryStatus, ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore
-from handlers.throttled_indexer import images
+from handlers.throttled_indexer import images, recovery
 from handlers.throttled_indexer.gateway import Gateway, GatewayBusy
 from handlers.throttled_indexer.outcome import Outcome
 
@@ -29,10 +34,18 @@ MAX_ROUNDS = 5
 
 
 class Deleter:
-    def __init__(self, *, s3, history: HistoryStore, gateway: Gateway) -> None:
+    def __init__(
+        self,
+        *,
+        s3,
+        history: HistoryStore,
+        gateway: Gateway,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._s3 = s3
         self._history = history
         self._gateway = gateway
+        self._clock = clock
 
     def process(self, message: DeleteMessage) -> Outcome:
         obj = message.object
@@ -91,6 +104,14 @@ class Deleter:
             if record.status == HistoryStatus.DELETED or (superseded and record.status not in _RETIRABLE):
                 return 0
             keeps_registration = superseded and not self._gateway.registers_per_image
+            if (
+                not keeps_registration
+                and record.gateway_call_started
+                and not record.lease_live(self._clock())
+            ):
+                # Its worker is gone: it may have registered without recording it. (A live worker finds
+                # its claim taken when it finishes and takes back what it registered itself.)
+                recovery.take_back_unrecorded(self._gateway, self._history, record)
             if keeps_registration:
                 # The user's registration lives on with the newer version's record (HTTP API).
                 reason = "superseded"
@@ -117,6 +138,8 @@ class Deleter:
                 expect_status=record.status,
                 claim_token=record.claim_token if record.status == HistoryStatus.INDEXING else None,
                 extra=extra,
+                # A live worker's mark stays until it settles its own call (see above).
+                settles_gateway_call=False,
             )
             if changed:
                 if (

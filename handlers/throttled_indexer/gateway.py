@@ -33,12 +33,19 @@ class Registration:
 
 
 class GatewayBusy(Exception):
-    """Throttled / unavailable / timed out. `retry_after` (seconds) when the gateway said how long to wait."""
+    """Throttled / unavailable / timed out. `retry_after` (seconds) when the gateway said how long to wait.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    `may_have_registered` is False only when the gateway refused the request before doing anything (a
+    throttling answer to the only attempt): a timeout or a server error may hide a registration that
+    succeeded, which the next attempt then looks for (`Gateway.find_registration`)."""
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, may_have_registered: bool = True
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.may_have_registered = may_have_registered
 
 
 class GatewayRejected(Exception):
@@ -60,6 +67,12 @@ class Gateway(Protocol):
     and a newer version carries it on; superseding an older version must not deregister the user."""
 
     def register(self, request: RegistrationRequest) -> Registration: ...
+
+    def find_registration(self, request: RegistrationRequest) -> Registration | None:
+        """The registrations of this image for this user that already exist (a worker died after `register`
+        succeeded and before the history recorded it), or None. A gateway whose `register` is safe to repeat
+        (HTTP: 409 already registered) answers None. May raise `GatewayBusy`."""
+        ...
 
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
         """Remove a registration; succeeds when there is nothing (left) to remove."""

@@ -133,6 +133,11 @@ class HttpGateway:
             return Registration(already_registered=True, details={"http_status": 409})
         raise self._failure("register", response)
 
+    def find_registration(self, request: RegistrationRequest) -> Registration | None:
+        """The API has no lookup; none is needed: registering again after a lost answer gets 409 (already
+        registered), recorded as indexed."""
+        return None
+
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
         response = self._call("/deregister", {"UserId": user_id, "ImageId": image_id})
         if 200 <= response.status < 300 or response.status == 404:
@@ -181,7 +186,9 @@ class HttpGateway:
         excerpt = response.body[:EXCERPT_CHARS].decode("utf-8", errors="replace")
         if response.status in (408, 429) or response.status >= 500:
             return GatewayBusy(
-                f"http {operation}: HTTP {response.status}", _retry_after(response.headers, self._clock())
+                f"http {operation}: HTTP {response.status}",
+                _retry_after(response.headers, self._clock()),
+                may_have_registered=response.status != 429,  # 429: refused before doing anything
             )
         if 400 <= response.status < 500:
             return GatewayRejected(

@@ -5,16 +5,18 @@ The order of the steps is what makes it safe against redelivery, a second worker
 2. only then read the image, as the current version with the qualified ETag: a deletion or change that
    happened before the claim is seen here (S3 is strongly consistent) and the image is skipped;
 3. claim the (user, SHA-256) fingerprint: the same bytes for the same user are registered once;
-4. call the gateway;
+4. mark the claim `gateway_call_started` (conditional on still holding it), then call the gateway;
 5. finish with a write conditional on still holding the claim. A deletion that happened after step 2 has
    moved the record to `deleted` (the deleter sees the claim), so this write fails and the importer
    deregisters what it has just registered: no face of a deleted object remains.
+A worker that dies between steps 4 and 5 leaves the mark: the next claimant first asks the gateway for the
+registration it may have made (recovery.py) and records that one instead of registering the image again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from handlers.common.contracts import HistoryStatus, ImportMessage, ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore, pad_sequencer
-from handlers.throttled_indexer import images
+from handlers.throttled_indexer import images, recovery
 from handlers.throttled_indexer.gateway import (
     Gateway,
     GatewayBusy,
@@ -36,12 +38,18 @@ from handlers.throttled_indexer.outcome import Attempt, Outcome
 logger = Logger(child=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Claim:
     token: str
     replacing: HistoryRecord | None = None
     """The indexed / deleted record a re-registration claimed (re-index, unversioned content replaced),
     restored when the re-registration does not happen."""
+    earlier_faces: tuple[str, ...] = ()
+    """Faces of an earlier registration of this version that a re-registration replaces."""
+    unsettled_gateway_call: bool = False
+    """A gateway call (a dead predecessor's, or ours) may have registered the image without the record
+    showing it: giving the claim back keeps the `gateway_call_started` mark."""
+    found: Registration | None = field(default=None, repr=False)
 
 
 # On a deleted / superseded record: the importer registered the object while it was being deleted (or
@@ -108,8 +116,7 @@ class Importer:
                 "retry:claimed", "the record changed while claiming it"
             )
         # `record` is the item exactly as the claim found it (not as read above: it may have changed since).
-        replaceable = (HistoryStatus.INDEXED, HistoryStatus.DELETED)
-        claim = _Claim(token, record if record is not None and record.status in replaceable else None)
+        claim = _claim_from(token, record)
         try:
             return self._import_claimed(message, claim)
         except GatewayBusy as busy:
@@ -125,6 +132,12 @@ class Importer:
             return None
         if record.status == HistoryStatus.INDEXED and record.raw.get(STALE_FACES):
             self._remove_stale_faces(obj, record.user_id or "", tuple(record.raw[STALE_FACES]))
+        if record.gateway_call_started and (
+            record.status == HistoryStatus.DELETED or (record.status == HistoryStatus.INDEXED and not reindex)
+        ):
+            # A worker called the gateway and died (or timed out) before recording what it registered, and
+            # the record was deleted meanwhile, or a re-index was given back: that registration goes.
+            recovery.take_back_unrecorded(self._gateway, self._history, record)
         if record.status == HistoryStatus.INDEXED and not reindex:
             if not record.tagged:
                 self._tag(obj)
@@ -170,42 +183,78 @@ class Importer:
             )
             properties = self._properties(message)
         except images.ImageUnavailable as gone:
-            self._finish(
-                message, claim, HistoryStatus.SKIPPED, gone.reason, details={"message": gone.message}
-            )
+            details = {"message": gone.message, **self._take_back_found(message, claim)}
+            self._finish(message, claim, HistoryStatus.SKIPPED, gone.reason, details=details)
             return Outcome.finished(f"skipped:{gone.reason}", gone.message)
         except images.ImageInvalid as invalid:
-            return self._reject(message, claim, invalid.reason, invalid.message, {})
+            details = self._take_back_found(message, claim)
+            return self._reject(message, claim, invalid.reason, invalid.message, details)
 
+        if claim.unsettled_gateway_call:
+            # A predecessor called the gateway and died before recording what the call did.
+            claim.found = recovery.find_unrecorded_registration(
+                self._gateway, self._history, obj, message.user_id, earlier_faces=claim.earlier_faces
+            )
+            claim.unsettled_gateway_call = claim.found is not None
         owner = self._history.claim_fingerprint(message.user_id, image.fingerprint, obj)
         if owner is not None:
             duplicate_of = f"s3://{owner.bucket}/{owner.key}" + (
                 f"?versionId={owner.version_id}" if owner.version_id else ""
             )
+            taken_back = self._take_back_found(message, claim)
             self._finish(
                 message,
                 claim,
                 HistoryStatus.SKIPPED,
                 "duplicate",
                 fingerprint=image.fingerprint,
-                details={"duplicate_of": duplicate_of, "duplicate_status": owner.status},
+                details={
+                    "duplicate_of": duplicate_of,
+                    "duplicate_status": owner.status,
+                    **taken_back,
+                },
             )
             return Outcome.finished("skipped:duplicate", f"same image as {duplicate_of}")
 
-        # A deletion may have taken the record while we read: do not call the gateway for nothing.
-        current = self._history.get(obj)
-        if current is None or current.claim_token != claim.token:
+        if claim.found is not None:
+            registration = claim.found  # recorded now, not registered again
+        else:
+            registration = self._register(message, claim, properties, image)
+            if isinstance(registration, Outcome):
+                return registration
+
+        if self._before_finish is not None:
+            self._before_finish(obj)
+        return self._record_registration(message, claim, registration, image.fingerprint)
+
+    def _register(
+        self, message: ImportMessage, claim: _Claim, properties: dict[str, str], image: images.ImageRead
+    ) -> Registration | Outcome:
+        """Mark the claim, then call the gateway: a Registration, or the Outcome when it did not register."""
+        obj = message.object
+        # Conditional on still holding the claim: a deletion may have taken the record while we read, and
+        # then the gateway is not called for nothing.
+        if not self._history.mark_gateway_call(
+            obj, claim.token, user_id=message.user_id, fingerprint=image.fingerprint
+        ):
             self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
+            current = self._history.get(obj)
             return self._already_handled(current, obj, False) or Outcome.finished(
                 "skipped:superseded", "the claim was taken over"
             )
-
+        claim.unsettled_gateway_call = True
         request = RegistrationRequest(
             obj=obj, user_id=message.user_id, properties=properties, image=image.body
         )
+        # Busy or unexpected errors propagate: the message is retried. The fingerprint claim stays ours but
+        # counts only while our record is indexing under a live lease or indexed, so it blocks nobody.
         try:
-            registration = self._gateway.register(request)
+            return self._gateway.register(request)
+        except GatewayBusy as busy:
+            claim.unsettled_gateway_call = busy.may_have_registered
+            raise
         except GatewayRejected as rejected:
+            claim.unsettled_gateway_call = False
             self._history.release_fingerprint(message.user_id, image.fingerprint, obj)
             return self._reject(
                 message,
@@ -215,24 +264,23 @@ class Importer:
                 rejected.details,
                 fingerprint=image.fingerprint,
             )
-        # Busy or unexpected errors propagate: the message is retried. The fingerprint claim stays ours but
-        # counts only while our record is indexing under a live lease or indexed, so it blocks nobody.
 
-        if self._before_finish is not None:
-            self._before_finish(obj)
-        reason = "already-registered" if registration.already_registered else "registered"
-        replaced = claim.replacing
-        previous_faces = (
-            replaced.face_ids if replaced is not None and replaced.status == HistoryStatus.INDEXED else ()
-        )
-        stale_faces = tuple(f for f in previous_faces if f not in registration.face_ids)
+    def _record_registration(
+        self, message: ImportMessage, claim: _Claim, registration: Registration, fingerprint: str
+    ) -> Outcome:
+        obj = message.object
+        if registration is claim.found:
+            reason = "recovered"
+        else:
+            reason = "already-registered" if registration.already_registered else "registered"
+        stale_faces = tuple(f for f in claim.earlier_faces if f not in registration.face_ids)
         finished = self._history.record_outcome(
             obj,
             HistoryStatus.INDEXED,
             reason,
             user_id=message.user_id,
             run_id=message.run_id,
-            fingerprint=image.fingerprint,
+            fingerprint=fingerprint,
             face_ids=registration.face_ids,
             image_id=registration.image_id,
             external_image_id=registration.external_image_id,
@@ -242,7 +290,7 @@ class Importer:
             extra={STALE_FACES: list(stale_faces)} if stale_faces else None,
         )
         if not finished:
-            return self._lost_claim_after_registering(message, registration, image.fingerprint)
+            return self._lost_claim_after_registering(message, registration, fingerprint)
         if stale_faces:
             # A re-index registered the image again: the faces of the earlier registration go, so the index
             # holds the image once. (Only face ids: an HTTP registration is replaced by the API itself.)
@@ -277,6 +325,7 @@ class Importer:
                     face_ids=registration.face_ids,
                     image_id=registration.image_id,
                     extra={PENDING_DEREGISTRATION: True},
+                    settles_gateway_call=True,  # what was registered is known, and being taken back
                 )
                 self._deregister_pending(obj, message.user_id, registration.face_ids, registration.image_id)
                 self._history.release_fingerprint(message.user_id, fingerprint, obj)
@@ -353,16 +402,40 @@ class Importer:
     def _give_back(self, message: ImportMessage, claim: _Claim, reason: str) -> None:
         """After a transient failure the record returns to queued, so the next delivery can claim it. Whether
         this was the last try is the batch's decision (it may re-queue a message that only waited); when it
-        gives up, it records `failed` with the reason."""
+        gives up, it records `failed` with the reason. A gateway call that may have registered keeps (or,
+        restoring a re-index, sets) the `gateway_call_started` mark for the next claimant."""
+        unsettled = claim.unsettled_gateway_call
         try:
             if claim.replacing is not None:
-                self._history.restore(claim.replacing, claim.token)
+                self._history.restore(claim.replacing, claim.token, may_have_registered=unsettled)
             else:
-                self._history.release(message.object, claim.token, f"retrying: {reason[:500]}")
+                self._history.release(
+                    message.object, claim.token, f"retrying: {reason[:500]}", may_have_registered=unsettled
+                )
         except ClientError:
             logger.exception(
                 "could not give the claim back; its lease will expire", extra={"key": message.object.key}
             )
+
+    def _take_back_found(self, message: ImportMessage, claim: _Claim) -> dict[str, Any]:
+        """The image is not registered after all (gone, stale, invalid, a duplicate): remove what a dead
+        predecessor registered for it. Returns facts for the record's details."""
+        if claim.unsettled_gateway_call and claim.found is None:
+            claim.found = recovery.find_unrecorded_registration(
+                self._gateway,
+                self._history,
+                message.object,
+                message.user_id,
+                earlier_faces=claim.earlier_faces,
+            )
+        found = claim.found
+        if found is None:
+            claim.unsettled_gateway_call = False
+            return {}
+        self._gateway.deregister(message.user_id, found.face_ids, found.image_id)
+        claim.found = None
+        claim.unsettled_gateway_call = False
+        return {"deregistered_unrecorded_faces": list(found.face_ids)}
 
     def _deregister_pending(
         self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...], image_id: str | None
@@ -385,3 +458,14 @@ class Importer:
             self._history.mark_tagged(obj)
         else:
             logger.warning("object has 10 tags already; Indexed=True not set", extra={"key": obj.key})
+
+
+def _claim_from(token: str, before: HistoryRecord | None) -> _Claim:
+    """What a claim took over, from the record as the claim found it."""
+    if before is None:
+        return _Claim(token)
+    replacing = before if before.status in (HistoryStatus.INDEXED, HistoryStatus.DELETED) else None
+    # Face ids on any record but a deleted one (deregistered) belong to a registration of this version that
+    # may still exist: an indexed record's, or one a re-index was replacing when its worker died or gave up.
+    earlier = before.face_ids if before.status != HistoryStatus.DELETED else ()
+    return _Claim(token, replacing, earlier_faces=earlier, unsettled_gateway_call=before.gateway_call_started)

@@ -1,4 +1,5 @@
-"""Amazon Rekognition as the face index: IndexFaces from S3, DeleteFaces to deregister."""
+"""Amazon Rekognition as the face index: IndexFaces from S3, DeleteFaces to deregister, SearchFacesByImage to
+find a registration whose IndexFaces answer was lost (the worker died before recording it)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ EXTERNAL_ID_MAX = 255
 # ":" there starts a two-digit hex escape), so the two forms cannot collide.
 HASHED_PREFIX = "sha256::"
 
-_BUSY = {"ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"}
+_THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException"}
+_BUSY = _THROTTLED | {"InternalServerError"}
 _REJECTED = {
     "InvalidImageFormatException": "invalid-image-format",
     "ImageTooLargeException": "image-too-large",
@@ -30,6 +32,13 @@ _REJECTED = {
 }
 # DeleteFaces takes at most this many ids per call.
 DELETE_BATCH = 4096
+# Looking for the face IndexFaces registered from this very image: identical bytes match with similarity
+# ~100, so 99 keeps other photos of the same person out (recovery.py also drops faces the history gives to
+# other records). MaxFaces leaves room for other users' faces from the same photo (other ExternalImageIds).
+SEARCH_THRESHOLD = 99.0
+SEARCH_MAX_FACES = 100
+# SearchFacesByImage errors meaning "IndexFaces cannot have registered a face from this image (as it is now)".
+_NOTHING_TO_FIND = {"InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"}
 
 
 def external_image_id(user_id: str) -> str:
@@ -57,14 +66,11 @@ class RekognitionGateway:
         self._collection_id = collection_id
 
     def register(self, request: RegistrationRequest) -> Registration:
-        s3_object = {"Bucket": request.obj.bucket, "Name": request.obj.key}
-        if request.obj.version_id:
-            s3_object["Version"] = request.obj.version_id
         external_id = external_image_id(request.user_id)
         try:
             response = self._client.index_faces(
                 CollectionId=self._collection_id,
-                Image={"S3Object": s3_object},
+                Image={"S3Object": _s3_object(request)},
                 ExternalImageId=external_id,
                 MaxFaces=1,
                 QualityFilter="AUTO",
@@ -95,6 +101,48 @@ class RekognitionGateway:
             details=details,
         )
 
+    def find_registration(self, request: RegistrationRequest) -> Registration | None:
+        """Faces of the collection matching this image (S3 version) whose ExternalImageId is this user's."""
+        external_id = external_image_id(request.user_id)
+        try:
+            response = self._client.search_faces_by_image(
+                CollectionId=self._collection_id,
+                Image={"S3Object": _s3_object(request)},
+                MaxFaces=SEARCH_MAX_FACES,
+                FaceMatchThreshold=SEARCH_THRESHOLD,
+                # IndexFaces filtered with AUTO; searching unfiltered never misses a face it registered.
+                QualityFilter="NONE",
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _NOTHING_TO_FIND:
+                # No face in the image (InvalidParameter), or an image IndexFaces refuses as well: nothing
+                # was registered; IndexFaces then reports the outcome with its own reason.
+                return None
+            if code == "InvalidS3ObjectException":
+                # The version cannot be read any more (deleted): the import finds it missing. A face that
+                # was registered from it cannot be found by image; the caller records that.
+                return None
+            raise _classify(exc, "SearchFacesByImage") from exc
+        except (ConnectionError, ReadTimeoutError) as exc:
+            raise GatewayBusy(f"rekognition SearchFacesByImage: {type(exc).__name__}") from exc
+        matches = [
+            match
+            for match in response.get("FaceMatches", [])
+            if match.get("Face", {}).get("ExternalImageId") == external_id and match["Face"].get("FaceId")
+        ]
+        if not matches:
+            return None
+        return Registration(
+            face_ids=tuple(match["Face"]["FaceId"] for match in matches),
+            image_id=matches[0]["Face"].get("ImageId"),
+            external_image_id=external_id,
+            details={
+                "recovered_by": "SearchFacesByImage",
+                "similarity": [round(float(match.get("Similarity", 0.0)), 3) for match in matches],
+            },
+        )
+
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
         for start in range(0, len(face_ids), DELETE_BATCH):
             try:
@@ -107,11 +155,22 @@ class RekognitionGateway:
                 raise GatewayBusy(f"rekognition DeleteFaces: {type(exc).__name__}") from exc
 
 
+def _s3_object(request: RegistrationRequest) -> dict[str, str]:
+    s3_object = {"Bucket": request.obj.bucket, "Name": request.obj.key}
+    if request.obj.version_id:
+        s3_object["Version"] = request.obj.version_id
+    return s3_object
+
+
 def _classify(exc: ClientError, operation: str) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
     if code in _BUSY:
-        return GatewayBusy(f"rekognition {operation}: {code}")
+        # A throttling answer to the first and only attempt did nothing; after client-side retries an
+        # earlier attempt may have timed out after registering, and a server error may hide one too.
+        retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+        refused = code in _THROTTLED and not retried
+        return GatewayBusy(f"rekognition {operation}: {code}", may_have_registered=not refused)
     if code in _REJECTED and operation == "IndexFaces":
         return GatewayRejected(_REJECTED[code], f"{code}: {message}"[:500])
     # AccessDenied, ResourceNotFound (no collection), quota: configuration problems that a person fixes;

@@ -78,7 +78,11 @@ def test_rekognition_collection_is_created_and_granted(run):
     assert env["COLLECTION_ID"] == collection.inputs["collectionId"]
     assert "GATEWAY_URL" not in env
     stmt = statement(run.named("idx-function-policy"), "FaceCollection")
-    assert stmt["Action"] == ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:ListFaces"]
+    assert stmt["Action"] == [
+        "rekognition:IndexFaces",
+        "rekognition:DeleteFaces",
+        "rekognition:SearchFacesByImage",
+    ]
     assert stmt["Resource"] == [collection.outputs["arn"]]
 
 

@@ -144,6 +144,7 @@ class FakeFaceIndex:
         self.faces: dict[str, tuple[str, str, str | None]] = {}
         self.register_calls = 0
         self.deregister_calls = 0
+        self.find_calls = 0
         self.script: list[Exception] = []
         self.deregister_script: list[Exception] = []
         self.on_register = None
@@ -167,6 +168,16 @@ class FakeFaceIndex:
             face_ids=(face_id,), image_id=f"img-{self._next}", external_image_id=request.user_id
         )
 
+    def find_registration(self, request):
+        """Like Rekognition's search by image: every face registered from this object version for this
+        user (the fake registers per object version, so "same image" is the same version here)."""
+        from handlers.throttled_indexer.gateway import Registration
+
+        self.find_calls += 1
+        wanted = (request.user_id, request.obj.key, request.obj.version_id)
+        faces = tuple(face_id for face_id, owner in self.faces.items() if owner == wanted)
+        return Registration(face_ids=faces, external_image_id=request.user_id) if faces else None
+
     def deregister(self, user_id, face_ids, image_id):
         self.deregister_calls += 1
         if self.deregister_script:
@@ -184,10 +195,10 @@ def face_index() -> FakeFaceIndex:
 
 
 @pytest.fixture
-def deleter(s3, history, face_index):
+def deleter(s3, history, face_index, clock):
     from handlers.throttled_indexer.deleter import Deleter
 
-    return Deleter(s3=s3, history=history, gateway=face_index)
+    return Deleter(s3=s3, history=history, gateway=face_index, clock=clock)
 
 
 @pytest.fixture
