@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
+import io
 import json
+import struct
+import time
+import uuid
+import zlib
+from datetime import UTC, datetime
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -12,22 +22,98 @@ from offline.runtime import OfflineRuntime
 pytestmark = pytest.mark.e2e
 
 
-class _Collections:
-    """Just enough Rekognition for the deployment (the demo has the real emulator)."""
+class _Faces:
+    """Just enough Rekognition for these tests (the demo has the real emulator): one face per image."""
+
+    def __init__(self) -> None:
+        self.faces: dict[str, str] = {}
+        self.calls: list[str] = []
 
     def handle(self, action, body, caller):
+        self.calls.append(action)
         if action == "CreateCollection":
             return 200, {"StatusCode": 200, "FaceModelVersion": "7.0"}
+        if action == "IndexFaces":
+            face_id = str(uuid.uuid4())
+            self.faces[face_id] = body.get("ExternalImageId", "")
+            face = {
+                "FaceId": face_id,
+                "ImageId": str(uuid.uuid4()),
+                "ExternalImageId": body.get("ExternalImageId"),
+                "Confidence": 99.9,
+                "BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.2, "Top": 0.2},
+            }
+            return 200, {
+                "FaceRecords": [{"Face": face, "FaceDetail": {"Confidence": 99.9}}],
+                "UnindexedFaces": [],
+            }
+        if action == "DeleteFaces":
+            for face_id in body["FaceIds"]:
+                self.faces.pop(face_id, None)
+            return 200, {"DeletedFaces": body["FaceIds"], "UnsuccessfulFaceDeletions": []}
         return 400, {"__type": "InvalidParameterException", "Message": f"{action} not emulated in this test"}
+
+
+def _png(seed: int) -> bytes:
+    width = height = 8
+    rows = b"".join(
+        b"\x00" + bytes((x * 31 + y * 17 + seed) % 256 for x in range(width * 3)) for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _deliver_inventory(runtime: OfflineRuntime, rows: list[list[str]]) -> None:
+    """A minimal S3 Inventory delivery (CSV, the dev fields): data file, manifest.json, manifest.checksum."""
+    images = runtime.deployment.outputs["image_bucket_name"]
+    inventory = runtime.deployment.outputs["inventory_bucket_name"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for row in rows:
+        writer.writerow([row[0], quote_plus(row[1], safe="/"), *row[2:]])
+    data = gzip.compress(buffer.getvalue().encode())
+    base = f"inventory/{images}/bulk-loader"
+    data_key = f"{base}/data/{uuid.uuid4()}.csv.gz"
+    s3 = runtime.client("s3")
+    s3.put_object(Bucket=inventory, Key=data_key, Body=data)
+    manifest = json.dumps(
+        {
+            "sourceBucket": images,
+            "destinationBucket": f"arn:aws:s3:::{inventory}",
+            "version": "2016-11-30",
+            "creationTimestamp": str(int(time.time() * 1000)),
+            "fileFormat": "CSV",
+            "fileSchema": "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag",
+            "files": [{"key": data_key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()}],  # noqa: S324
+        }
+    ).encode()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%MZ")
+    s3.put_object(Bucket=inventory, Key=f"{base}/{stamp}/manifest.json", Body=manifest)
+    checksum = hashlib.md5(manifest).hexdigest().encode()  # noqa: S324 (S3's manifest checksum)
+    s3.put_object(Bucket=inventory, Key=f"{base}/{stamp}/manifest.checksum", Body=checksum)
 
 
 @pytest.fixture(scope="module")
 def dev() -> OfflineRuntime:
     if not (REPO_ROOT / "__main__.py").exists():
         pytest.skip("the Pulumi program is not there yet")
-    runtime = OfflineRuntime()
+    runtime = OfflineRuntime(failed_visibility_timeout_s=1)
     runtime.start()
-    runtime.set_rekognition_handler(_Collections())
+    runtime.set_rekognition_handler(_Faces())
     try:
         runtime.deploy("dev")
         runtime.enforce_iam()
@@ -58,3 +144,42 @@ def test_each_function_imports_and_answers_with_its_own_role(dev: OfflineRuntime
                 payload,
             )
     assert dev.stats()["access_denied"] == []
+
+
+def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: OfflineRuntime):
+    """S3 Inventory -> SNS -> inventory_created -> S3 Batch -> batch_qualifier -> SQS -> throttled_indexer ->
+    Rekognition, then a deletion through EventBridge: every function with its own role, nothing denied."""
+    faces = dev._rekognition
+    s3 = dev.client("s3")
+    images = dev.deployment.outputs["image_bucket_name"]
+    keys = ["users/a b+c/é 1.png", "users/plain.png", "users/third.png"]
+    rows = []
+    for seed, key in enumerate(keys, start=1):
+        body = _png(seed)
+        put = s3.put_object(Bucket=images, Key=key, Body=body, Tagging=f"UserId=user-{seed}")
+        rows.append(
+            [
+                images,
+                key,
+                put["VersionId"],
+                "true",
+                "false",
+                str(len(body)),
+                "2026-01-01T00:00:00.000Z",
+                put["ETag"].strip('"'),
+            ]
+        )
+    _deliver_inventory(dev, rows)
+    dev.run_until_idle(120)
+    stats = dev.stats()
+    [job] = stats["jobs"]
+    assert (job["status"], job["total"], job["succeeded"]) == ("Complete", 3, 3)
+    assert faces.calls.count("IndexFaces") == 3 and len(faces.faces) == 3
+    s3.delete_object(Bucket=images, Key=keys[0])
+    dev.run_until_idle(60)
+    assert faces.calls.count("DeleteFaces") == 1 and len(faces.faces) == 2
+    assert dev.stats()["access_denied"] == []
+    # One invocation per manifest row, as the job role (plus one per TemporaryFailure retry, if any).
+    batch_role = dev.deployment.outputs["batch_role_arn"].rsplit("/", 1)[1]
+    qualifier = dev.stats()["invocations"][dev.deployment.outputs["batch_function_name"]]
+    assert 3 <= qualifier["by_source"][f"invoke:{batch_role}"] <= 3 + job["temporary_failure_retries"]
