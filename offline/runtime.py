@@ -332,6 +332,10 @@ class OfflineRuntime:
         self._rekognition = handler
         self.front_door.routes["rekognition"] = self._rekognition_route
 
+    @property
+    def rekognition_handler(self) -> Any:
+        return self._rekognition
+
     def _rekognition_as_admin(self, action: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         caller = Caller(access_key=self._admin["AccessKeyId"], kind="admin")
         return self._rekognition.handle(action, body, caller)

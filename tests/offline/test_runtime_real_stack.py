@@ -149,7 +149,7 @@ def test_each_function_imports_and_answers_with_its_own_role(dev: OfflineRuntime
 def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: OfflineRuntime):
     """S3 Inventory -> SNS -> inventory_created -> S3 Batch -> batch_qualifier -> SQS -> throttled_indexer ->
     Rekognition, then a deletion through EventBridge: every function with its own role, nothing denied."""
-    faces = dev._rekognition
+    faces = dev.rekognition_handler
     s3 = dev.client("s3")
     images = dev.deployment.outputs["image_bucket_name"]
     keys = ["users/a b+c/é 1.png", "users/plain.png", "users/third.png"]
