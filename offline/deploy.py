@@ -141,6 +141,38 @@ class Deployment:
             )
         return result
 
+    @property
+    def notifications(self) -> list[dict[str, Any]]:
+        """Bucket notification configurations: bucket, topics/queues/lambda functions, eventbridge."""
+        return [
+            {
+                "bucket": r.inputs["bucket"],
+                "topics": list(r.inputs.get("topics") or []),
+                "queues": list(r.inputs.get("queues") or []),
+                "lambda_functions": list(r.inputs.get("lambdaFunctions") or []),
+                "eventbridge": bool(r.inputs.get("eventbridge")),
+            }
+            for r in self.by_type("s3/bucketNotification:BucketNotification")
+        ]
+
+    @property
+    def rules(self) -> list[dict[str, Any]]:
+        """EventBridge rules with their pattern and target ARNs."""
+        targets: dict[str, list[str]] = {}
+        for target in self.by_type("cloudwatch/eventTarget:EventTarget"):
+            targets.setdefault(target.inputs["rule"], []).append(target.inputs["arn"])
+        return [
+            {
+                "name": r.outputs["name"],
+                "arn": r.outputs["arn"],
+                "event_pattern": json.loads(r.inputs["eventPattern"])
+                if r.inputs.get("eventPattern")
+                else None,
+                "targets": targets.get(r.outputs["name"], []) + targets.get(r.outputs["arn"], []),
+            }
+            for r in self.by_type("cloudwatch/eventRule:EventRule")
+        ]
+
     def summary(self) -> str:
         lines = [f"stack {self.stack}: {len(self.resources)} resources created in the emulator"]
         for item in self.not_created:

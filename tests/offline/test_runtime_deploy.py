@@ -143,6 +143,18 @@ def test_lambda_resources_and_the_function_registry(tiny: OfflineRuntime):
     assert targets["Targets"][0]["Arn"].endswith(outputs["deletions_url"].rsplit("/", 1)[-1])
 
 
+def test_the_registry_lists_notifications_and_rules(tiny: OfflineRuntime):
+    outputs = tiny.deployment.outputs
+    by_bucket = {n["bucket"]: n for n in tiny.deployment.notifications}
+    assert by_bucket[outputs["image_bucket"]]["eventbridge"] is True
+    [topic] = by_bucket[outputs["inventory_bucket"]]["topics"]
+    assert topic["topicArn"] == outputs["topic_arn"] and topic["filterSuffix"] == "manifest.checksum"
+    [rule] = tiny.deployment.rules
+    assert rule["arn"] == outputs["nested"]["rule_arn"]
+    assert rule["event_pattern"]["detail-type"] == ["Object Deleted"]
+    assert [t.rsplit(":", 1)[1] for t in rule["targets"]] == [outputs["deletions_url"].rsplit("/", 1)[1]]
+
+
 def test_an_unsupported_type_is_listed_not_skipped(tiny: OfflineRuntime):
     [item] = tiny.deployment.not_created
     assert item["type"] == "aws:ec2/vpc:Vpc" and item["name"] == "unsupported"
