@@ -66,6 +66,7 @@ def main(cfg: StackConfig) -> None:
                 only_new_objects=ip.only_new_objects,
                 timeout_seconds=ip.timeout_seconds,
                 memory_mb=ip.memory_mb,
+                ephemeral_storage_mb=ip.ephemeral_storage_mb,
                 inventory_expire_days=ip.inventory_expire_days,
                 manifest_expire_days=ip.manifest_expire_days,
                 report_expire_days=ip.report_expire_days,

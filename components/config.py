@@ -249,6 +249,9 @@ class InventoryPipelineSettings(Section):
     """inventory_created timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
     """inventory_created memory."""
+    ephemeral_storage_mb: Annotated[int, Field(ge=512, le=10240)] = 2048
+    """inventory_created /tmp size: Parquet/ORC data files are copied there whole before reading (the largest
+    data file must fit)."""
     inventory_expire_days: Annotated[int, Field(ge=1)] = 14
     """Inventory deliveries (inventory/) expire after this many days."""
     manifest_expire_days: Annotated[int, Field(ge=1)] = 14

@@ -52,6 +52,8 @@ class InventoryPipelineArgs:
     """inventory_created timeout (reads manifests, writes batch manifests, creates jobs)."""
     memory_mb: int = 1024
     """inventory_created memory (Parquet/ORC decoding needs room)."""
+    ephemeral_storage_mb: int = 2048
+    """inventory_created /tmp size in MB: Parquet/ORC data files are copied there before reading."""
     inventory_expire_days: int = 14
     """Inventory deliveries expire after this many days."""
     manifest_expire_days: int = 14
@@ -264,6 +266,7 @@ class InventoryPipeline(pulumi.ComponentResource):
                 architecture=lam.architecture,
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
+                ephemeral_storage_mb=args.ephemeral_storage_mb,
                 log_retention_days=lam.log_retention_days,
                 function_name=function_name,
             ),

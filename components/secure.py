@@ -449,6 +449,8 @@ class FunctionSpec:
     memory_mb: int
     log_retention_days: int
     reserved_concurrency: int | None = None
+    ephemeral_storage_mb: int = 512
+    """/tmp size (Lambda's default and minimum is 512 MB)."""
     function_name: str | None = None
     """Physical function name; None lets Pulumi auto-name (set it when a policy must name the function
     before it exists, e.g. a function that invokes itself)."""
@@ -552,6 +554,7 @@ def secure_function(
         role=role.arn,
         timeout=spec.timeout_seconds,
         memory_size=spec.memory_mb,
+        ephemeral_storage={"size": spec.ephemeral_storage_mb},
         reserved_concurrent_executions=spec.reserved_concurrency,
         layers=[layer.arn] if layer else None,
         environment={"variables": environment},

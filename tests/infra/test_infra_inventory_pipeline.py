@@ -136,6 +136,8 @@ def test_function_environment(run):
     assert {"POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(env)
     function = run.named("pipe-inventory-created")
     assert function.inputs["timeout"] == 900 and function.inputs["memorySize"] == 1024
+    # Parquet/ORC data files are copied to /tmp whole: more than Lambda's 512 MB default.
+    assert function.inputs["ephemeralStorage"] == {"size": 2048}
     assert function.inputs["handler"] == "handlers.inventory_created.app.handler"
 
 
