@@ -48,6 +48,8 @@ class FunctionSpec:
     on_success: str | None
     maximum_retry_attempts: int
     urn: str
+    log_group: str | None = None
+    """The loggingConfig log group, when the function names one (else Lambda's /aws/lambda/<name>)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Deployment:
                 on_success=(_first(destination.get("onSuccess")) or {}).get("destination"),
                 maximum_retry_attempts=int(config.get("maximumRetryAttempts", 2)),
                 urn=resource.urn,
+                log_group=(_first(out.get("loggingConfig")) or {}).get("logGroup"),
             )
         return specs
 

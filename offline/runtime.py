@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
+from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
@@ -91,6 +92,7 @@ class OfflineRuntime:
         self._admin: dict[str, str] = {}
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._rekognition: Any = None
+        self._logs_lock = threading.Lock()
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -287,7 +289,7 @@ class OfflineRuntime:
                 self.region,
                 self.worker_env.get(spec.name),
             )
-            self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn))
+            self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn), self._ship_logs)
         sqs_backend = sqs_backends[self.account_id][self.region]
         for mapping in deployment.mappings:
             if not mapping.enabled:
@@ -397,6 +399,19 @@ class OfflineRuntime:
     def _invoke_async(self, function: str, payload: bytes, source: str) -> str:
         assert self.workers is not None
         return self.workers.pool(function).invoke_async(payload, source)
+
+    def _ship_logs(self, spec: Any, lines: list[str]) -> None:
+        """Function output into its CloudWatch Logs group, as Lambda does (in-process, not counted)."""
+        backend = logs_backends[self.account_id][self.region]
+        group = spec.log_group or f"/aws/lambda/{spec.name}"
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]offline"
+        with self._logs_lock:
+            if group not in backend.groups:
+                backend.create_log_group(group, {})
+            if stream not in backend.groups[group].streams:
+                backend.create_log_stream(group, stream)
+            now = int(time.time() * 1000)
+            backend.put_log_events(group, stream, [{"timestamp": now, "message": line} for line in lines])
 
     def _send_to_destination_as(self, role_arn: str) -> Callable[[str, dict[str, Any]], None]:
         """Lambda sends an async invocation's record to its destination with the function's role."""

@@ -248,8 +248,12 @@ class FunctionPool:
         max_local_workers: int,
         send_to_destination: Callable[[str, dict[str, Any]], None],
         retry_delays_s: tuple[float, ...],
+        ship_logs: Callable[[FunctionSpec, list[str]], None] | None = None,
     ) -> None:
         self.spec = spec
+        self._ship_logs = ship_logs
+        self._log_offset = 0
+        self._log_lock = threading.Lock()
         self.env = env
         self.log_file = log_file
         self.limit = spec.reserved_concurrency
@@ -336,6 +340,7 @@ class FunctionPool:
             return _error_result(request_id, "Runtime.ImportModuleError", str(exc))
         response = worker.invoke(payload, request_id, float(self.spec.timeout_s))
         self._return_worker(worker)
+        self._forward_logs()
         with self._cond:
             self.stats.duration_s += time.monotonic() - started
             if not response.get("ok"):
@@ -346,6 +351,26 @@ class FunctionPool:
             return InvokeResult(200, response["payload"].encode(), None, request_id)
         error = {k: response[k] for k in ("errorMessage", "errorType", "stackTrace") if k in response}
         return InvokeResult(200, json.dumps(error).encode(), "Unhandled", request_id)
+
+    def _forward_logs(self) -> None:
+        """Hand the log lines written since the last call to the shipper (CloudWatch Logs in moto)."""
+        if self._ship_logs is None:
+            return
+        with self._log_lock:
+            try:
+                with self.log_file.open("rb") as handle:
+                    handle.seek(self._log_offset)
+                    data = handle.read()
+            except OSError:
+                return
+            complete = data[: data.rfind(b"\n") + 1]
+            self._log_offset += len(complete)
+        lines = [line for line in complete.decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            try:
+                self._ship_logs(self.spec, lines)
+            except Exception as exc:  # logs are a convenience: never fail an invocation for them
+                print(f"offline workers: shipping logs of {self.spec.name} failed: {exc}", file=sys.stderr)
 
     def invoke_sync(self, payload: bytes, source: str) -> InvokeResult:
         request_id = str(uuid.uuid4())
@@ -515,6 +540,7 @@ class Workers:
         spec: FunctionSpec,
         env: dict[str, str],
         send_to_destination: Callable[[str, dict[str, Any]], None],
+        ship_logs: Callable[[FunctionSpec, list[str]], None] | None = None,
     ) -> FunctionPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         pool = FunctionPool(
@@ -524,6 +550,7 @@ class Workers:
             self.max_local_workers,
             send_to_destination,
             self.async_retry_delays_s,
+            ship_logs,
         )
         self.pools[spec.name] = pool
         return pool

@@ -148,3 +148,18 @@ def test_a_worker_killed_mid_invocation_fails_that_invocation(tiny: OfflineRunti
     assert killed == [1]
     assert result["error"] == "Unhandled" and result["payload"]["errorType"] == "Runtime.ExitError"
     assert _invoke(tiny, {"action": "echo"})["error"] is None  # a fresh environment takes over
+
+
+def test_function_output_lands_in_its_cloudwatch_log_group(tiny: OfflineRuntime):
+    name = tiny.deployment.outputs["function_name"]
+    _invoke(tiny, {"action": "fail", "message": "visible in the logs"})
+    logs = tiny.client("logs")
+    group = f"/aws/lambda/{name}"
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert streams
+    messages = [
+        e["message"]
+        for stream in streams
+        for e in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    ]
+    assert any("visible in the logs" in m for m in messages)
