@@ -179,7 +179,7 @@ class OfflineRuntime:
 
     # -- clients ----------------------------------------------------------------------------------------
     def client(self, service: str, max_attempts: int = 3) -> Any:
-        """A boto3 client on the front door with the runtime's admin credentials."""
+        """A boto3 client on the front door with the runtime's admin credentials (max_attempts: in total)."""
         return self._client(service, self._admin, self.endpoint, max_attempts)
 
     def role_client(self, service: str, role_arn: str, max_attempts: int = 3) -> Any:
@@ -202,7 +202,7 @@ class OfflineRuntime:
             # s3control would prefix the host with the account id: unresolvable behind a local endpoint.
             config=Config(
                 inject_host_prefix=False,
-                retries={"mode": "standard", "max_attempts": max_attempts},
+                retries={"mode": "standard", "total_max_attempts": max_attempts},
                 read_timeout=120,
             ),
         )

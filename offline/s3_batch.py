@@ -44,6 +44,9 @@ _JOB_PATH = re.compile(r"^/v20180820/jobs(?:/([^/]+)(/status)?)?/?$")
 _BATCH_SERVICE = "batchoperations.s3.amazonaws.com"
 SUPPORTED_MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
 TERMINAL = ("Complete", "Failed", "Cancelled")
+# How long one task keeps retrying a throttled invoke (Lambda's 429) before it counts as TemporaryFailure.
+_THROTTLE_PATIENCE_S = 300.0
+_THROTTLED = "Throttled"
 # AWS report rows carry the HTTP status in the fifth column and the error code in the sixth (see the examples
 # in "Examples: S3 Batch Operations completion reports"); the schema line names them the other way round.
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
@@ -71,6 +74,7 @@ class Job:
     succeeded: int = 0
     failed: int = 0
     retries: int = 0
+    throttled: int = 0
     active_started: float | None = None
     active_seconds: float = 0.0
     failure_reasons: list[dict[str, str]] = field(default_factory=list)
@@ -128,6 +132,7 @@ class Job:
             "succeeded": self.succeeded,
             "failed": self.failed,
             "temporary_failure_retries": self.retries,
+            "throttled_invokes": self.throttled,
             "failure_reasons": list(self.failure_reasons),
             "report": (
                 f"s3://{report['Bucket'].split(':::')[-1]}/{self._report_root()}manifest.json"
@@ -379,9 +384,12 @@ class S3BatchEmulator:
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
-            # We retry TemporaryFailure ourselves; the invoke must wait as long as the function may run.
+            # Invoke retries (throttling, TemporaryFailure) are the emulator's own; an invoke waits as long as
+            # the function may run.
             config=Config(
-                retries={"mode": "standard", "max_attempts": 3}, read_timeout=960, inject_host_prefix=False
+                retries={"mode": "standard", "total_max_attempts": 1 if service == "lambda" else 3},
+                read_timeout=960,
+                inject_host_prefix=False,
             ),
         )
 
@@ -488,11 +496,24 @@ class S3BatchEmulator:
             task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
         event["tasks"] = [task]
         attempt = 0
+        throttled_until = time.monotonic() + _THROTTLE_PATIENCE_S
+        throttle_delay = 0.05
         while True:
             status, http_status, code, message = self._invoke_once(job, lam, event, task_id)
+            if code == _THROTTLED and time.monotonic() < throttled_until and not self._stopping.is_set():
+                # Lambda throttled the invoke (reserved concurrency): S3 Batch backs off and tries again,
+                # without spending the task's TemporaryFailure retries.
+                with self._lock:
+                    job.throttled += 1
+                time.sleep(throttle_delay)
+                throttle_delay = min(throttle_delay * 2, 1.0)
+                continue
+            if code == _THROTTLED:
+                code = "TemporaryFailure"
             if code != "TemporaryFailure" or attempt >= len(self.retry_delays_s) or job.cancel.is_set():
                 break
-            job.retries += 1
+            with self._lock:
+                job.retries += 1
             time.sleep(self.retry_delays_s[attempt])
             attempt += 1
             event["invocationId"] = _invocation_id()
@@ -517,7 +538,7 @@ class S3BatchEmulator:
                 return (
                     "failed",
                     status,
-                    "TemporaryFailure",
+                    _THROTTLED,
                     f"Lambda throttled or unavailable: {error['Code']}",
                 )
             return (

@@ -100,7 +100,7 @@ def test_with_iam_enforced_denials_name_the_action(tiny: OfflineRuntime):
         region_name="us-east-1",
         aws_access_key_id="AKIASTRANGER00000000",
         aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
     with pytest.raises(ClientError) as error:
         stranger.invoke(FunctionName=tiny.deployment.outputs["function_name"], Payload=json.dumps({}))
