@@ -421,18 +421,27 @@ class HistoryStore:
             Key=self._key(obj), UpdateExpression="REMOVE #a", ExpressionAttributeNames={"#a": name}
         )
 
-    def settle_gateway_call(self, record: HistoryRecord) -> bool:
-        """Remove the `gateway_call_started` mark seen on `record`, unless a newer call replaced it."""
+    def settle_gateway_call(self, record: HistoryRecord, facts: dict[str, Any] | None = None) -> bool:
+        """Remove the `gateway_call_started` mark seen on `record`, unless a newer call replaced it;
+        `facts` (plain attributes: what was found and done about it) are written with it."""
         seen = record.raw.get(GATEWAY_CALL_ATTRIBUTE)
         if seen is None:
             return False
+        names = {"#mark": GATEWAY_CALL_ATTRIBUTE}
+        values: dict[str, Any] = {":seen": seen}
+        sets = []
+        for i, (name, value) in enumerate((facts or {}).items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = value
+            sets.append(f"#f{i} = :f{i}")
+        expression = ("SET " + ", ".join(sets) + " " if sets else "") + "REMOVE #mark"
         try:
             self.table.update_item(
                 Key=self._key(record.object_ref()),
-                UpdateExpression="REMOVE #mark",
+                UpdateExpression=expression,
                 ConditionExpression="#mark = :seen",
-                ExpressionAttributeNames={"#mark": GATEWAY_CALL_ATTRIBUTE},
-                ExpressionAttributeValues={":seen": seen},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if _is_condition_failure(exc):

@@ -48,6 +48,10 @@ class GatewayBusy(Exception):
         self.may_have_registered = may_have_registered
 
 
+class RegistrationUnknown(Exception):
+    """`find_registration` cannot tell: the image it would match by can no longer be read (deleted)."""
+
+
 class GatewayRejected(Exception):
     """A permanent refusal. `code` is the short recorded reason (e.g. `no-face`), `details` extra facts."""
 
@@ -71,7 +75,8 @@ class Gateway(Protocol):
     def find_registration(self, request: RegistrationRequest) -> Registration | None:
         """The registrations of this image for this user that already exist (a worker died after `register`
         succeeded and before the history recorded it), or None. A gateway whose `register` is safe to repeat
-        (HTTP: 409 already registered) answers None. May raise `GatewayBusy`."""
+        (HTTP: 409 already registered) answers None. May raise `GatewayBusy`, or `RegistrationUnknown`
+        when the image can no longer be read."""
         ...
 
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:

@@ -32,6 +32,7 @@ from handlers.throttled_indexer.gateway import (
     GatewayRejected,
     Registration,
     RegistrationRequest,
+    RegistrationUnknown,
 )
 from handlers.throttled_indexer.outcome import Attempt, Outcome
 
@@ -183,18 +184,25 @@ class Importer:
             )
             properties = self._properties(message)
         except images.ImageUnavailable as gone:
-            details = {"message": gone.message, **self._take_back_found(message, claim)}
-            self._finish(message, claim, HistoryStatus.SKIPPED, gone.reason, details=details)
+            facts = self._take_back_found(message, claim)
+            details = {"message": gone.message}
+            self._finish(message, claim, HistoryStatus.SKIPPED, gone.reason, details=details, facts=facts)
             return Outcome.finished(f"skipped:{gone.reason}", gone.message)
         except images.ImageInvalid as invalid:
-            details = self._take_back_found(message, claim)
-            return self._reject(message, claim, invalid.reason, invalid.message, details)
+            facts = self._take_back_found(message, claim)
+            return self._reject(message, claim, invalid.reason, invalid.message, {}, facts=facts)
 
         if claim.unsettled_gateway_call:
             # A predecessor called the gateway and died before recording what the call did.
-            claim.found = recovery.find_unrecorded_registration(
-                self._gateway, self._history, obj, message.user_id, earlier_faces=claim.earlier_faces
-            )
+            try:
+                claim.found = recovery.find_unrecorded_registration(
+                    self._gateway, self._history, obj, message.user_id, earlier_faces=claim.earlier_faces
+                )
+            except RegistrationUnknown as unknown:  # deleted since we read it
+                facts = {recovery.UNVERIFIABLE: str(unknown)[:300]}
+                details = {"message": str(unknown)}
+                self._finish(message, claim, HistoryStatus.SKIPPED, "missing", details=details, facts=facts)
+                return Outcome.finished("skipped:missing", "deleted while recovering its registration")
             claim.unsettled_gateway_call = claim.found is not None
         owner = self._history.claim_fingerprint(message.user_id, image.fingerprint, obj)
         if owner is not None:
@@ -208,11 +216,8 @@ class Importer:
                 HistoryStatus.SKIPPED,
                 "duplicate",
                 fingerprint=image.fingerprint,
-                details={
-                    "duplicate_of": duplicate_of,
-                    "duplicate_status": owner.status,
-                    **taken_back,
-                },
+                details={"duplicate_of": duplicate_of, "duplicate_status": owner.status},
+                facts=taken_back,
             )
             return Outcome.finished("skipped:duplicate", f"same image as {duplicate_of}")
 
@@ -355,6 +360,7 @@ class Importer:
         details: dict[str, Any],
         *,
         fingerprint: str | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> Outcome:
         details = {"message": text, **details}
         if self._quarantine_bucket:
@@ -364,7 +370,9 @@ class Importer:
                 )
             except ClientError as exc:
                 details["quarantine_error"] = str(exc)[:300]
-        self._finish(message, claim, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details)
+        self._finish(
+            message, claim, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details, facts=facts
+        )
         return Outcome.finished(f"invalid:{code}", text)
 
     def _finish(
@@ -376,7 +384,9 @@ class Importer:
         *,
         fingerprint: str | None = None,
         details: dict[str, Any] | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> None:
+        """`facts`: plain attributes on an unrecorded registration (recovery.DEREGISTERED / UNVERIFIABLE)."""
         if claim.replacing is not None:
             # A re-registration that did not happen: the earlier registration stands, and so does its record
             # (its face ids are what a later deletion deregisters).
@@ -395,6 +405,7 @@ class Importer:
             fingerprint=fingerprint,
             details=details,
             claim_token=claim.token,
+            extra=facts or None,
         )
         if not written:
             logger.info("record changed while finishing; left as it is", extra={"key": message.object.key})
@@ -421,13 +432,17 @@ class Importer:
         """The image is not registered after all (gone, stale, invalid, a duplicate): remove what a dead
         predecessor registered for it. Returns facts for the record's details."""
         if claim.unsettled_gateway_call and claim.found is None:
-            claim.found = recovery.find_unrecorded_registration(
-                self._gateway,
-                self._history,
-                message.object,
-                message.user_id,
-                earlier_faces=claim.earlier_faces,
-            )
+            try:
+                claim.found = recovery.find_unrecorded_registration(
+                    self._gateway,
+                    self._history,
+                    message.object,
+                    message.user_id,
+                    earlier_faces=claim.earlier_faces,
+                )
+            except RegistrationUnknown as unknown:
+                claim.unsettled_gateway_call = False  # recorded in the details instead
+                return {recovery.UNVERIFIABLE: str(unknown)[:300]}
         found = claim.found
         if found is None:
             claim.unsettled_gateway_call = False
@@ -435,7 +450,7 @@ class Importer:
         self._gateway.deregister(message.user_id, found.face_ids, found.image_id)
         claim.found = None
         claim.unsettled_gateway_call = False
-        return {"deregistered_unrecorded_faces": list(found.face_ids)}
+        return {recovery.DEREGISTERED: list(found.face_ids)}
 
     def _deregister_pending(
         self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...], image_id: str | None

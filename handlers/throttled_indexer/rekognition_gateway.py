@@ -13,6 +13,7 @@ from handlers.throttled_indexer.gateway import (
     GatewayRejected,
     Registration,
     RegistrationRequest,
+    RegistrationUnknown,
 )
 
 # Rekognition's ExternalImageId: 1-255 characters of [a-zA-Z0-9_.\-:].
@@ -120,9 +121,9 @@ class RekognitionGateway:
                 # was registered; IndexFaces then reports the outcome with its own reason.
                 return None
             if code == "InvalidS3ObjectException":
-                # The version cannot be read any more (deleted): the import finds it missing. A face that
-                # was registered from it cannot be found by image; the caller records that.
-                return None
+                # The version cannot be read any more (deleted): a face registered from it cannot be found
+                # by image.
+                raise RegistrationUnknown(f"SearchFacesByImage: {code}") from exc
             raise _classify(exc, "SearchFacesByImage") from exc
         except (ConnectionError, ReadTimeoutError) as exc:
             raise GatewayBusy(f"rekognition SearchFacesByImage: {type(exc).__name__}") from exc

@@ -145,6 +145,8 @@ class FakeFaceIndex:
         self.register_calls = 0
         self.deregister_calls = 0
         self.find_calls = 0
+        # Set to a predicate on ObjectRef: a lookup by image fails like Rekognition's for a deleted version.
+        self.readable = None
         self.script: list[Exception] = []
         self.deregister_script: list[Exception] = []
         self.on_register = None
@@ -174,6 +176,10 @@ class FakeFaceIndex:
         from handlers.throttled_indexer.gateway import Registration
 
         self.find_calls += 1
+        if self.readable is not None and not self.readable(request.obj):
+            from handlers.throttled_indexer.gateway import RegistrationUnknown
+
+            raise RegistrationUnknown("the image version no longer exists")
         wanted = (request.user_id, request.obj.key, request.obj.version_id)
         faces = tuple(face_id for face_id, owner in self.faces.items() if owner == wanted)
         return Registration(face_ids=faces, external_image_id=request.user_id) if faces else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import (
     Scripted,
@@ -24,8 +25,10 @@ from conftest import (
 from handlers.common.contracts import DeleteMessage, ObjectRef
 from handlers.common.history import GATEWAY_CALL_ATTRIBUTE
 from handlers.throttled_indexer.deleter import Deleter
+from handlers.throttled_indexer.gateway import GatewayBusy, RegistrationRequest, RegistrationUnknown
 from handlers.throttled_indexer.http_gateway import HttpGateway
 from handlers.throttled_indexer.importer import Importer
+from handlers.throttled_indexer.recovery import UNVERIFIABLE
 from handlers.throttled_indexer.rekognition_gateway import (
     SEARCH_MAX_FACES,
     SEARCH_THRESHOLD,
@@ -346,7 +349,7 @@ def test_crash_then_the_version_became_stale_its_face_is_taken_back(s3, history,
     outcome = _importer(s3, history, face_index, clock).process(message, first_attempt(2))
     assert outcome.label == "skipped:stale"
     assert face_index.faces == {} and face_index.register_calls == 1
-    assert history.get(v1).details["deregistered_unrecorded_faces"] == ["face-1"]
+    assert history.get(v1).raw["deregistered_unrecorded_faces"] == ["face-1"]
 
 
 def test_crash_then_a_duplicate_was_indexed_the_image_stays_registered_once(s3, history, clock, face_index):
@@ -422,3 +425,131 @@ def test_unversioned_bucket_crash_recovery_searches_without_a_version(s3, histor
         message, first_attempt(2)
     )
     assert outcome.reason == "recovered" and history.get(obj).face_ids == (FACE,)
+
+
+# ------------------------------------------------------------------------------------ permanently deleted
+def test_a_version_deleted_for_good_while_its_worker_lay_dead_is_recorded_unverifiable(
+    s3, history, clock, rekognition
+):
+    """Known limit: Rekognition cannot search a version that no longer exists. It is not silent: the record
+    says so (and the log has an error line)."""
+    client, stubber = rekognition
+    gateway = RekognitionGateway(client, "faces")
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
+    with pytest.raises(WorkerDied):
+        _importer(s3, history, gateway, clock, before_finish=die).process(
+            import_message(obj, user_id=USER), first_attempt()
+        )
+    clock.advance(LEASE_SECONDS + 1)
+    s3.delete_object(Bucket=obj.bucket, Key=obj.key, VersionId=obj.version_id)
+    stubber.add_client_error(
+        "search_faces_by_image",
+        service_error_code="InvalidS3ObjectException",
+        service_message="Unable to get object metadata from S3.",
+        expected_params=_search_params(obj),
+    )
+    event = DeleteMessage(
+        object=ObjectRef(bucket=obj.bucket, key=obj.key, version_id=obj.version_id, sequencer="0B")
+    )
+    assert Deleter(s3=s3, history=history, gateway=gateway, clock=clock).process(event).label == "deleted"
+    record = history.get(obj)
+    assert record.status == "deleted" and GATEWAY_CALL_ATTRIBUTE not in record.raw
+    assert "InvalidS3ObjectException" in record.raw[UNVERIFIABLE]
+
+
+# ------------------------------------------------------------------------------------ the gateway's lookup
+def _request(user_id: str = USER) -> RegistrationRequest:
+    obj = ObjectRef(bucket="images", key="photos/a b.jpg", version_id="v-1", etag="e")
+    return RegistrationRequest(obj=obj, user_id=user_id, properties={})
+
+
+def test_find_registration_keeps_only_this_users_faces(rekognition):
+    client, stubber = rekognition
+    stubber.add_response(
+        "search_faces_by_image",
+        _matches(("f-other", "someone else"), (FACE, USER), (OTHER_FACE, USER)),
+        _search_params(_request().obj),
+    )
+    found = RekognitionGateway(client, "faces").find_registration(_request())
+    assert found.face_ids == (FACE, OTHER_FACE) and found.external_image_id == external_image_id(USER)
+    assert found.details == {"recovered_by": "SearchFacesByImage", "similarity": [100.0, 100.0]}
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("InvalidParameterException", None),  # no face in the image
+        ("InvalidImageFormatException", None),
+        ("ImageTooLargeException", None),
+        ("InvalidS3ObjectException", RegistrationUnknown),
+        ("ThrottlingException", GatewayBusy),
+        ("ProvisionedThroughputExceededException", GatewayBusy),
+        ("InternalServerError", GatewayBusy),
+        ("AccessDeniedException", ClientError),  # configuration: retried, then recorded as failed
+        ("ResourceNotFoundException", ClientError),
+    ],
+)
+def test_find_registration_errors(rekognition, code, expected):
+    client, stubber = rekognition
+    stubber.add_client_error("search_faces_by_image", service_error_code=code, http_status_code=400)
+    gateway = RekognitionGateway(client, "faces")
+    if expected is None:
+        assert gateway.find_registration(_request()) is None
+    else:
+        with pytest.raises(expected):
+            gateway.find_registration(_request())
+
+
+def test_throttling_after_client_side_retries_may_hide_a_registration(rekognition):
+    """botocore retried (e.g. after a read timeout) before the final throttling answer: an earlier attempt
+    may have registered, so the mark must stay."""
+    client, stubber = rekognition
+    gateway = RekognitionGateway(client, "faces")
+    stubber.add_client_error("index_faces", service_error_code="ThrottlingException")
+    with pytest.raises(GatewayBusy) as first_try:
+        gateway.register(_request())
+    assert first_try.value.may_have_registered is False
+    stubber.add_client_error(
+        "index_faces", service_error_code="ThrottlingException", response_meta={"RetryAttempts": 2}
+    )
+    with pytest.raises(GatewayBusy) as retried:
+        gateway.register(_request())
+    assert retried.value.may_have_registered is True
+
+
+# ------------------------------------------------------------------------------------ the history's mark
+def test_the_mark_needs_the_claim_and_survives_everyone_but_the_claimant(s3, history, clock):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    token, _ = history.claim(obj, lease_seconds=60)
+    assert not history.mark_gateway_call(obj, "not-the-token", user_id=USER, fingerprint="f" * 64)
+    assert history.mark_gateway_call(obj, token, user_id=USER, fingerprint="f" * 64)
+    marked = history.get(obj)
+    assert (marked.user_id, marked.fingerprint, marked.gateway_call_started) == (USER, "f" * 64, True)
+    # given back after a timeout: kept; the batch giving up (no claim): kept; a new claim: kept
+    assert history.release(obj, token, "retrying: timeout")
+    history.record_outcome(obj, "failed", "gave-up", user_id=USER, run_id="r")
+    assert history.get(obj).gateway_call_started
+    token, before = history.claim(obj, lease_seconds=60)
+    assert before.gateway_call_started and history.get(obj).gateway_call_started
+    # given back after a refusal that did nothing: removed
+    assert history.release(obj, token, "retrying: throttled", may_have_registered=False)
+    assert not history.get(obj).gateway_call_started
+    # the claimant's final write removes it
+    token, _ = history.claim(obj, lease_seconds=60)
+    history.mark_gateway_call(obj, token, user_id=USER, fingerprint="f" * 64)
+    assert history.record_outcome(obj, "indexed", "registered", user_id=USER, run_id="r", claim_token=token)
+    assert GATEWAY_CALL_ATTRIBUTE not in history.get(obj).raw
+
+
+def test_settling_a_mark_that_a_newer_call_replaced_changes_nothing(s3, history, clock):
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    token, _ = history.claim(obj, lease_seconds=60)
+    history.mark_gateway_call(obj, token, user_id=USER, fingerprint="f" * 64)
+    seen = history.get(obj)
+    clock.advance(1)
+    history.mark_gateway_call(obj, token, user_id=USER, fingerprint="f" * 64)  # a newer call
+    assert not history.settle_gateway_call(seen, {"note": "x"})
+    assert history.get(obj).gateway_call_started and "note" not in history.get(obj).raw
+    assert history.settle_gateway_call(history.get(obj), {"note": "x"})
+    assert history.get(obj).raw["note"] == "x" and not history.get(obj).gateway_call_started
