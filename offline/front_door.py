@@ -378,14 +378,10 @@ def _operation(
         return f"{method} {re.sub(r'/functions/[^/]+', '/functions/{name}', path)}"
     if service == "s3control":
         if "/jobs" in path:
-            return (
-                {
-                    "POST": "CreateJob" if path.endswith("/jobs") else "UpdateJobStatus",
-                    "GET": "DescribeJob",
-                }.get(method, method)
-                if not (method == "GET" and path.rstrip("/").endswith("/jobs"))
-                else "ListJobs"
-            )
+            listing = path.rstrip("/").endswith("/jobs")
+            if method == "POST":
+                return "CreateJob" if listing else "UpdateJobStatus"
+            return "ListJobs" if listing else "DescribeJob"
         return f"{method} {path.split('/')[2] if path.count('/') > 1 else path}"
     if service == "s3":
         return _s3_operation(method, path, query, headers)

@@ -154,6 +154,12 @@ def test_create_job_is_idempotent_on_the_client_request_token(tiny: OfflineRunti
     _wait_done(tiny, first)
     listed = s3control.list_jobs(AccountId=ACCOUNT)["Jobs"]
     assert sum(1 for j in listed if j["JobId"] == first) == 1
+    calls = tiny.stats()["api_calls"]
+    assert (
+        calls["s3control:CreateJob"] >= 3
+        and calls["s3control:ListJobs"] >= 1
+        and calls["s3control:DescribeJob"] >= 1
+    )
 
 
 @pytest.mark.parametrize(
