@@ -131,6 +131,13 @@ class Job:
             "total": self.total,
             "succeeded": self.succeeded,
             "failed": self.failed,
+            "created_at": self.created.isoformat(),
+            "terminated_at": self.terminated.isoformat() if self.terminated else None,
+            "active_seconds": round(
+                self.active_seconds
+                + (time.monotonic() - self.active_started if self.active_started else 0.0),
+                3,
+            ),
             "temporary_failure_retries": self.retries,
             "throttled_invokes": self.throttled,
             "failure_reasons": list(self.failure_reasons),

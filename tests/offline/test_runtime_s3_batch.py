@@ -80,6 +80,7 @@ def test_a_job_invokes_once_per_row_retries_and_reports(tiny: OfflineRuntime):
     assert job["ProgressSummary"]["NumberOfTasksFailed"] == 1
     [summary] = [j for j in tiny.stats()["jobs"] if j["id"] == job_id]
     assert summary["temporary_failure_retries"] == 1
+    assert summary["created_at"] <= summary["terminated_at"] and summary["active_seconds"] > 0
     inventory = tiny.deployment.outputs["inventory_bucket"]
     assert summary["report"] == f"s3://{inventory}/reports/job-{job_id}/manifest.json"
 
