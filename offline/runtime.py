@@ -365,7 +365,9 @@ class OfflineRuntime:
         name = unquote(match.group(1))
         qualifier = (request.query.get("Qualifier") or [None])[0]
         try:
-            pool = self.workers.pool(name if not qualifier else f"{name}:{qualifier}")
+            if qualifier not in (None, "$LATEST"):
+                raise KeyError(f"function {name}:{qualifier}: only $LATEST runs offline")
+            pool = self.workers.pool(name)
         except KeyError as exc:
             return json_response(404, {"Type": "User", "Message": str(exc)}, "ResourceNotFoundException")
         self.front_door.authorize(request.caller, "lambda:InvokeFunction", pool.spec.arn, None)

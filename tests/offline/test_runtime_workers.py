@@ -124,6 +124,10 @@ def test_async_failure_goes_to_the_on_failure_destination(tiny: OfflineRuntime):
 
 def test_dry_run_and_unknown_functions(tiny: OfflineRuntime):
     lam = tiny.client("lambda", max_attempts=1)
+    latest = lam.invoke(
+        FunctionName=tiny.deployment.outputs["function_arn"], Qualifier="$LATEST", Payload=b"{}"
+    )
+    assert latest["StatusCode"] == 200 and latest.get("FunctionError") is None
     response = lam.invoke(FunctionName=tiny.deployment.outputs["function_name"], InvocationType="DryRun")
     assert response["StatusCode"] == 204
     try:
