@@ -172,14 +172,21 @@ def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: Offl
     _deliver_inventory(dev, rows)
     dev.run_until_idle(120)
     stats = dev.stats()
+
+    def explain() -> str:  # what the runtime saw, should an assertion fail
+        seen = dev.stats()
+        keep = ("invocations", "queues", "jobs", "access_denied", "deliveries", "logs")
+        return json.dumps({k: seen[k] for k in keep} | {"rekognition": faces.calls}, default=str)[:6000]
+
     [job] = stats["jobs"]
-    assert (job["status"], job["total"], job["succeeded"]) == ("Complete", 3, 3)
-    assert faces.calls.count("IndexFaces") == 3 and len(faces.faces) == 3
+    assert (job["status"], job["total"], job["succeeded"]) == ("Complete", 3, 3), explain()
+    assert faces.calls.count("IndexFaces") == 3 and len(faces.faces) == 3, explain()
     s3.delete_object(Bucket=images, Key=keys[0])
     dev.run_until_idle(60)
-    assert faces.calls.count("DeleteFaces") == 1 and len(faces.faces) == 2
-    assert dev.stats()["access_denied"] == []
+    assert faces.calls.count("DeleteFaces") == 1 and len(faces.faces) == 2, explain()
+    assert dev.stats()["access_denied"] == [], explain()
     # One invocation per manifest row, as the job role (plus one per TemporaryFailure retry, if any).
     batch_role = dev.deployment.outputs["batch_role_arn"].rsplit("/", 1)[1]
     qualifier = dev.stats()["invocations"][dev.deployment.outputs["batch_function_name"]]
-    assert 3 <= qualifier["by_source"][f"invoke:{batch_role}"] <= 3 + job["temporary_failure_retries"]
+    invoked = qualifier["by_source"][f"invoke:{batch_role}"]
+    assert 3 <= invoked <= 3 + job["temporary_failure_retries"], explain()
