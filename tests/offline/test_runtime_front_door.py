@@ -48,6 +48,26 @@ def test_objects_pass_through_unchanged(tiny: OfflineRuntime):
     assert tiny.stats()["api_calls"]["s3:PutObject"] >= 1 and tiny.stats()["api_calls"]["s3:GetObject"] >= 1
 
 
+def test_a_chunked_request_body_is_forwarded_whole(tiny: OfflineRuntime):
+    import http.client
+    from urllib.parse import urlsplit
+
+    bucket = tiny.deployment.outputs["image_bucket"]
+    parts = urlsplit(tiny.endpoint)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    chunks = [b"first-", b"second-", b"third"]
+    connection.request(
+        "PUT",
+        f"/{bucket}/chunked.txt",
+        body=iter(chunks),
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=offline/20260101/us-east-1/s3/aws4_request"},
+        encode_chunked=True,
+    )
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert tiny.client("s3").get_object(Bucket=bucket, Key="chunked.txt")["Body"].read() == b"".join(chunks)
+
+
 def test_rekognition_goes_to_the_pluggable_handler(tiny: OfflineRuntime):
     fake = FakeRekognition()
     tiny.set_rekognition_handler(fake)
