@@ -202,6 +202,33 @@ def test_a_manifest_with_another_etag_fails_the_job(tiny: OfflineRuntime):
     assert job["FailureReasons"][0]["FailureCode"] == "ManifestETagMismatch"
 
 
+def test_a_job_that_needs_confirmation_waits_suspended(tiny: OfflineRuntime):
+    s3control = tiny.client("s3control")
+    manifest = _put_manifest(tiny, "manifests/confirm.csv", ["c.jpg"])
+    waiting = s3control.create_job(**_job_request(tiny, manifest, ConfirmationRequired=True))["JobId"]
+    cancelled = s3control.create_job(**_job_request(tiny, manifest, ConfirmationRequired=True))["JobId"]
+    for job_id in (waiting, cancelled):
+        wait_for(
+            lambda job_id=job_id: (
+                s3control.describe_job(AccountId=ACCOUNT, JobId=job_id)["Job"]["Status"] == "Suspended"
+            ),
+            what="the job to wait for confirmation",
+        )
+    assert (
+        s3control.describe_job(AccountId=ACCOUNT, JobId=waiting)["Job"]["ProgressSummary"][
+            "TotalNumberOfTasks"
+        ]
+        == 1
+    )
+    s3control.update_job_status(AccountId=ACCOUNT, JobId=waiting, RequestedJobStatus="Ready")
+    s3control.update_job_status(AccountId=ACCOUNT, JobId=cancelled, RequestedJobStatus="Cancelled")
+    assert _wait_done(tiny, waiting)["Status"] == "Complete"
+    assert _wait_done(tiny, cancelled)["Status"] == "Cancelled"
+    with pytest.raises(ClientError) as error:
+        s3control.update_job_status(AccountId=ACCOUNT, JobId=waiting, RequestedJobStatus="Ready")
+    assert error.value.response["Error"]["Code"] == "JobStatusException"
+
+
 def test_progress_reports_jobs_tasks_and_ticks(tiny: OfflineRuntime):
     events: list[tuple[str, dict]] = []
     tiny.progress = lambda kind, data: events.append((kind, data))
