@@ -118,3 +118,40 @@ def test_a_topic_under_the_aws_managed_key_cannot_receive_s3_events(tiny: Offlin
         assert "alias/aws/sns" in denial[0]["reason"]
     finally:
         sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue="")
+
+
+def test_a_bucket_can_notify_the_function_directly(tiny: OfflineRuntime):
+    s3 = tiny.client("s3")
+    function_arn = tiny.deployment.outputs["function_arn"]
+    s3.create_bucket(Bucket="direct-notify")
+    notification = {
+        "LambdaFunctionConfigurations": [
+            {
+                "LambdaFunctionArn": function_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
+            }
+        ]
+    }
+    s3.put_bucket_notification_configuration(Bucket="direct-notify", NotificationConfiguration=notification)
+    s3.put_object(Bucket="direct-notify", Key="in/no-permission-yet.txt", Body=b"x")
+    wait_for(
+        lambda: any(
+            d["caller"] == "s3.amazonaws.com" and d["resource"] == function_arn
+            for d in tiny.stats()["access_denied"]
+        ),
+        what="the delivery refused without a Lambda permission",
+    )
+    tiny.client("lambda").add_permission(
+        FunctionName=function_arn,
+        StatementId="from-direct-notify",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::direct-notify",
+    )
+    s3.put_object(Bucket="direct-notify", Key="in/a b.txt", Body=b"x")
+    s3.put_object(Bucket="direct-notify", Key="out/ignored.txt", Body=b"x")
+    tiny.run_until_idle(20)
+    items = tiny.client("dynamodb").scan(TableName=tiny.deployment.outputs["table"])["Items"]
+    bodies = [i["body"]["S"] for i in items if json.loads(i["record"]["S"]).get("eventSource") == "aws:s3"]
+    assert bodies == ["in/a+b.txt"]

@@ -46,6 +46,9 @@ def _records(event, context):
         if record.get("eventSource") == "aws:sqs":
             body = record["body"]
             ident = record["messageId"]
+        elif record.get("eventSource") == "aws:s3":
+            body = record["s3"]["object"]["key"]
+            ident = record["s3"]["object"]["sequencer"]
         else:
             body = record["Sns"]["Message"]
             ident = record["Sns"]["MessageId"]
