@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import uuid
 from dataclasses import dataclass
 
 import boto3
@@ -27,7 +28,10 @@ class FakeContext:
         return 300_000
 
 
-def _load_app():
+def _load_app(monkeypatch):
+    # Powertools loggers of one service name share one stdout handler, bound to whatever sys.stdout was when
+    # the first was made (another test's capture): a fresh service name gives this load its own handler.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"indexer-app-test-{uuid.uuid4().hex}")
     sys.modules.pop("handlers.throttled_indexer.app", None)
     return importlib.import_module("handlers.throttled_indexer.app")
 
@@ -47,7 +51,7 @@ def test_handler_indexes_a_batch_and_emits_outcome_metrics(monkeypatch, s3, hist
             "QUEUE_URL": url,
         }.items():
             monkeypatch.setenv(name, value)
-        app = _load_app()
+        app = _load_app(monkeypatch)
         event = {
             "Records": [
                 {
