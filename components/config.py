@@ -273,10 +273,10 @@ class BatchQualifierSettings(Section):
     """batch_qualifier timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
     """batch_qualifier memory."""
-    provider: Annotated[
-        str, Field(pattern=r"^(s3-tags|dynamodb-mapping|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
-    ] = "s3-tags"
-    """`s3-tags`, `dynamodb-mapping` (needs providerConfig + extraPolicyStatements) or `package.module:Class`."""
+    provider: Annotated[str, Field(pattern=r"^(s3-tags|dynamodb-mapping|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = (
+        "s3-tags"
+    )
+    """`s3-tags`, `dynamodb-mapping` (+ providerConfig, extraPolicyStatements) or `package.module:Class`."""
     provider_config: dict[str, Any] = Field(default_factory=dict)
     """JSON object handed to the provider (env REGISTRATION_PROVIDER_CONFIG)."""
     properties_buckets: tuple[BucketName, ...] = ()

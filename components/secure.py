@@ -450,7 +450,7 @@ class FunctionSpec:
     log_retention_days: int
     reserved_concurrency: int | None = None
     ephemeral_storage_mb: int = 512
-    """/tmp size (Lambda's default and minimum is 512 MB)."""
+    """Ephemeral storage size in MB (Lambda's default and minimum is 512)."""
     function_name: str | None = None
     """Physical function name; None lets Pulumi auto-name (set it when a policy must name the function
     before it exists, e.g. a function that invokes itself)."""

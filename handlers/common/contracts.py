@@ -56,7 +56,15 @@ class HistoryStatus(StrEnum):
 
 
 # Statuses whose records expire by TTL (success and deletion records are kept).
-EXPIRING_STATUSES = frozenset({HistoryStatus.QUEUED, HistoryStatus.INDEXING, HistoryStatus.SKIPPED, HistoryStatus.INVALID, HistoryStatus.FAILED})
+EXPIRING_STATUSES = frozenset(
+    {
+        HistoryStatus.QUEUED,
+        HistoryStatus.INDEXING,
+        HistoryStatus.SKIPPED,
+        HistoryStatus.INVALID,
+        HistoryStatus.FAILED,
+    }
+)
 
 
 # ---------------------------------------------------------------------------------------------- queue message
@@ -138,7 +146,9 @@ def parse_message(body: str) -> ImportMessage | DeleteMessage:
 def delete_message_from_eventbridge(event: dict) -> DeleteMessage:
     """Turn an EventBridge S3 "Object Deleted" event into a DeleteMessage."""
     if event.get("detail-type") != "Object Deleted":
-        raise MessageError(f"unexpected EventBridge event type {event.get('detail-type')!r}; expected 'Object Deleted'")
+        raise MessageError(
+            f"unexpected EventBridge event type {event.get('detail-type')!r}; expected 'Object Deleted'"
+        )
     try:
         detail = event["detail"]
         obj = detail["object"]
