@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -17,7 +16,7 @@ from handlers.batch_qualifier.events import BadTask, build_response, parse_invoc
 from handlers.batch_qualifier.outcomes import clip_result_string
 from handlers.batch_qualifier.qualifier import TaskResult
 from handlers.batch_qualifier.settings import Settings
-from handlers.common.aws import RETRY_CONFIG, client
+from handlers.common.aws import client, dynamodb_table
 
 logger = Logger()
 metrics = Metrics()
@@ -34,12 +33,8 @@ OUTCOME_METRICS = {
 }
 
 
-def _history_table(name: str) -> Any:
-    return boto3.resource("dynamodb", config=RETRY_CONFIG).Table(name)
-
-
 # Built at cold start: a wrong REGISTRATION_PROVIDER or malformed setting fails the init, not every task.
-qualifier = build_qualifier(Settings.from_environment(os.environ), client, _history_table)
+qualifier = build_qualifier(Settings.from_environment(os.environ), client, dynamodb_table)
 
 
 @metrics.log_metrics

@@ -29,6 +29,11 @@ def client(service: str, region_name: str | None = None):
     return made
 
 
+def dynamodb_table(name: str):
+    """A boto3 DynamoDB Table resource (the import history), with the same retry configuration."""
+    return boto3.resource("dynamodb", config=RETRY_CONFIG).Table(name)
+
+
 def strip_account_host_prefix(request, **_kwargs) -> None:
     """Behind a custom endpoint (AWS_ENDPOINT_URL: the offline runtime), drop the `<account id>.` that the
     s3control endpoint rules put in front of the host: `123456789012.127.0.0.1` cannot resolve. Runs before

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common.aws import RETRY_CONFIG, client
+from handlers.common.aws import client, dynamodb_table
 from handlers.throttled_indexer.bootstrap import build_runner
 from handlers.throttled_indexer.outcome import metric_name
 from handlers.throttled_indexer.settings import Settings
@@ -23,12 +22,8 @@ def _count(label: str) -> None:
     metrics.add_metric(name=metric_name(label), unit=MetricUnit.Count, value=1)
 
 
-def _history_table(name: str) -> Any:
-    return boto3.resource("dynamodb", config=RETRY_CONFIG).Table(name)
-
-
 # Built at cold start: a missing HISTORY_TABLE or a malformed setting fails the init, not every message.
-runner = build_runner(Settings.from_env(os.environ), client, _history_table, _count, logger)
+runner = build_runner(Settings.from_env(os.environ), client, dynamodb_table, _count, logger)
 
 
 @metrics.log_metrics
