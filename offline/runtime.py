@@ -66,7 +66,8 @@ class OfflineRuntime:
             concurrency still decides throttling).
         failed_visibility_timeout_s: None keeps AWS's behaviour (a failed SQS message reappears after the
             queue's visibility timeout); a number makes them reappear after that many seconds (demo speed).
-        worker_env: extra environment per function name, on top of the deployed one (fault injection).
+        worker_env: extra environment per function name (or Pulumi resource name, e.g. "indexer-function"),
+            on top of the deployed one (fault injection, short back-off).
         progress: called with (kind, data) on job/task changes and once a second in run_until_idle.
         """
         self.program_dir = Path(program_dir)
@@ -287,7 +288,8 @@ class OfflineRuntime:
                 self.endpoint,
                 self.role_credentials(spec.role_arn),
                 self.region,
-                self.worker_env.get(spec.name),
+                # By function name, or by its Pulumi resource name (stable: auto-names get a random suffix).
+                self.worker_env.get(spec.name) or self.worker_env.get(spec.urn.rsplit("::", 1)[-1]),
             )
             self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn), self._ship_logs)
         sqs_backend = sqs_backends[self.account_id][self.region]
