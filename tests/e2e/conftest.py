@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_support import FaceIndex
+from e2e_support import make_rekognition
 
-from offline.deploy import REPO_ROOT
+from offline.deploy import REPO_ROOT, read_stack_config
+from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
 # Short waits: the indexer's own back-off (default 60 s base) and botocore's retries would make a test slow
@@ -18,12 +19,13 @@ FAST_INDEXER = {
     "indexer-function": {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "2", "AWS_MAX_ATTEMPTS": "2"}
 }
 
-StackFactory = Callable[..., tuple[OfflineRuntime, FaceIndex]]
+StackFactory = Callable[..., tuple[OfflineRuntime, EmulatedRekognition]]
 
 
 @pytest.fixture
 def dev_stack() -> Iterator[StackFactory]:
-    """`dev_stack(rate_per_s=None, config_overrides=None, **runtime_options)` -> (runtime, faces).
+    """`dev_stack(config_overrides=None, rekognition={EmulatedRekognition options}, **runtime_options)`
+    -> (runtime, the emulated Rekognition), IAM enforced.
 
     One runtime per test (moto's backends are process-wide); stopped when the test ends."""
     if not (REPO_ROOT / "__main__.py").exists():
@@ -31,8 +33,10 @@ def dev_stack() -> Iterator[StackFactory]:
     started: list[OfflineRuntime] = []
 
     def make(
-        rate_per_s: float | None = None, config_overrides: dict[str, Any] | None = None, **options: Any
-    ) -> tuple[OfflineRuntime, FaceIndex]:
+        config_overrides: dict[str, Any] | None = None,
+        rekognition: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> tuple[OfflineRuntime, EmulatedRekognition]:
         options.setdefault("failed_visibility_timeout_s", 1)
         options.setdefault("worker_env", FAST_INDEXER)
         options.setdefault("batch_retry_delays_s", (0.1, 0.2, 0.5))
@@ -40,7 +44,8 @@ def dev_stack() -> Iterator[StackFactory]:
         runtime = OfflineRuntime(**options)
         started.append(runtime)
         runtime.start()
-        faces = FaceIndex(runtime, rate_per_s=rate_per_s)
+        region = read_stack_config(REPO_ROOT, "dev", config_overrides)[1].get("aws:region", runtime.region)
+        faces = make_rekognition(runtime, region=region, **(rekognition or {}))
         runtime.set_rekognition_handler(faces)
         runtime.deploy("dev", config_overrides)
         runtime.enforce_iam()

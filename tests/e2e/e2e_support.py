@@ -1,9 +1,7 @@
-"""Shared helpers of the end-to-end tests: small images, an S3 Inventory delivery, a Rekognition stand-in.
+"""Shared helpers of the end-to-end tests: images, an S3 Inventory delivery, reading history and reports.
 
-`FaceIndex` is a stand-in for Rekognition with just what the pipeline uses (IndexFaces, SearchFacesByImage,
-DeleteFaces): it reads the image from S3 (authorized as the calling role), remembers each face's image content,
-answers searches by content and can inject throttling / 5xx answers. Its face list is the ground truth the
-tests check: what is registered, and whether an image was ever registered twice at the same time.
+The gateway is `offline.rekognition.EmulatedRekognition` (rate limit, injected faults, and its registration
+registry: the ground truth of what is registered and whether anything was registered twice).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import hashlib
 import io
 import json
 import struct
-import threading
 import time
 import uuid
 import zlib
@@ -27,20 +24,14 @@ from urllib.parse import quote_plus
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from offline.front_door import AccessDenied
+from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
-# Error answers a gateway fault turns into: (HTTP status, Rekognition error code).
-FAULTS = {
-    "throttle": (400, "ThrottlingException"),
-    "provisioned": (400, "ProvisionedThroughputExceededException"),
-    "outage": (500, "InternalServerError"),
-}
 
-
-def png(seed: int) -> bytes:
-    """A valid 8x8 RGB PNG whose pixels (and so its SHA-256) depend on `seed`."""
-    width = height = 8
+def png(seed: int, size: int = 48) -> bytes:
+    """A valid RGB PNG whose pixels (and so its SHA-256) depend on `seed`; 48 px: the emulator finds a face
+    in images of at least 40 px that are not of one colour."""
+    width = height = size
     rows = b"".join(
         b"\x00" + bytes((x * 31 + y * 17 + seed) % 256 for x in range(width * 3)) for y in range(height)
     )
@@ -149,167 +140,39 @@ def history(runtime: OfflineRuntime) -> dict[str, dict[str, Any]]:
     return records
 
 
-def explain(runtime: OfflineRuntime, faces: FaceIndex | None = None) -> str:
+def make_rekognition(runtime: OfflineRuntime, region: str, **options: Any) -> EmulatedRekognition:
+    """The emulated collection, reading images with the runtime's admin client, authorizing the caller."""
+    return EmulatedRekognition(
+        runtime.client("s3"),
+        authorize=runtime.authorize,
+        region=region,
+        account_id=runtime.account_id,
+        **options,
+    )
+
+
+def active_by_key(faces: EmulatedRekognition) -> Counter[str]:
+    """Active registrations per object key (the registry's source is `bucket/key#version`)."""
+    return Counter((r.source or "").split("/", 1)[-1].rsplit("#", 1)[0] for r in faces.registry.active())
+
+
+def summary(faces: EmulatedRekognition) -> dict[str, Any]:
+    return {
+        "calls": dict(faces.calls),
+        "throttled": dict(faces.throttled),
+        "injected": dict(faces.faults.injected),
+        "active": sorted(f"{r.source}:{r.user_id}" for r in faces.registry.active()),
+        "duplicates": [r.source for r in faces.registry.duplicates],
+    }
+
+
+def explain(runtime: OfflineRuntime, faces: EmulatedRekognition | None = None) -> str:
     """What the runtime saw, for an assertion message."""
     seen = runtime.stats()
     keep = ("invocations", "queues", "mappings", "jobs", "access_denied", "deliveries")
-    extra = {"rekognition": faces.summary()} if faces is not None else {}
+    extra: dict[str, Any] = {"rekognition": summary(faces)} if faces is not None else {}
     extra["history"] = {k: (v.get("status"), v.get("reason")) for k, v in history(runtime).items()}
     return json.dumps({k: seen[k] for k in keep} | extra, default=str)[:8000]
-
-
-@dataclass(frozen=True)
-class _Refused:
-    status: int
-    body: dict[str, Any]
-
-
-@dataclass
-class Face:
-    face_id: str
-    image_id: str
-    external_image_id: str
-    content: str  # SHA-256 of the image the face came from
-    source: str  # s3://bucket/key?versionId=...
-    deleted: bool = False
-
-
-class FaceIndex:
-    """A Rekognition collection stand-in (see the module docstring). Thread-safe: the front door is threaded.
-
-    `fail_next(action, kinds)` queues faults answered to the next calls of `action` (before the call does
-    anything, as a throttled / failed request does). `rate_per_s` refuses IndexFaces calls above that rate
-    with ProvisionedThroughputExceededException (a token bucket holding one second's worth).
-    """
-
-    def __init__(self, runtime: OfflineRuntime, rate_per_s: float | None = None) -> None:
-        self._runtime = runtime
-        self._lock = threading.Lock()
-        self.faces: dict[str, Face] = {}
-        self.calls: Counter[str] = Counter()
-        self.refused: Counter[str] = Counter()
-        self.registered_while_active: list[str] = []
-        self._faults: dict[str, list[str]] = {}
-        self.rate_per_s = rate_per_s
-        self._tokens = float(rate_per_s or 0)
-        self._last = time.monotonic()
-        self.index_times: list[float] = []
-
-    # -- test controls --------------------------------------------------------------------------------
-    def fail_next(self, action: str, kinds: Iterable[str]) -> None:
-        with self._lock:
-            self._faults.setdefault(action, []).extend(kinds)
-
-    def active(self) -> list[Face]:
-        with self._lock:
-            return [face for face in self.faces.values() if not face.deleted]
-
-    def active_by_source(self) -> Counter[str]:
-        return Counter(face.source.split("?", 1)[0] for face in self.active())
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "calls": dict(self.calls),
-            "refused": dict(self.refused),
-            "active": sorted(f"{f.source}:{f.external_image_id}" for f in self.active()),
-            "registered_while_active": self.registered_while_active,
-        }
-
-    # -- the emulated API -----------------------------------------------------------------------------
-    def handle(self, action: str, body: dict[str, Any], caller) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            self.calls[action] += 1
-            queued = self._faults.get(action)
-            fault = queued.pop(0) if queued else None
-            if fault is None and action == "IndexFaces" and not self._take_token():
-                fault = "provisioned"
-            if fault is not None:
-                self.refused[f"{action}:{fault}"] += 1
-                status, code = FAULTS[fault]
-                return status, {"__type": code, "Message": f"injected {fault}"}
-        if action == "CreateCollection":
-            return 200, {"StatusCode": 200, "FaceModelVersion": "7.0"}
-        if action == "DeleteFaces":
-            with self._lock:
-                for face_id in body["FaceIds"]:
-                    if face_id in self.faces:
-                        self.faces[face_id].deleted = True
-            return 200, {"DeletedFaces": body["FaceIds"], "UnsuccessfulFaceDeletions": []}
-        if action not in ("IndexFaces", "SearchFacesByImage"):
-            return 400, {"__type": "InvalidParameterException", "Message": f"{action} is not emulated"}
-        image = self._read(body["Image"]["S3Object"], caller)
-        if isinstance(image, _Refused):
-            return image.status, image.body
-        content, source = image
-        if action == "SearchFacesByImage":
-            with self._lock:
-                matches = [f for f in self.faces.values() if not f.deleted and f.content == content]
-            return 200, {
-                "FaceMatches": [
-                    {
-                        "Similarity": 99.9,
-                        "Face": {
-                            "FaceId": f.face_id,
-                            "ImageId": f.image_id,
-                            "ExternalImageId": f.external_image_id,
-                        },
-                    }
-                    for f in matches
-                ],
-                "FaceModelVersion": "7.0",
-            }
-        face = Face(str(uuid.uuid4()), str(uuid.uuid4()), body.get("ExternalImageId", ""), content, source)
-        with self._lock:
-            if any(
-                f.content == content and f.external_image_id == face.external_image_id
-                for f in self.faces.values()
-                if not f.deleted
-            ):
-                self.registered_while_active.append(source)
-            self.faces[face.face_id] = face
-            self.index_times.append(time.monotonic())
-        record = {
-            "FaceId": face.face_id,
-            "ImageId": face.image_id,
-            "ExternalImageId": face.external_image_id,
-            "Confidence": 99.9,
-            "BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.2, "Top": 0.2},
-        }
-        return 200, {
-            "FaceRecords": [{"Face": record, "FaceDetail": {"Confidence": 99.9}}],
-            "UnindexedFaces": [],
-            "FaceModelVersion": "7.0",
-        }
-
-    def _take_token(self) -> bool:
-        if self.rate_per_s is None:
-            return True
-        now = time.monotonic()
-        self._tokens = min(self.rate_per_s, self._tokens + (now - self._last) * self.rate_per_s)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
-
-    def _read(self, s3_object: dict[str, str], caller) -> tuple[str, str] | _Refused:
-        """Rekognition reads the image with the caller's permissions; a missing version is InvalidS3Object."""
-        bucket, key, version = s3_object["Bucket"], s3_object["Name"], s3_object.get("Version")
-        try:
-            self._runtime.authorize(caller, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")
-        except AccessDenied as denied:
-            return _Refused(
-                400, {"__type": "InvalidS3ObjectException", "Message": f"S3 access denied: {denied}"}
-            )
-        extra = {"VersionId": version} if version else {}
-        try:
-            data = self._runtime.client("s3", max_attempts=1).get_object(Bucket=bucket, Key=key, **extra)
-        except Exception as exc:  # noqa: BLE001 (any read failure is Rekognition's InvalidS3ObjectException)
-            return _Refused(
-                400, {"__type": "InvalidS3ObjectException", "Message": f"Unable to get object: {exc}"}
-            )
-        content = hashlib.sha256(data["Body"].read()).hexdigest()
-        return content, f"s3://{bucket}/{key}?versionId={version}"
 
 
 def report_rows(runtime: OfflineRuntime, job: dict[str, Any]) -> list[list[str]]:
@@ -319,6 +182,6 @@ def report_rows(runtime: OfflineRuntime, job: dict[str, Any]) -> list[list[str]]
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     rows = []
     for result in manifest["Results"]:
-        body = s3.get_object(Bucket=result["Bucket"] if "Bucket" in result else bucket, Key=result["Key"])
+        body = s3.get_object(Bucket=result.get("Bucket", bucket), Key=result["Key"])
         rows.extend(csv.reader(io.StringIO(body["Body"].read().decode())))
     return rows
