@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             if len(stats["jobs"]) > 1:
                 print(f"note: {len(stats['jobs'])} S3 Batch jobs were created (expected one)")
             report_rows = read_completion_report(s3, job)
-            outcomes = final_states(sample, versions, history, report_rows, to_delete)
+            outcomes = final_states(sample, versions, history, report_rows, to_delete, args.gateway)
             dlq_url = outputs.get("dlq_url")
             dlq_depth = None
             if dlq_url:
@@ -190,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
             gateway_calls = dict(rekognition.calls) if args.gateway == "rekognition" else dict(api.responses)
         report = DemoReport(outcomes, checks, stages, job, args.gateway, gateway_calls)
         print(report.render())
-        print(f"worker logs: {stats['logs']}")
         if args.keep_running:
+            print(f"worker logs: {stats['logs']}")
             _keep_running(runtime, outputs)
         return 0 if report.passed else 1
     except TimeoutError as exc:

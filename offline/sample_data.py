@@ -261,6 +261,11 @@ class SampleObject:
     """What the object demonstrates (face, ignored, corrupt, ...): the report groups by it."""
     duplicate_of: str | None = None
     """Same bytes and user as that key: one of the two is indexed, the other skipped as a duplicate."""
+    http_reason: str | None = None
+    """The reason with `--gateway http`, where it differs (the API's refusal is recorded by HTTP status)."""
+
+    def expected_reason(self, gateway: str) -> str:
+        return self.http_reason if gateway == "http" and self.http_reason else self.reason
 
     @property
     def tagging(self) -> str:
@@ -350,9 +355,10 @@ def _awkward_cases(bucket: str, seed: int) -> list[SampleObject]:
         SampleObject("special/text-named.jpg", b"plain text, named like a JPEG\n", "invalid", "format",
                      {"UserId": user}, "image/jpeg", user, "not an image (.jpg)"),
         SampleObject("special/corrupt.png", face[: len(face) // 2], "invalid", "invalid-image-format",
-                     {"UserId": user}, "image/png", user, "corrupt PNG (truncated)"),
+                     {"UserId": user}, "image/png", user, "corrupt PNG (truncated)", http_reason="http-422"),
         SampleObject("special/blank.png", png_bytes(uniform_picture()), "invalid", "no-face",
-                     {"UserId": f"{user}-blank"}, "image/png", f"{user}-blank", "no face (one colour)"),
+                     {"UserId": f"{user}-blank"}, "image/png", f"{user}-blank", "no face (one colour)",
+                     http_reason="http-422"),
         SampleObject(twin, face, "indexed", "registered", {"UserId": f"{user}-twin"}, "image/png",
                      f"{user}-twin", "same image twice"),
         SampleObject(f"special/{user}/twin-b.png", face, "skipped", "duplicate", {"UserId": f"{user}-twin"},
