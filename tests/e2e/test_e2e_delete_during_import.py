@@ -1,4 +1,4 @@
-"""An object deleted while the indexer registers it (EventBridge "Object Deleted" in the middle of the import):
+"""An object deleted while the indexer registers it (EventBridge "Object Deleted" mid-import):
 no face of the deleted object remains and its history says deleted."""
 
 from __future__ import annotations
