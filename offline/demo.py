@@ -187,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
                 dlq_depth=dlq_depth,
                 job=job,
             )
-            gateway_calls = dict(rekognition.calls) if args.gateway == "rekognition" else dict(api.responses)
+            if args.gateway == "rekognition":
+                gateway_calls = dict(rekognition.calls)
+                gateway_calls.update({f"{a} throttled": n for a, n in rekognition.throttled.items()})
+            else:
+                assert api is not None
+                gateway_calls = dict(api.responses)
         report = DemoReport(outcomes, checks, stages, job, args.gateway, gateway_calls)
         print(report.render())
         if args.keep_running:
