@@ -14,6 +14,7 @@ Exit status 0 when every check passes, 1 otherwise (or when the run did not sett
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from typing import Any
@@ -238,6 +239,12 @@ The emulator keeps running at {runtime.endpoint} (Ctrl-C to stop). In another sh
 """,
         flush=True,
     )
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill <pid>` stops it as Ctrl-C does: the runtime then removes its workers and work directory.
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             time.sleep(3600)
