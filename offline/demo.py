@@ -27,7 +27,14 @@ from offline.gateway_limits import Registry
 from offline.http_gateway import RegistrationApi
 from offline.inventory_report import deliver_inventory
 from offline.rekognition import EmulatedRekognition
-from offline.report import DemoReport, Stages, final_states, read_completion_report, run_checks
+from offline.report import (
+    DemoReport,
+    Stages,
+    final_states,
+    inventory_filter_counts,
+    read_completion_report,
+    run_checks,
+)
 from offline.runtime import OfflineRuntime
 from offline.sample_data import build_sample_set, upload_sample_set
 
@@ -180,6 +187,11 @@ def run(args: argparse.Namespace) -> int:
                 dlq_name = dlq_url.rsplit("/", 1)[-1]
                 depth = stats["queues"].get(dlq_name, {})
                 dlq_depth = sum(depth.values())
+            inventory_counts = None
+            if outputs.get("inventory_function_name"):
+                inventory_counts = inventory_filter_counts(
+                    runtime.client("logs"), outputs["inventory_function_name"]
+                )
             checks = run_checks(
                 outcomes,
                 registry,
@@ -187,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 deregistered_ids=registered,
                 dlq_depth=dlq_depth,
                 job=job,
+                inventory_counts=inventory_counts,
             )
             if args.gateway == "rekognition":
                 gateway_calls = dict(rekognition.calls)
@@ -194,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 assert api is not None
                 gateway_calls = dict(api.responses)
-        report = DemoReport(outcomes, checks, stages, job, args.gateway, gateway_calls)
+        report = DemoReport(
+            outcomes, checks, stages, job, args.gateway, gateway_calls, dict(inventory_counts or {})
+        )
         print(report.render())
         if args.keep_running:
             print(f"worker logs: {stats['logs']}")

@@ -85,6 +85,7 @@ class DemoReport:
     job: dict[str, Any] | None
     gateway: str
     gateway_calls: dict[str, int] = field(default_factory=dict)
+    inventory_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -100,13 +101,17 @@ class DemoReport:
             if state in by_state:
                 reasons = ", ".join(f"{reason} {n}" for reason, n in by_state[state].most_common())
                 lines.append(f"  {state:<13} {sum(by_state[state].values()):>5}   ({reasons})")
+        if self.inventory_counts:
+            counts = ", ".join(f"{name} {n}" for name, n in sorted(self.inventory_counts.items()))
+            lines += ["", "== inventory_created (rows of the inventory, from its log) ==", f"  {counts}"]
         if self.job:
             lines += [
                 "",
                 "== S3 Batch job ==",
                 f"  job {self.job['id']}: {self.job['status']}, {self.job['total']} tasks, "
                 f"{self.job['succeeded']} succeeded, {self.job['failed']} failed (permanent: invalid data), "
-                f"{self.job['temporary_failure_retries']} TemporaryFailure retries",
+                f"{self.job['temporary_failure_retries']} TemporaryFailure retries, "
+                f"{self.job['active_seconds']:.1f} s active",
                 f"  completion report: {self.job.get('report')}",
             ]
         if self.gateway_calls:
@@ -151,6 +156,26 @@ def read_completion_report(s3: Any, job: dict[str, Any] | None) -> dict[tuple[st
     return rows
 
 
+def inventory_filter_counts(logs: Any, function_name: str) -> Counter[str]:
+    """What inventory_created did with the inventory rows (selected / not_image / empty / ...), summed from
+    the per-data-file lines it logs to its CloudWatch Logs group (the last line per data file part counts: a
+    retried invocation logs again)."""
+    per_file: dict[tuple[str, Any], dict[str, int]] = {}
+    paginator = logs.get_paginator("filter_log_events")
+    for page in paginator.paginate(logGroupName=f"/aws/lambda/{function_name}"):
+        for event in page.get("events", []):
+            try:
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if isinstance(line, dict) and isinstance(line.get("counts"), dict) and "dataFile" in line:
+                per_file[(line["dataFile"], line.get("part"))] = line["counts"]
+    total: Counter[str] = Counter()
+    for counts in per_file.values():
+        total.update(counts)
+    return total
+
+
 def final_states(
     sample: SampleSet,
     versions: dict[str, str],
@@ -191,6 +216,7 @@ def run_checks(
     deregistered_ids: dict[str, list[str]],
     dlq_depth: int | None,
     job: dict[str, Any] | None,
+    inventory_counts: Counter[str] | None = None,
 ) -> list[Check]:
     """The demo's pass/fail checks. `deregistered_ids`: deleted key -> its registration ids when indexed."""
     checks = []
@@ -260,6 +286,18 @@ def run_checks(
             ),
         )
     )
+    if inventory_counts is not None:
+        left_out = Counter(o.obj.reason for o in outcomes if o.obj.expect == "not_imported")
+        observed = Counter({k: n for k, n in inventory_counts.items() if k != "selected" and n})
+        selected = len(outcomes) - left_out.total()
+        checks.append(
+            Check(
+                "inventory_created selected the images and left out the rest",
+                observed == left_out and inventory_counts["selected"] == selected,
+                f"selected {inventory_counts['selected']} (expected {selected}); left out {dict(observed)} "
+                f"(expected {dict(left_out)})",
+            )
+        )
     if dlq_depth is not None:
         checks.append(Check("dead-letter queue empty", dlq_depth == 0, f"{dlq_depth} messages"))
     if job is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from handlers.common.contracts import ObjectRef
 from handlers.common.history import HistoryRecord
 from offline.gateway_limits import Registry
@@ -100,6 +102,17 @@ def test_denials_a_full_dlq_and_a_kept_registration_fail():
     assert "s3:GetObject" in checks["no access denied"].detail and not checks["no access denied"].passed
     assert not checks["deleted images deregistered"].passed
     assert not checks["dead-letter queue empty"].passed
+
+
+def test_inventory_created_counts_must_match_what_the_sample_leaves_out():
+    run = _happy_run()
+    sample = run[0]
+    left_out = Counter(o.reason for o in sample.objects if o.expect == "not_imported")
+    selected = len(sample.objects) - left_out.total()
+    name = "inventory_created selected the images and left out the rest"
+    assert _checks(*run, inventory_counts=Counter(left_out, selected=selected))[name].passed
+    wrong = Counter(left_out, selected=selected - 1, too_large=1)
+    assert not _checks(*run, inventory_counts=wrong)[name].passed
 
 
 def test_reason_codes():
