@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -189,16 +190,20 @@ def jpeg_bytes(picture: Picture, quality: int = 80) -> bytes:
                     [plane[min(by + y, height - 1)][min(bx + x, width - 1)] for x in range(8)]
                     for y in range(8)
                 ]
-                # Separable 2-D DCT-II: rows, then columns.
-                rows = [
-                    [sum(block[y][x] * _COS[u][x] for x in range(8)) / 2 for u in range(8)] for y in range(8)
-                ]
-                coefficients = [
-                    [sum(rows[y][u] * _COS[v][y] for y in range(8)) / 2 for u in range(8)] for v in range(8)
-                ]
-                quantised = [
-                    round(coefficients[i // 8][i % 8] / tables[kind][i]) for i in _ZIGZAG
-                ]  # zig-zag order
+                first = block[0][0]
+                if all(value == first for line in block for value in line):
+                    # A flat block (most of a cartoon) has only its DC term, 8 x the value: no DCT needed.
+                    quantised = [round(8 * first / tables[kind][0])] + [0] * 63
+                else:
+                    # Separable 2-D DCT-II: rows, then columns.
+                    rows = [[sum(map(mul, line, _COS[u])) / 2 for u in range(8)] for line in block]
+                    columns = list(zip(*rows, strict=True))
+                    coefficients = [
+                        [sum(map(mul, columns[u], _COS[v])) / 2 for u in range(8)] for v in range(8)
+                    ]
+                    quantised = [
+                        round(coefficients[i // 8][i % 8] / tables[kind][i]) for i in _ZIGZAG
+                    ]  # zig-zag order
                 diff = quantised[0] - previous_dc[component]
                 previous_dc[component] = quantised[0]
                 size, bits = _magnitude(diff)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from offline.image_check import InvalidImage, analyse_image, decode_jpeg
@@ -54,3 +56,28 @@ def test_jpeg_round_trip_keeps_the_picture_close():
     mean = sum(0.299 * r + 0.587 * g + 0.114 * b for r, g, b in block) / 64 - 128
     assert abs(info.blocks[1][0][0] / 8 - mean) < 4
     assert analyse_image(png_bytes(picture)).faces == 1
+
+
+def test_jpeg_decodes_back_to_the_picture():
+    """Inverse-DCT every decoded luma block: the encoder (flat-block shortcut and full DCT) is a real JPEG."""
+    picture = face_picture(2)
+    info = decode_jpeg(jpeg_bytes(picture, quality=90))
+    cos = [[math.cos((2 * x + 1) * u * math.pi / 16) for u in range(8)] for x in range(8)]
+    scale = [math.sqrt(0.5)] + [1.0] * 7
+    errors = []
+    for index, block in enumerate(info.blocks[1]):
+        by, bx = divmod(index, info.blocks_per_line[1])
+        for y in range(8):
+            for x in range(8):
+                value = (
+                    sum(
+                        scale[u] * scale[v] * block[v * 8 + u] * cos[x][u] * cos[y][v]
+                        for u in range(8)
+                        for v in range(8)
+                    )
+                    / 4
+                    + 128
+                )
+                r, g, b = picture[by * 8 + y][bx * 8 + x]
+                errors.append(abs(value - (0.299 * r + 0.587 * g + 0.114 * b)))
+    assert sum(errors) / len(errors) < 3 and max(errors) < 60
