@@ -15,6 +15,7 @@ import struct
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import mul
 from typing import Any, Literal
@@ -381,13 +382,16 @@ def _content_type(suffix: str) -> str:
     return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}[suffix]
 
 
-def upload_sample_set(s3_client: Any, sample: SampleSet) -> dict[str, str]:
-    """Put every object with its tags; returns key -> version id ("" when the bucket is unversioned)."""
-    versions: dict[str, str] = {}
-    for obj in sample.objects:
+def upload_sample_set(s3_client: Any, sample: SampleSet, threads: int = 8) -> dict[str, str]:
+    """Put every object with its tags (a few at a time: each put is a round trip); returns key -> version id
+    ("" when the bucket is unversioned)."""
+
+    def put(obj: SampleObject) -> tuple[str, str]:
         extra = {"Tagging": obj.tagging} if obj.tags else {}
-        put = s3_client.put_object(
+        response = s3_client.put_object(
             Bucket=sample.bucket, Key=obj.key, Body=obj.body, ContentType=obj.content_type, **extra
         )
-        versions[obj.key] = put.get("VersionId") or ""
-    return versions
+        return obj.key, response.get("VersionId") or ""
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return dict(pool.map(put, sample.objects))
