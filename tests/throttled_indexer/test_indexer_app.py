@@ -30,9 +30,12 @@ class FakeContext:
 
 def _load_app(monkeypatch):
     # Powertools loggers of one service name share one stdout handler, bound to whatever sys.stdout was when
-    # the first was made (another test's capture): a fresh service name gives this load its own handler.
+    # the first was made (another test's capture): a fresh service name gives this load its own handler. The
+    # modules' child loggers take the service name when imported, so the indexer's modules are imported
+    # afresh too (for this test only: monkeypatch puts the earlier ones back).
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"indexer-app-test-{uuid.uuid4().hex}")
-    sys.modules.pop("handlers.throttled_indexer.app", None)
+    for name in [n for n in sys.modules if n.startswith("handlers.throttled_indexer.")]:
+        monkeypatch.delitem(sys.modules, name)
     return importlib.import_module("handlers.throttled_indexer.app")
 
 
