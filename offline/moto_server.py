@@ -5,9 +5,12 @@ It runs in-process on purpose: the event delivery (offline/events.py) hooks moto
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import urllib.request
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
 from moto.server import ThreadedMotoServer
 
@@ -50,6 +53,30 @@ def _patch_resource_matching() -> None:
     IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
 
 
+_ORIGINAL_DYNAMODB_CALL = DynamoHandler.call_action
+_DYNAMODB_LOCK = threading.Lock()
+
+
+def _patch_dynamodb_atomicity() -> None:
+    """One DynamoDB request at a time in moto.
+
+    DynamoDB applies a conditional write to an item atomically; moto's threaded server checks the condition
+    and then writes, so two concurrent writers could both pass (the qualifier's `record_queued` undid the
+    indexer's claim on the same new item). Serialising moto's DynamoDB requests restores per-item atomicity.
+    """
+
+    @functools.wraps(_ORIGINAL_DYNAMODB_CALL)
+    def call_action(self: DynamoHandler):  # type: ignore[no-untyped-def]
+        with _DYNAMODB_LOCK:
+            return _ORIGINAL_DYNAMODB_CALL(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _unpatch_dynamodb_atomicity() -> None:
+    DynamoHandler.call_action = _ORIGINAL_DYNAMODB_CALL  # type: ignore[method-assign]
+
+
 def _unpatch_resource_matching() -> None:
     IAMPolicyStatement._check_element_matches = _ORIGINAL_MATCHES  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = _ORIGINAL_CHECK  # type: ignore[method-assign]
@@ -67,6 +94,7 @@ class MotoServer:
             raise RuntimeError("moto server already started")
         # werkzeug logs every request at INFO: far too loud for a demo.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _patch_dynamodb_atomicity()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -89,6 +117,7 @@ class MotoServer:
             self.disable_iam()
             _unpatch_resource_matching()
         finally:
+            _unpatch_dynamodb_atomicity()
             self._server.stop()
             self._server = None
             self.endpoint = None
