@@ -1,64 +1,20 @@
-"""Fixtures for the throttled indexer and the import-history layer: moto-backed AWS, a history table built
-from the shared key schema, a controllable clock."""
+"""Pytest fixtures of the indexer tests; the helpers they use live in indexer_fixtures.py (a unique name:
+`from conftest import ...` is ambiguous across test directories)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import boto3
 import pytest
+from indexer_fixtures import (
+    IMAGE_BUCKET,
+    QUARANTINE_BUCKET,
+    FakeClock,
+    FakeFaceIndex,
+    create_history_table,
+)
 from moto import mock_aws
 
-from handlers.common.contracts import ImportMessage, ObjectRef
 from handlers.common.history import HistoryStore
-from handlers.common.history_schema import GLOBAL_SECONDARY_INDEXES, PARTITION_KEY, SORT_KEY
-
-TABLE_NAME = "import-history"
-
-
-class FakeClock:
-    """A clock the test moves by hand, so leases and time ranges are deterministic."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 21, 6, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def create_history_table(dynamodb):
-    """The table as components/throttled_indexer.py declares it (keys and indexes from history_schema)."""
-    attributes = {PARTITION_KEY, SORT_KEY}
-    indexes = []
-    for name, partition, sort in GLOBAL_SECONDARY_INDEXES:
-        attributes |= {partition, sort}
-        indexes.append(
-            {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": partition, "KeyType": "HASH"},
-                    {"AttributeName": sort, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    return dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @pytest.fixture
@@ -82,23 +38,6 @@ def history(history_table, clock) -> HistoryStore:
     return HistoryStore(history_table, clock=clock)
 
 
-# ---------------------------------------------------------------------------------------------- images
-IMAGE_BUCKET = "images"
-QUARANTINE_BUCKET = "triage"
-HOSTILE_KEYS = [
-    "photos/plain.jpg",
-    "photos/a b+c%20d.jpg",
-    "fotos/Zoë, \"quoted\" 'x'.jpeg",
-    "deep/+/%2B/日本.png",
-]
-
-
-def jpeg_bytes(seed: str, size: int = 2048) -> bytes:
-    """Distinct, deterministic fake JPEG bytes (the gateway fakes do not decode them)."""
-    body = (seed.encode("utf-8") * (size // max(1, len(seed)) + 1))[:size]
-    return b"\xff\xd8\xff\xe0" + body + b"\xff\xd9"
-
-
 @pytest.fixture
 def s3(aws):
     client = boto3.client("s3", region_name="us-east-1")
@@ -107,92 +46,6 @@ def s3(aws):
     client.create_bucket(Bucket=QUARANTINE_BUCKET)
     client.create_bucket(Bucket="flat")  # unversioned
     return client
-
-
-def put_image(s3, key: str, data: bytes, bucket: str = IMAGE_BUCKET, tags: str | None = None) -> ObjectRef:
-    """Upload an image and return the ObjectRef a qualifier would have sent for it."""
-    extra = {"Tagging": tags} if tags else {}
-    response = s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
-    version = response.get("VersionId")
-    return ObjectRef(
-        bucket=bucket,
-        key=key,
-        version_id=None if version in (None, "null") else version,
-        etag=response["ETag"].strip('"'),
-        size=len(data),
-    )
-
-
-def import_message(obj: ObjectRef, user_id: str = "user-1", **kw) -> ImportMessage:
-    return ImportMessage(object=obj, user_id=user_id, run_id=kw.pop("run_id", "run-1"), **kw)
-
-
-# ---------------------------------------------------------------------------------------------- gateway fake
-class FakeFaceIndex:
-    """An in-memory face index implementing the Gateway protocol, for the importer/deleter/batch tests.
-
-    It is not what those tests examine (the real gateways have their own tests against Stubber and a real
-    HTTP server); it records every registration so tests can assert what is registered at the end.
-    `script` holds exceptions to raise on the next register calls; `on_register` runs inside a call.
-    """
-
-    name = "fake"
-
-    def __init__(self, needs_bytes: bool = False, registers_per_image: bool = True) -> None:
-        self.needs_bytes = needs_bytes
-        self.registers_per_image = registers_per_image
-        self.faces: dict[str, tuple[str, str, str | None]] = {}
-        self.register_calls = 0
-        self.deregister_calls = 0
-        self.find_calls = 0
-        # Set to a predicate on ObjectRef: a lookup by image fails like Rekognition's for a deleted version.
-        self.readable = None
-        self.script: list[Exception] = []
-        self.deregister_script: list[Exception] = []
-        self.on_register = None
-        self._next = 0
-
-    def register(self, request):
-        from handlers.throttled_indexer.gateway import Registration
-
-        self.register_calls += 1
-        if self.on_register is not None:
-            hook, self.on_register = self.on_register, None
-            hook(request)
-        if self.script:
-            raise self.script.pop(0)
-        if self.needs_bytes:
-            assert request.image is not None
-        self._next += 1
-        face_id = f"face-{self._next}"
-        self.faces[face_id] = (request.user_id, request.obj.key, request.obj.version_id)
-        return Registration(
-            face_ids=(face_id,), image_id=f"img-{self._next}", external_image_id=request.user_id
-        )
-
-    def find_registration(self, request):
-        """Like Rekognition's search by image: every face registered from this object version for this
-        user (the fake registers per object version, so "same image" is the same version here)."""
-        from handlers.throttled_indexer.gateway import Registration
-
-        self.find_calls += 1
-        if self.readable is not None and not self.readable(request.obj):
-            from handlers.throttled_indexer.gateway import RegistrationUnknown
-
-            raise RegistrationUnknown("the image version no longer exists")
-        wanted = (request.user_id, request.obj.key, request.obj.version_id)
-        faces = tuple(face_id for face_id, owner in self.faces.items() if owner == wanted)
-        return Registration(face_ids=faces, external_image_id=request.user_id) if faces else None
-
-    def deregister(self, user_id, face_ids, image_id):
-        self.deregister_calls += 1
-        if self.deregister_script:
-            raise self.deregister_script.pop(0)
-        for face_id in face_ids:
-            self.faces.pop(face_id, None)
-
-    def registered_keys(self) -> list[str]:
-        return sorted(key for _, key, _ in self.faces.values())
 
 
 @pytest.fixture
@@ -220,70 +73,3 @@ def importer(s3, history, face_index, clock, deleter):
         clock=clock,
         retire_superseded=deleter.retire_superseded,
     )
-
-
-def first_attempt(receive_count: int = 1, max_receive_count: int = 5):
-    from handlers.throttled_indexer.outcome import Attempt
-
-    return Attempt(receive_count=receive_count, max_receive_count=max_receive_count, lease_seconds=900)
-
-
-# ---------------------------------------------------------------------------------------------- HTTP gateway
-@dataclass
-class Scripted:
-    status: int = 200
-    body: bytes = b"{}"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class ScriptedGateway:
-    """A registration API that answers from a script, one entry per request (default 200 {})."""
-
-    def __init__(self) -> None:
-        self.script: list[Scripted] = []
-        self.received: list[Received] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                outer.received.append(
-                    Received(self.path, dict(self.headers.items()), self.rfile.read(length))
-                )
-                answer = outer.script.pop(0) if outer.script else Scripted()
-                if answer.delay:
-                    time.sleep(answer.delay)
-                try:
-                    self.send_response(answer.status)
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-
-    def __enter__(self) -> ScriptedGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)

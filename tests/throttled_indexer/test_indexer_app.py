@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from conftest import TABLE_NAME, Scripted, ScriptedGateway, import_message, jpeg_bytes, put_image
+from indexer_fixtures import TABLE_NAME, Scripted, ScriptedGateway, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import dump_message
 from handlers.throttled_indexer.outcome import metric_name

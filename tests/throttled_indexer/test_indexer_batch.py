@@ -9,7 +9,7 @@ from datetime import timedelta
 import boto3
 import pytest
 from aws_lambda_powertools import Logger
-from conftest import IMAGE_BUCKET, import_message, jpeg_bytes, put_image
+from indexer_fixtures import IMAGE_BUCKET, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ObjectRef, dump_message
 from handlers.throttled_indexer.backoff import VISIBILITY_CEILING, retry_delay
@@ -322,6 +322,6 @@ def test_queue_url_from_the_event_source_arn():
 
 
 def _attempt():
-    from conftest import first_attempt
+    from indexer_fixtures import first_attempt
 
     return first_attempt()

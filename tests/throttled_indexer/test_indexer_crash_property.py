@@ -9,9 +9,9 @@ import itertools
 import random
 import uuid
 
-from conftest import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ImportMessage, ObjectRef
 from handlers.throttled_indexer.importer import Importer

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import (
+from indexer_fixtures import (
     Scripted,
     ScriptedGateway,
     first_attempt,

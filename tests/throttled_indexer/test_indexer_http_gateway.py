@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import boto3
 import pytest
-from conftest import Scripted, ScriptedGateway, first_attempt, import_message, jpeg_bytes, put_image
+from indexer_fixtures import Scripted, ScriptedGateway, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import ObjectRef, dump_message
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected, RegistrationRequest

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from conftest import (
+from indexer_fixtures import (
     HOSTILE_KEYS,
     IMAGE_BUCKET,
     QUARANTINE_BUCKET,
@@ -187,7 +187,7 @@ def test_redelivery_sets_a_missing_tag(s3, history, importer, face_index):
 
 
 def test_needs_bytes_gateways_get_the_exact_image(s3, history, clock):
-    from conftest import FakeFaceIndex
+    from indexer_fixtures import FakeFaceIndex
 
     gateway = FakeFaceIndex(needs_bytes=True)
     seen = []

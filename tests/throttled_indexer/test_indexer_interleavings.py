@@ -6,7 +6,7 @@ stays registered, a live object is registered once."""
 from __future__ import annotations
 
 import pytest
-from conftest import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
+from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ObjectRef
 from handlers.throttled_indexer.gateway import GatewayBusy
@@ -307,7 +307,7 @@ def test_a_newer_version_indexed_while_an_older_one_registers(s3, history, face_
 
 def test_superseding_keeps_a_user_level_registration(s3, history, clock):
     """HTTP-like gateways register the user, not the image: a newer version carries the registration on."""
-    from conftest import FakeFaceIndex
+    from indexer_fixtures import FakeFaceIndex
 
     from handlers.throttled_indexer.deleter import Deleter
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import itertools
 import uuid
 
-from conftest import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ObjectRef
 

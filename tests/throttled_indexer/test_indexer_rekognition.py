@@ -186,7 +186,7 @@ def test_external_image_id_examples():
 
 
 def test_importer_with_the_rekognition_gateway_records_ids_and_the_external_id_mapping(s3, history, clock):
-    from conftest import first_attempt, import_message, jpeg_bytes, put_image
+    from indexer_fixtures import first_attempt, import_message, jpeg_bytes, put_image
 
     from handlers.throttled_indexer.importer import Importer
 
