@@ -11,51 +11,22 @@ import struct
 import time
 import uuid
 import zlib
+from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
 import pytest
 
-from offline.deploy import REPO_ROOT
+from offline.deploy import REPO_ROOT, read_stack_config
+from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
 pytestmark = pytest.mark.e2e
 
 
-class _Faces:
-    """Just enough Rekognition for these tests (the demo has the real emulator): one face per image."""
-
-    def __init__(self) -> None:
-        self.faces: dict[str, str] = {}
-        self.calls: list[str] = []
-
-    def handle(self, action, body, caller):
-        self.calls.append(action)
-        if action == "CreateCollection":
-            return 200, {"StatusCode": 200, "FaceModelVersion": "7.0"}
-        if action == "IndexFaces":
-            face_id = str(uuid.uuid4())
-            self.faces[face_id] = body.get("ExternalImageId", "")
-            face = {
-                "FaceId": face_id,
-                "ImageId": str(uuid.uuid4()),
-                "ExternalImageId": body.get("ExternalImageId"),
-                "Confidence": 99.9,
-                "BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.2, "Top": 0.2},
-            }
-            return 200, {
-                "FaceRecords": [{"Face": face, "FaceDetail": {"Confidence": 99.9}}],
-                "UnindexedFaces": [],
-            }
-        if action == "DeleteFaces":
-            for face_id in body["FaceIds"]:
-                self.faces.pop(face_id, None)
-            return 200, {"DeletedFaces": body["FaceIds"], "UnsuccessfulFaceDeletions": []}
-        return 400, {"__type": "InvalidParameterException", "Message": f"{action} not emulated in this test"}
-
-
 def _png(seed: int) -> bytes:
-    width = height = 8
+    # 48 px, not of one colour: the emulated Rekognition finds one face in it.
+    width = height = 48
     rows = b"".join(
         b"\x00" + bytes((x * 31 + y * 17 + seed) % 256 for x in range(width * 3)) for y in range(height)
     )
@@ -113,7 +84,11 @@ def dev() -> OfflineRuntime:
         pytest.skip("the Pulumi program is not there yet")
     runtime = OfflineRuntime(failed_visibility_timeout_s=1)
     runtime.start()
-    runtime.set_rekognition_handler(_Faces())
+    # The real emulator: SearchFacesByImage (the indexer's crash recovery) finds what IndexFaces registered.
+    region = read_stack_config(REPO_ROOT, "dev")[1].get("aws:region", runtime.region)
+    runtime.set_rekognition_handler(
+        EmulatedRekognition(runtime.client("s3"), authorize=runtime.authorize, region=region)
+    )
     try:
         runtime.deploy("dev")
         runtime.enforce_iam()
@@ -176,14 +151,21 @@ def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: Offl
     def explain() -> str:  # what the runtime saw, should an assertion fail
         seen = dev.stats()
         keep = ("invocations", "queues", "jobs", "access_denied", "deliveries", "logs")
-        return json.dumps({k: seen[k] for k in keep} | {"rekognition": faces.calls}, default=str)[:6000]
+        registered = sorted(f"{r.source} active={r.active}" for r in faces.registry.all())
+        extra = {"rekognition": dict(faces.calls), "registered": registered}
+        return json.dumps({k: seen[k] for k in keep} | extra, default=str)[:6000]
+
+    def active_keys() -> Counter[str]:
+        return Counter((r.source or "").split("/", 1)[1].rsplit("#", 1)[0] for r in faces.registry.active())
 
     [job] = stats["jobs"]
     assert (job["status"], job["total"], job["succeeded"]) == ("Complete", 3, 3), explain()
-    assert faces.calls.count("IndexFaces") == 3 and len(faces.faces) == 3, explain()
+    # Each image registered once (a redelivery may look a registration up, never registers it again).
+    assert active_keys() == dict.fromkeys(keys, 1) and faces.registry.duplicates == [], explain()
+    assert faces.calls["IndexFaces"] == 3, explain()
     s3.delete_object(Bucket=images, Key=keys[0])
     dev.run_until_idle(60)
-    assert faces.calls.count("DeleteFaces") == 1 and len(faces.faces) == 2, explain()
+    assert faces.calls["DeleteFaces"] == 1 and active_keys() == dict.fromkeys(keys[1:], 1), explain()
     assert dev.stats()["access_denied"] == [], explain()
     # One invocation per manifest row, as the job role (plus one per TemporaryFailure retry, if any).
     batch_role = dev.deployment.outputs["batch_role_arn"].rsplit("/", 1)[1]
