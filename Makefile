@@ -22,7 +22,7 @@ venv: $(VENV)/.installed
 lambda-deps: venv
 	$(PY) -m components.packaging --build-all
 
-test: venv lambda-deps
+test: venv lambda-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
