@@ -2,86 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import io
 import json
-import struct
-import time
-import uuid
-import zlib
 from collections import Counter
-from datetime import UTC, datetime
-from urllib.parse import quote_plus
 
 import pytest
 
 from offline.deploy import REPO_ROOT, read_stack_config
 from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
+from tests.e2e.e2e_support import deliver_inventory, png
 
 pytestmark = pytest.mark.e2e
 
 
-def _png(seed: int) -> bytes:
-    # 48 px, not of one colour: the emulated Rekognition finds one face in it.
-    width = height = 48
-    rows = b"".join(
-        b"\x00" + bytes((x * 31 + y * 17 + seed) % 256 for x in range(width * 3)) for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _deliver_inventory(runtime: OfflineRuntime, rows: list[list[str]]) -> None:
-    """A minimal S3 Inventory delivery (CSV, the dev fields): data file, manifest.json, manifest.checksum."""
-    images = runtime.deployment.outputs["image_bucket_name"]
-    inventory = runtime.deployment.outputs["inventory_bucket_name"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    for row in rows:
-        writer.writerow([row[0], quote_plus(row[1], safe="/"), *row[2:]])
-    data = gzip.compress(buffer.getvalue().encode())
-    base = f"inventory/{images}/bulk-loader"
-    data_key = f"{base}/data/{uuid.uuid4()}.csv.gz"
-    s3 = runtime.client("s3")
-    s3.put_object(Bucket=inventory, Key=data_key, Body=data)
-    manifest = json.dumps(
-        {
-            "sourceBucket": images,
-            "destinationBucket": f"arn:aws:s3:::{inventory}",
-            "version": "2016-11-30",
-            "creationTimestamp": str(int(time.time() * 1000)),
-            "fileFormat": "CSV",
-            "fileSchema": "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag",
-            "files": [{"key": data_key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()}],  # noqa: S324
-        }
-    ).encode()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%MZ")
-    s3.put_object(Bucket=inventory, Key=f"{base}/{stamp}/manifest.json", Body=manifest)
-    checksum = hashlib.md5(manifest).hexdigest().encode()  # noqa: S324 (S3's manifest checksum)
-    s3.put_object(Bucket=inventory, Key=f"{base}/{stamp}/manifest.checksum", Body=checksum)
-
-
 @pytest.fixture(scope="module")
 def dev() -> OfflineRuntime:
-    if not (REPO_ROOT / "__main__.py").exists():
-        pytest.skip("the Pulumi program is not there yet")
     runtime = OfflineRuntime(failed_visibility_timeout_s=1)
     runtime.start()
     # The real emulator: SearchFacesByImage (the indexer's crash recovery) finds what IndexFaces registered.
@@ -130,7 +65,7 @@ def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: Offl
     keys = ["users/a b+c/é 1.png", "users/plain.png", "users/third.png"]
     rows = []
     for seed, key in enumerate(keys, start=1):
-        body = _png(seed)
+        body = png(seed)
         put = s3.put_object(Bucket=images, Key=key, Body=body, Tagging=f"UserId=user-{seed}")
         rows.append(
             [
@@ -144,7 +79,7 @@ def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: Offl
                 put["ETag"].strip('"'),
             ]
         )
-    _deliver_inventory(dev, rows)
+    deliver_inventory(dev, rows)
     dev.run_until_idle(120)
     stats = dev.stats()
 
