@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 
 from . import secure
-from .secure import FunctionSpec, LambdaOptions, allow
+from .secure import LambdaOptions, allow
 
 
 @dataclass
@@ -109,13 +109,10 @@ class BatchQualifier(pulumi.ComponentResource):
             f"{name}-function",
             self,
             ctx,
-            FunctionSpec(
-                handler_package="batch_qualifier",
-                runtime=lam.runtime,
-                architecture=lam.architecture,
+            lam.function_spec(
+                "batch_qualifier",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
-                log_retention_days=lam.log_retention_days,
                 reserved_concurrency=args.reserved_concurrency,
                 function_name=args.function_name,
             ),

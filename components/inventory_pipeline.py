@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import secure
-from .secure import ExpiryRule, FunctionSpec, LambdaOptions, allow, service_grant
+from .secure import ExpiryRule, LambdaOptions, allow, service_grant
 from .throttled_indexer import function_errors_alarm, queue_not_empty_alarm
 
 INVENTORY_PREFIX = "inventory"
@@ -260,14 +260,11 @@ class InventoryPipeline(pulumi.ComponentResource):
             f"{name}-inventory-created",
             self,
             ctx,
-            FunctionSpec(
-                handler_package="inventory_created",
-                runtime=lam.runtime,
-                architecture=lam.architecture,
+            lam.function_spec(
+                "inventory_created",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
                 ephemeral_storage_mb=args.ephemeral_storage_mb,
-                log_retention_days=lam.log_retention_days,
                 function_name=function_name,
             ),
             environment={

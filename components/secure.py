@@ -428,6 +428,21 @@ class LambdaOptions:
     metrics_namespace: str = "BulkLoader"
     """POWERTOOLS_METRICS_NAMESPACE."""
 
+    def function_spec(
+        self, handler_package: str, *, timeout_seconds: int, memory_mb: int, **options: Any
+    ) -> FunctionSpec:
+        """The FunctionSpec of one function: the stack-wide runtime, architecture and log retention, plus
+        its own sizing (`options`: any other FunctionSpec field)."""
+        return FunctionSpec(
+            handler_package=handler_package,
+            runtime=self.runtime,
+            architecture=self.architecture,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
+            log_retention_days=self.log_retention_days,
+            **options,
+        )
+
     def powertools_env(self, service: str) -> dict[str, str]:
         return {
             "POWERTOOLS_SERVICE_NAME": service,

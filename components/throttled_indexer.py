@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import packaging, secure
-from .secure import FunctionSpec, LambdaOptions, allow, service_grant
+from .secure import LambdaOptions, allow, service_grant
 
 GATEWAYS = ("rekognition", "http")
 GATEWAY_AUTHS = ("none", "sigv4", "api-key")
@@ -306,13 +306,10 @@ class ThrottledIndexer(pulumi.ComponentResource):
             f"{name}-function",
             self,
             ctx,
-            FunctionSpec(
-                handler_package="throttled_indexer",
-                runtime=lam.runtime,
-                architecture=lam.architecture,
+            lam.function_spec(
+                "throttled_indexer",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
-                log_retention_days=lam.log_retention_days,
             ),
             environment=environment,
             statements=statements,

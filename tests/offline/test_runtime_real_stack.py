@@ -10,7 +10,7 @@ import pytest
 from offline.deploy import REPO_ROOT, read_stack_config
 from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
-from tests.e2e.e2e_support import deliver_inventory, png
+from tests.e2e.e2e_support import deliver_inventory, put_images
 
 pytestmark = pytest.mark.e2e
 
@@ -63,22 +63,7 @@ def test_an_inventory_runs_through_the_real_pipeline_with_iam_enforced(dev: Offl
     s3 = dev.client("s3")
     images = dev.deployment.outputs["image_bucket_name"]
     keys = ["users/a b+c/é 1.png", "users/plain.png", "users/third.png"]
-    rows = []
-    for seed, key in enumerate(keys, start=1):
-        body = png(seed)
-        put = s3.put_object(Bucket=images, Key=key, Body=body, Tagging=f"UserId=user-{seed}")
-        rows.append(
-            [
-                images,
-                key,
-                put["VersionId"],
-                "true",
-                "false",
-                str(len(body)),
-                "2026-01-01T00:00:00.000Z",
-                put["ETag"].strip('"'),
-            ]
-        )
+    rows = put_images(dev, keys)
     deliver_inventory(dev, rows)
     dev.run_until_idle(120)
     stats = dev.stats()
