@@ -360,21 +360,17 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 alarm_actions,
                 "Messages the indexer gave up on are waiting in the DLQ",
             ),
-            "oldest-message": aws.cloudwatch.MetricAlarm(
+            "oldest-message": metric_alarm(
                 f"{name}-oldest-message",
-                alarm_description="The indexer's input queue is not draining",
+                self,
+                "The indexer's input queue is not draining",
                 namespace="AWS/SQS",
                 metric_name="ApproximateAgeOfOldestMessage",
                 dimensions={"QueueName": self.queue.queue.name},
                 statistic="Maximum",
-                period=300,
-                evaluation_periods=1,
                 threshold=args.oldest_message_alarm_seconds,
                 comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=alarm_actions,
-                ok_actions=alarm_actions,
-                opts=child,
+                actions=alarm_actions,
             ),
             "function-errors": function_errors_alarm(f"{name}-function-errors", self, fn, alarm_actions),
         }
@@ -400,6 +396,39 @@ class ThrottledIndexer(pulumi.ComponentResource):
         )
 
 
+def metric_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    description: str,
+    *,
+    namespace: str,
+    metric_name: str,
+    dimensions: dict[str, pulumi.Input[str]],
+    statistic: str,
+    actions: list[pulumi.Input[str]],
+    threshold: float = 0,
+    comparison_operator: str = "GreaterThanThreshold",
+    notify_ok: bool = True,
+) -> aws.cloudwatch.MetricAlarm:
+    """A 5-minute, single-period alarm; no data is not a breach (an idle pipeline is healthy)."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=description,
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dimensions,
+        statistic=statistic,
+        period=300,
+        evaluation_periods=1,
+        threshold=threshold,
+        comparison_operator=comparison_operator,
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions if notify_ok else None,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def queue_not_empty_alarm(
     name: str,
     parent: pulumi.Resource,
@@ -408,21 +437,15 @@ def queue_not_empty_alarm(
     description: str,
 ) -> aws.cloudwatch.MetricAlarm:
     """Alarm as soon as a (dead-letter / failure) queue holds a message."""
-    return aws.cloudwatch.MetricAlarm(
+    return metric_alarm(
         name,
-        alarm_description=description,
+        parent,
+        description,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         dimensions={"QueueName": queue.name},
         statistic="Maximum",
-        period=300,
-        evaluation_periods=1,
-        threshold=0,
-        comparison_operator="GreaterThanThreshold",
-        treat_missing_data="notBreaching",
-        alarm_actions=actions,
-        ok_actions=actions,
-        opts=pulumi.ResourceOptions(parent=parent),
+        actions=actions,
     )
 
 
@@ -430,20 +453,16 @@ def function_errors_alarm(
     name: str, parent: pulumi.Resource, function: aws.lambda_.Function, actions: list[pulumi.Input[str]]
 ) -> aws.cloudwatch.MetricAlarm:
     """Alarm when a function reports errors (unhandled exceptions, timeouts)."""
-    return aws.cloudwatch.MetricAlarm(
+    return metric_alarm(
         name,
-        alarm_description="The function failed (errors or timeouts)",
+        parent,
+        "The function failed (errors or timeouts)",
         namespace="AWS/Lambda",
         metric_name="Errors",
         dimensions={"FunctionName": function.name},
         statistic="Sum",
-        period=300,
-        evaluation_periods=1,
-        threshold=0,
-        comparison_operator="GreaterThanThreshold",
-        treat_missing_data="notBreaching",
-        alarm_actions=actions,
-        opts=pulumi.ResourceOptions(parent=parent),
+        actions=actions,
+        notify_ok=False,
     )
 
 
