@@ -7,23 +7,19 @@ registry: the ground truth of what is registered and whether anything was regist
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
 import json
 import struct
-import time
-import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from offline.inventory_report import Delivery, InventoryRow
+from offline.inventory_report import deliver_inventory as write_inventory
 from offline.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
@@ -53,14 +49,6 @@ def png(seed: int, size: int = 48) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class Inventory:
-    manifest_key: str
-    manifest: bytes
-    checksum_key: str
-    checksum: bytes
-
-
 def put_images(runtime: OfflineRuntime, keys: Iterable[str], first_seed: int = 1) -> list[list[str]]:
     """Put one PNG per key (tag UserId=user-<seed>); returns their inventory rows (dev fields)."""
     s3 = runtime.client("s3")
@@ -84,45 +72,31 @@ def put_images(runtime: OfflineRuntime, keys: Iterable[str], first_seed: int = 1
     return rows
 
 
-def deliver_inventory(runtime: OfflineRuntime, rows: list[list[str]]) -> Inventory:
-    """A minimal S3 Inventory delivery (CSV, the dev fields): data file, manifest.json, manifest.checksum."""
+def deliver_inventory(runtime: OfflineRuntime, rows: list[list[str]]) -> Delivery:
+    """An S3 Inventory delivery of `rows` (from put_images), written by offline.inventory_report as S3 does:
+    data file, manifest.json, then manifest.checksum (which starts the pipeline)."""
+    objects = [
+        InventoryRow(
+            key=key,
+            version_id=version_id,
+            is_latest=is_latest == "true",
+            is_delete_marker=is_delete_marker == "true",
+            size=int(size),
+            last_modified=datetime.fromisoformat(modified.replace("Z", "+00:00")),
+            etag=etag,
+        )
+        for _bucket, key, version_id, is_latest, is_delete_marker, size, modified, etag in rows
+    ]
     images = runtime.deployment.outputs["image_bucket_name"]
-    inventory = runtime.deployment.outputs["inventory_bucket_name"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    for row in rows:
-        writer.writerow([row[0], quote_plus(row[1], safe="/"), *row[2:]])
-    data = gzip.compress(buffer.getvalue().encode())
-    base = f"inventory/{images}/bulk-loader"
-    data_key = f"{base}/data/{uuid.uuid4()}.csv.gz"
-    s3 = runtime.client("s3")
-    s3.put_object(Bucket=inventory, Key=data_key, Body=data)
-    manifest = json.dumps(
-        {
-            "sourceBucket": images,
-            "destinationBucket": f"arn:aws:s3:::{inventory}",
-            "version": "2016-11-30",
-            "creationTimestamp": str(int(time.time() * 1000)),
-            "fileFormat": "CSV",
-            "fileSchema": "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag",
-            "files": [{"key": data_key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()}],  # noqa: S324
-        }
-    ).encode()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%MZ")
-    checksum = hashlib.md5(manifest).hexdigest().encode()  # noqa: S324 (S3's manifest checksum)
-    delivery = Inventory(
-        f"{base}/{stamp}/manifest.json", manifest, f"{base}/{stamp}/manifest.checksum", checksum
-    )
-    redeliver(runtime, delivery)
-    return delivery
+    return write_inventory(runtime.client("s3"), source_bucket=images, rows=objects)
 
 
-def redeliver(runtime: OfflineRuntime, delivery: Inventory) -> None:
-    """Write the manifest and its checksum (again): S3 Inventory's completion signal."""
-    inventory = runtime.deployment.outputs["inventory_bucket_name"]
+def redeliver(runtime: OfflineRuntime, delivery: Delivery) -> None:
+    """Write the manifest and its checksum again: S3 Inventory's completion signal, a second time."""
     s3 = runtime.client("s3")
-    s3.put_object(Bucket=inventory, Key=delivery.manifest_key, Body=delivery.manifest)
-    s3.put_object(Bucket=inventory, Key=delivery.checksum_key, Body=delivery.checksum)
+    for key in (delivery.manifest_key, delivery.checksum_key):
+        body = s3.get_object(Bucket=delivery.destination_bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=delivery.destination_bucket, Key=key, Body=body)
 
 
 def history(runtime: OfflineRuntime) -> dict[str, dict[str, Any]]:
