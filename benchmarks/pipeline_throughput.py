@@ -20,21 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
-_REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(_REPO / "tests" / "e2e"))  # the end-to-end tests' inventory / image helpers
-
-from e2e_support import deliver_inventory, history, make_rekognition, put_images  # noqa: E402
-
-from offline.deploy import read_stack_config  # noqa: E402
-from offline.runtime import OfflineRuntime  # noqa: E402
+from offline.deploy import REPO_ROOT, read_stack_config
+from offline.runtime import OfflineRuntime
+from tests.e2e.e2e_support import deliver_inventory, history, make_rekognition, put_images
 
 STACK = "dev"
 
@@ -55,7 +49,7 @@ def run(
     images: int, rate: float, concurrency: int, burst: float = 1.0, extra_env: dict[str, str] | None = None
 ) -> dict[str, object]:
     overrides = {"throttledIndexer": {"maxConcurrency": concurrency}}
-    region = read_stack_config(_REPO, STACK, overrides)[1].get("aws:region", "us-east-1")
+    region = read_stack_config(REPO_ROOT, STACK, overrides)[1].get("aws:region", "us-east-1")
     runtime = OfflineRuntime(
         max_local_workers=max(4, concurrency),
         failed_visibility_timeout_s=1,
