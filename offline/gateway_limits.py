@@ -47,7 +47,8 @@ class TokenBucket:
             return False
 
 
-FaultKind = Literal["outage", "throttle", "timeout", "timeout_after_success"]
+FaultKind = Literal["outage", "throttle", "timeout", "timeout_after_success", "crash_before", "crash_after"]
+CRASH_KINDS = ("crash_before", "crash_after")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class Fault:
     The window is counted in requests (`after_requests`, `requests`: deterministic, what tests use) or in
     seconds since the plan started (`after_s`, `duration_s`: what an "outage that recovers" looks like live).
     kinds: outage (HTTP 500 / InternalServerError), throttle (429 / ThrottlingException), timeout (the answer
-    comes after the client gave up, request not processed), timeout_after_success (processed, then too slow).
+    comes after the client gave up, request not processed), timeout_after_success (processed, then too slow),
+    crash_before (the calling worker is killed before the request is processed: nothing registered),
+    crash_after (processed, then the calling worker is killed before the answer reaches it: a registration
+    the caller never hears of). The crash kinds need the plan's `crash` callback (`FaultPlan(crash=...)`).
     """
 
     kind: FaultKind
@@ -83,15 +87,32 @@ class Fault:
 
 
 class FaultPlan:
-    """Decides, request by request, whether a fault applies. Thread-safe; faults may be added at any time."""
+    """Decides, request by request, whether a fault applies. Thread-safe; faults may be added at any time.
 
-    def __init__(self, faults: Iterable[Fault] = (), clock: Clock = time.monotonic):
+    The fault-injection interface of both emulated gateways (offline.rekognition, offline.http_gateway):
+    each data-plane request calls `next(subject)` once, after the rate limit let it through, and applies
+    the kind returned (see `Fault`); `injected` counts them by kind and `log` keeps (kind, subject) per
+    injected fault, so a soak can tell which object a fault hit. `crash`: kills the calling worker(s)
+    (e.g. `FunctionPool.kill_busy_workers`), returns how many; needed by the crash kinds.
+    """
+
+    def __init__(
+        self,
+        faults: Iterable[Fault] = (),
+        clock: Clock = time.monotonic,
+        crash: Callable[[], int] | None = None,
+    ):
         self._faults = list(faults)
         self._clock = clock
         self._start = clock()
         self._count = 0
         self._lock = threading.Lock()
+        self.crash_callback = crash
         self.injected: Counter[str] = Counter()
+        self.log: list[tuple[str, str | None]] = []
+        """(kind, subject) of every injected fault, in order."""
+        self.crashed_workers = 0
+        """Workers the crash callback reported killed."""
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -108,17 +129,30 @@ class FaultPlan:
                 fault = Fault(kind, after_requests=self._count, requests=requests)
             self._faults.append(fault)
 
-    def next(self) -> FaultKind | None:
-        """Count one request; return the fault that applies to it, if any."""
+    def next(self, subject: str | None = None) -> FaultKind | None:
+        """Count one request; return the fault that applies to it, if any. `subject`: what the request is
+        about (an object `bucket/key`, a user id), kept in `log`."""
         with self._lock:
             index = self._count
             self._count += 1
             elapsed = self._clock() - self._start
             for fault in self._faults:
                 if fault.active(index, elapsed):
+                    if fault.kind in CRASH_KINDS and self.crash_callback is None:
+                        raise RuntimeError(f"fault {fault.kind} needs FaultPlan(crash=...): nothing to kill")
                     self.injected[fault.kind] += 1
+                    self.log.append((fault.kind, subject))
                     return fault.kind
         return None
+
+    def crash(self) -> int:
+        """Kill the calling worker(s) now (a crash fault); returns how many were killed."""
+        if self.crash_callback is None:
+            raise RuntimeError("FaultPlan.crash: no crash callback was given")
+        killed = self.crash_callback()
+        with self._lock:
+            self.crashed_workers += killed
+        return killed
 
 
 @dataclass
@@ -140,10 +174,13 @@ class Registration:
 class Registry:
     """Every registration a gateway made, with the checks the demo report runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_add: Callable[[Registration], None] | None = None) -> None:
+        """on_add: called with each new registration, after it is stored (outside the registry's lock); a
+        soak deletes the object then, while the indexer has not recorded the registration yet."""
         self._by_id: dict[str, Registration] = {}
         self._active_by_identity: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
+        self.on_add = on_add
         self.duplicates: list[Registration] = []
         """Registrations created while one with the same (user id, fingerprint) was active."""
 
@@ -162,7 +199,9 @@ class Registry:
                 self.duplicates.append(registration)
             active.append(registration.id)
             self._by_id[registration.id] = registration
-            return registration
+        if self.on_add is not None:
+            self.on_add(registration)
+        return registration
 
     def remove(self, reg_id: str) -> Registration | None:
         """Mark a registration deleted; None when the id is unknown or already deleted."""

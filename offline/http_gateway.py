@@ -3,7 +3,8 @@ http_gateway.py talks to.
 
 `POST /register` {"UserId", "Properties", "Image" (base64)} -> 201 {"ImageId"}; 409 when the same (UserId,
 SHA-256 of the image) is registered; 422 when the image is not a PNG/JPEG or holds no face; 400 for a bad
-request; 429 with Retry-After past the rate limit; injected faults (500, slow answers) from a FaultPlan.
+request; 429 with Retry-After past the rate limit; injected faults (500, 429, slow answers, a killed caller)
+from a FaultPlan (offline.gateway_limits: its `next(subject)` gets the request's UserId).
 `POST /deregister` {"UserId", "ImageId"} -> 200, or 404 when nothing is registered under that id.
 Optional `api_key`: requests without the right `x-api-key` get 401.
 Binds 127.0.0.1 on a free port; daemon threads; `stop()` ends it.
@@ -117,7 +118,16 @@ class RegistrationApi:
             return self._reply(
                 request, path, 429, {"error": "rate limit exceeded"}, {"Retry-After": str(wait)}
             )
-        fault = self.faults.next()
+        not_json = ""
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            document, not_json = None, f"the body is not JSON ({exc})"
+        subject = document.get("UserId") if isinstance(document, dict) else None
+        fault = self.faults.next(subject if isinstance(subject, str) else None)
+        if fault == "crash_before":
+            self.faults.crash()
+            return self._reply(request, path, 500, {"error": "injected fault: the caller died"})
         if fault == "outage":
             return self._reply(request, path, 500, {"error": "injected fault: outage"})
         if fault == "throttle":
@@ -128,7 +138,8 @@ class RegistrationApi:
             time.sleep(self.timeout_delay_s)
             return self._reply(request, path, 504, {"error": "injected fault: timed out"})
         try:
-            document = json.loads(raw)
+            if not_json:
+                raise ValueError(not_json)
             if not isinstance(document, dict):
                 raise ValueError("the body is not a JSON object")
             status, answer = self._register(document) if path == "/register" else self._deregister(document)
@@ -136,6 +147,8 @@ class RegistrationApi:
             status, answer = 400, {"error": f"bad request: {exc}"}
         if fault == "timeout_after_success":
             time.sleep(self.timeout_delay_s)
+        if fault == "crash_after":
+            self.faults.crash()  # processed; the caller dies before it reads the answer
         return self._reply(request, path, status, answer)
 
     def _register(self, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:

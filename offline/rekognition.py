@@ -137,7 +137,7 @@ class EmulatedRekognition:
                     "ProvisionedThroughputExceededException",
                     f"{action}: the rate limit of this emulator was exceeded",
                 ).answer()
-            fault = self.faults.next()
+            fault = self.faults.next(_subject(body))
             if fault == "throttle":
                 return RekognitionError("ThrottlingException", "injected fault: throttled").answer()
             if fault == "outage":
@@ -145,12 +145,19 @@ class EmulatedRekognition:
             if fault == "timeout":
                 time.sleep(self.timeout_delay_s)
                 return RekognitionError("InternalServerError", "injected fault: timed out", 500).answer()
+            if fault == "crash_before":
+                self.faults.crash()
+                return RekognitionError(
+                    "InternalServerError", "injected fault: the caller died", 500
+                ).answer()
         try:
             answer: Answer = 200, operation(body, caller)
         except RekognitionError as exc:
             answer = exc.answer()
         if fault == "timeout_after_success":
             time.sleep(self.timeout_delay_s)
+        if fault == "crash_after":
+            self.faults.crash()  # processed; the caller dies before it reads the answer
         return answer
 
     # -- collections --------------------------------------------------------------------------------------
@@ -362,6 +369,16 @@ class EmulatedRekognition:
         with self._lock:
             collection = self._collections.get(collection_id)
             return len(collection.faces) if collection else 0
+
+
+def _subject(body: dict[str, Any]) -> str | None:
+    """What a data-plane request is about, for the fault log: `bucket/key` of its S3 image, else its faces."""
+    image = body.get("Image")
+    s3_object = image.get("S3Object") if isinstance(image, dict) else None
+    if isinstance(s3_object, dict) and s3_object.get("Name"):
+        return f"{s3_object.get('Bucket')}/{s3_object['Name']}"
+    face_ids = body.get("FaceIds")
+    return "faces:" + ",".join(map(str, face_ids)) if isinstance(face_ids, list) else None
 
 
 def _analyse(data: bytes) -> Any:
