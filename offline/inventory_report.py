@@ -1,13 +1,23 @@
 """Deliver an S3 Inventory report the way S3 does: data files, then manifest.json, then manifest.checksum.
 
 Layout (https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory-location.html):
-  <prefix>/<source bucket>/<config id>/data/<uuid>.csv.gz          gzipped CSV, no header, every field quoted
+  <prefix>/<source bucket>/<config id>/data/<uuid>.csv.gz | .parquet | .orc
   <prefix>/<source bucket>/<config id>/<YYYY-MM-DDTHH-MMZ>/manifest.json
   <prefix>/<source bucket>/<config id>/<YYYY-MM-DDTHH-MMZ>/manifest.checksum   (MD5 hex of manifest.json)
-Keys are URL-encoded as S3 Inventory does (`quote_plus`: a space is `+`, `/` kept). Columns follow S3's
-fixed order whatever the configuration lists. The configuration deployed on the source bucket (destination,
-prefix, format, optional fields, included versions) is read back from S3 when not given, so a delivery
-matches what the stack asked for. Rows are streamed: data files are cut every `rows_per_file` rows.
+  <prefix>/<source bucket>/<config id>/hive/dt=<YYYY-MM-DD-HH-MM>/symlink.txt  (the data files' s3:// URLs)
+Formats, as S3's real deliveries (tests/events/inventory) show them (manifest version 2016-11-30):
+  CSV      gzipped, no header, every field quoted, keys URL-encoded (`quote_plus`: a space is `+`, `/` kept);
+           fileSchema "Bucket, Key, VersionId, ...".
+  Parquet  snappy, snake_case columns (bucket, key, version_id, ...), bucket/key required, timestamps int64
+           milliseconds UTC; keys raw; fileSchema the Parquet message type text.
+  ORC      zlib, the same columns, ORC `timestamp` (no zone, UTC values); keys raw; fileSchema the ORC
+           struct<...> type text.
+Keys: "When you're using the CSV file format, the key name is URL-encoded and must be decoded before you can
+use it" (AWS, "Amazon S3 Inventory list"); Parquet and ORC carry the key as it is.
+Columns follow S3's fixed order whatever the configuration lists. The configuration deployed on the source
+bucket (destination, prefix, format, optional fields, included versions) is read back from S3 when not given,
+so a delivery matches what the stack asked for. Rows are streamed: data files are cut every `rows_per_file`
+rows, columnar files are written in row groups / stripes of `COLUMNAR_CHUNK_ROWS`.
 """
 
 from __future__ import annotations
@@ -24,6 +34,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
+
+import pyarrow as pa
+import pyarrow.orc as orc
+import pyarrow.parquet as pq
 
 # S3 Inventory's column order: the mandatory fields, then the optional ones in this order.
 FIELD_ORDER = (
@@ -44,7 +58,48 @@ FIELD_ORDER = (
     "ObjectOwner",
 )
 DEFAULT_ROWS_PER_FILE = 100_000
+COLUMNAR_CHUNK_ROWS = 10_000
 MANIFEST_VERSION = "2016-11-30"
+FORMATS = ("CSV", "Parquet", "ORC")
+DATA_SUFFIX = {"CSV": "csv.gz", "Parquet": "parquet", "ORC": "orc"}
+_STRING, _BOOL, _INT, _TIME = "string", "bool", "int", "timestamp"
+# Each field's Parquet/ORC column name and kind, as S3's real Parquet and ORC deliveries declare them.
+COLUMNAR_FIELDS: dict[str, tuple[str, str]] = {
+    "Bucket": ("bucket", _STRING),
+    "Key": ("key", _STRING),
+    "VersionId": ("version_id", _STRING),
+    "IsLatest": ("is_latest", _BOOL),
+    "IsDeleteMarker": ("is_delete_marker", _BOOL),
+    "Size": ("size", _INT),
+    "LastModifiedDate": ("last_modified_date", _TIME),
+    "ETag": ("e_tag", _STRING),
+    "StorageClass": ("storage_class", _STRING),
+    "IsMultipartUploaded": ("is_multipart_uploaded", _BOOL),
+    "ReplicationStatus": ("replication_status", _STRING),
+    "EncryptionStatus": ("encryption_status", _STRING),
+    "ObjectLockRetainUntilDate": ("object_lock_retain_until_date", _TIME),
+    "ObjectLockMode": ("object_lock_mode", _STRING),
+    "ObjectLockLegalHoldStatus": ("object_lock_legal_hold_status", _STRING),
+    "IntelligentTieringAccessTier": ("intelligent_tiering_access_tier", _STRING),
+    "BucketKeyStatus": ("bucket_key_status", _STRING),
+    "ChecksumAlgorithm": ("checksum_algorithm", _STRING),
+    "ObjectAccessControlList": ("object_access_control_list", _STRING),
+    "ObjectOwner": ("object_owner", _STRING),
+}
+_REQUIRED = ("Bucket", "Key")  # Parquet: `required` (never null); every other column is `optional`
+_PARQUET_TYPES = {
+    _STRING: (pa.string(), "binary", " (STRING)"),
+    _BOOL: (pa.bool_(), "boolean", ""),
+    _INT: (pa.int64(), "int64", ""),
+    _TIME: (pa.timestamp("ms", tz="UTC"), "int64", " (TIMESTAMP(MILLIS,true))"),
+}
+# ORC's `timestamp` has no zone (pyarrow writes a zoned one as `timestamp with local time zone`).
+_ORC_TYPES = {
+    _STRING: (pa.string(), "string"),
+    _BOOL: (pa.bool_(), "boolean"),
+    _INT: (pa.int64(), "bigint"),
+    _TIME: (pa.timestamp("ms"), "timestamp"),
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +126,9 @@ class Delivery:
     data_keys: list[str] = field(default_factory=list)
     rows: int = 0
     schema: str = ""
+    """The manifest's fileSchema."""
+    fmt: str = "CSV"
+    symlink_key: str = ""
 
 
 def inventory_configuration(s3_client: Any, source_bucket: str, config_id: str) -> dict[str, Any]:
@@ -109,10 +167,10 @@ def deliver_inventory(
     if prefix is None:
         prefix = target.get("Prefix", "")
     fmt = fmt or target.get("Format", "CSV")
-    if fmt != "CSV":
+    if fmt not in FORMATS:
         raise ValueError(
-            f"inventory format {fmt!r}: only CSV deliveries are emulated (configuration {config_id} of "
-            f"{source_bucket})"
+            f"inventory format {fmt!r} (configuration {config_id} of {source_bucket}): S3 Inventory writes "
+            f"{', '.join(FORMATS)}"
         )
     if optional_fields is None:
         optional_fields = config.get("OptionalFields", [])
@@ -127,14 +185,19 @@ def deliver_inventory(
         columns += ["VersionId", "IsLatest", "IsDeleteMarker"]
     columns += [name for name in FIELD_ORDER if name in wanted]
     if rows is None:
-        rows = list_rows(s3_client, source_bucket, include_versions)
+        # The configuration's Filter.Prefix: only objects under it are inventoried.
+        listed_prefix = (config.get("Filter") or {}).get("Prefix", "")
+        rows = list_rows(s3_client, source_bucket, include_versions, listed_prefix)
 
     now = now or datetime.now(UTC)
     base = "/".join(part for part in (prefix.strip("/"), source_bucket, config_id) if part)
-    delivery = Delivery(destination_bucket, "", "", schema=", ".join(columns))
+    delivery = Delivery(destination_bucket, "", "", schema=file_schema(fmt, columns), fmt=fmt)
     files: list[dict[str, Any]] = []
-    for data in _data_files(rows, columns, source_bucket, rows_per_file, delivery):
-        key = f"{base}/data/{uuid.uuid4()}.csv.gz"
+    writer = _csv_file if fmt == "CSV" else _parquet_file if fmt == "Parquet" else _orc_file
+    for chunk in _chunks(rows, rows_per_file):
+        data = writer(chunk, columns, source_bucket)
+        delivery.rows += len(chunk)
+        key = f"{base}/data/{uuid.uuid4()}.{DATA_SUFFIX[fmt]}"
         s3_client.put_object(Bucket=destination_bucket, Key=key, Body=data)
         delivery.data_keys.append(key)
         files.append({"key": key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()})  # noqa: S324
@@ -144,13 +207,18 @@ def deliver_inventory(
             "destinationBucket": f"arn:aws:s3:::{destination_bucket}",
             "version": MANIFEST_VERSION,
             "creationTimestamp": str(int(now.timestamp() * 1000)),
-            "fileFormat": "CSV",
+            "fileFormat": fmt,
             "fileSchema": delivery.schema,
             "files": files,
         },
         indent=2,
     ).encode()
-    folder = f"{base}/{now.astimezone(UTC):%Y-%m-%dT%H-%MZ}"
+    moment = now.astimezone(UTC)
+    # The Hive-compatible manifest (for Athena and the like): one s3:// URL per data file.
+    delivery.symlink_key = f"{base}/hive/dt={moment:%Y-%m-%d-%H-%M}/symlink.txt"
+    symlinks = "".join(f"s3://{destination_bucket}/{key}\n" for key in delivery.data_keys).encode()
+    s3_client.put_object(Bucket=destination_bucket, Key=delivery.symlink_key, Body=symlinks)
+    folder = f"{base}/{moment:%Y-%m-%dT%H-%MZ}"
     delivery.manifest_key = f"{folder}/manifest.json"
     delivery.checksum_key = f"{folder}/manifest.checksum"
     s3_client.put_object(Bucket=destination_bucket, Key=delivery.manifest_key, Body=manifest)
@@ -160,10 +228,12 @@ def deliver_inventory(
     return delivery
 
 
-def list_rows(s3_client: Any, bucket: str, include_versions: bool) -> Iterator[InventoryRow]:
-    """The bucket's objects (or versions and delete markers), one listing page at a time."""
+def list_rows(
+    s3_client: Any, bucket: str, include_versions: bool, prefix: str = ""
+) -> Iterator[InventoryRow]:
+    """The bucket's objects (or versions and delete markers) under `prefix`, one listing page at a time."""
     if not include_versions:
-        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield InventoryRow(
                     item["Key"],
@@ -173,7 +243,7 @@ def list_rows(s3_client: Any, bucket: str, include_versions: bool) -> Iterator[I
                     storage_class=item.get("StorageClass", "STANDARD"),
                 )
         return
-    for page in s3_client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    for page in s3_client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Versions", []):
             yield InventoryRow(
                 item["Key"],
@@ -202,30 +272,115 @@ def _version(version_id: str | None) -> str | None:
     return None if version_id in (None, "null") else version_id
 
 
-def _data_files(
-    rows: Iterable[InventoryRow], columns: list[str], bucket: str, rows_per_file: int, delivery: Delivery
-) -> Iterator[bytes]:
-    """Gzipped CSV data files of at most `rows_per_file` rows (at least one file, possibly empty)."""
-    buffer = io.BytesIO()
-    archive = gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0)
-    text = io.TextIOWrapper(archive, encoding="utf-8", newline="")
-    writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    in_file = 0
+def file_schema(fmt: str, columns: list[str]) -> str:
+    """The manifest's fileSchema, in the words S3 writes for `fmt` (see the real deliveries)."""
+    if fmt == "CSV":
+        return ", ".join(columns)
+    if fmt == "Parquet":
+        fields = []
+        for column in columns:
+            name, kind = COLUMNAR_FIELDS[column]
+            _, physical, logical = _PARQUET_TYPES[kind]
+            repetition = "required" if column in _REQUIRED else "optional"
+            fields.append(f"  {repetition} {physical} {name}{logical};")
+        return "message s3.inventory {" + "".join(fields) + "}"
+    types = (f"{COLUMNAR_FIELDS[c][0]}:{_ORC_TYPES[COLUMNAR_FIELDS[c][1]][1]}" for c in columns)
+    return f"struct<{','.join(types)}>"
+
+
+def arrow_schema(fmt: str, columns: list[str]) -> pa.Schema:
+    """The Arrow schema of a Parquet or ORC data file with these (CSV-named) columns."""
+    types = _PARQUET_TYPES if fmt == "Parquet" else _ORC_TYPES
+    return pa.schema(
+        pa.field(
+            COLUMNAR_FIELDS[c][0],
+            types[COLUMNAR_FIELDS[c][1]][0],
+            nullable=not (fmt == "Parquet" and c in _REQUIRED),
+        )
+        for c in columns
+    )
+
+
+def _chunks(rows: Iterable[InventoryRow], rows_per_file: int) -> Iterator[list[InventoryRow]]:
+    """Rows in data-file sized lists; at least one (possibly empty) list, as S3 writes at least one file."""
+    chunk: list[InventoryRow] = []
+    produced = False
     for row in rows:
-        writer.writerow([_cell(row, bucket, column) for column in columns])
-        in_file += 1
-        delivery.rows += 1
-        if in_file == rows_per_file:
-            text.close()
-            yield buffer.getvalue()
-            buffer = io.BytesIO()
-            archive = gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0)
-            text = io.TextIOWrapper(archive, encoding="utf-8", newline="")
-            writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            in_file = 0
-    if in_file or not delivery.data_keys:
-        text.close()
-        yield buffer.getvalue()
+        chunk.append(row)
+        if len(chunk) == rows_per_file:
+            yield chunk
+            produced = True
+            chunk = []
+    if chunk or not produced:
+        yield chunk
+
+
+def _csv_file(rows: list[InventoryRow], columns: list[str], bucket: str) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as archive:
+        text = io.TextIOWrapper(archive, encoding="utf-8", newline="")
+        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for row in rows:
+            writer.writerow([_cell(row, bucket, column) for column in columns])
+        text.flush()
+        text.detach()
+    return buffer.getvalue()
+
+
+def _record_batches(
+    rows: list[InventoryRow], columns: list[str], bucket: str, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    for start in range(0, max(len(rows), 1), COLUMNAR_CHUNK_ROWS):
+        part = rows[start : start + COLUMNAR_CHUNK_ROWS]
+        arrays = [
+            pa.array([_value(row, bucket, column) for row in part], type=field.type)
+            for column, field in zip(columns, schema, strict=True)
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _parquet_file(rows: list[InventoryRow], columns: list[str], bucket: str) -> bytes:
+    schema = arrow_schema("Parquet", columns)
+    sink = pa.BufferOutputStream()
+    # Snappy, as S3's deliveries (written by parquet-mr); one row group per chunk keeps memory flat on read.
+    with pq.ParquetWriter(sink, schema, compression="snappy") as writer:
+        for batch in _record_batches(rows, columns, bucket, schema):
+            writer.write_batch(batch, row_group_size=COLUMNAR_CHUNK_ROWS)
+    return sink.getvalue().to_pybytes()
+
+
+def _orc_file(rows: list[InventoryRow], columns: list[str], bucket: str) -> bytes:
+    schema = arrow_schema("ORC", columns)
+    sink = pa.BufferOutputStream()
+    writer = orc.ORCWriter(sink, compression="zlib")  # zlib, as S3's deliveries (ORC Java)
+    for batch in _record_batches(rows, columns, bucket, schema):
+        writer.write(pa.Table.from_batches([batch], schema=schema))
+    writer.close()
+    return sink.getvalue().to_pybytes()
+
+
+def _value(row: InventoryRow, bucket: str, column: str) -> Any:
+    """A columnar cell: typed, None where a listing cannot tell, the key as it is (not URL-encoded)."""
+    if column == "Bucket":
+        return bucket
+    if column == "Key":
+        return row.key
+    if column == "VersionId":
+        return row.version_id
+    if column == "IsLatest":
+        return row.is_latest
+    if column == "IsDeleteMarker":
+        return row.is_delete_marker
+    if column == "Size":
+        return row.size
+    if column == "LastModifiedDate":
+        moment = row.last_modified or datetime.fromtimestamp(time.time(), UTC)
+        return moment.astimezone(UTC).replace(tzinfo=None, microsecond=moment.microsecond // 1000 * 1000)
+    if column == "ETag":
+        return row.etag
+    if column == "StorageClass":
+        return row.storage_class
+    return None
 
 
 def _cell(row: InventoryRow, bucket: str, column: str) -> str:
