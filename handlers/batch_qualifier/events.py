@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 
 from handlers.batch_qualifier.registration import BatchTask
 from handlers.common.contracts import decode_batch_key
+from handlers.common.s3_names import bucket_from_arn, bucket_name_problem
 
 # A task S3 Batch sent for a key that does not answer is a failure the report must show, never a success.
 TREAT_MISSING_KEYS_AS = "PermanentFailure"
@@ -75,13 +76,15 @@ def _task(
     task_id = str(task.get("taskId") or "")
     if job_problem:
         return BadTask(task_id, job_problem)
+    bucket, problem = _bucket(task)
+    if problem:
+        return BadTask(task_id, f"error:event: {problem}")
     try:
-        bucket = task.s3_bucket
         raw_key = task["s3Key"]
     except (KeyError, TypeError) as exc:
         return BadTask(task_id, f"error:event: task lacks {exc}")
-    if not bucket or not isinstance(raw_key, str) or not raw_key:
-        return BadTask(task_id, "error:event: task has an empty bucket or key")
+    if not isinstance(raw_key, str) or not raw_key:
+        return BadTask(task_id, "error:event: task has an empty key (s3Key)")
     version_id = task.s3_version_id
     # S3 reports the version of objects in unversioned buckets as the literal 'null'.
     if version_id in ("", "null"):
@@ -95,6 +98,20 @@ def _task(
         job_id=job_id,
         mode="reindex" if mode == "reindex" else "import",
     )
+
+
+def _bucket(task: S3BatchOperationTask) -> tuple[str, None] | tuple[None, str]:
+    """The task's bucket name: schema 2.0 `s3Bucket`, or from schema 1.0's `s3BucketArn`.
+
+    Not Powertools' `task.s3_bucket`: it splits the ARN on ':::' only, so AWS's own 1.0 example
+    (`arn:aws:s3:us-east-1:0123456788:awsexamplebucket1`) would give the whole ARN as the bucket name."""
+    if "s3BucketArn" in task:
+        bucket, problem = bucket_from_arn(task["s3BucketArn"])
+        return (bucket, None) if bucket else (None, f"s3BucketArn {problem}")
+    if "s3Bucket" not in task:
+        return None, "task lacks 's3Bucket' (schema 2.0) or 's3BucketArn' (schema 1.0)"
+    problem = bucket_name_problem(task["s3Bucket"])
+    return (None, f"s3Bucket {problem}") if problem else (task["s3Bucket"], None)
 
 
 def build_response(invocation: Invocation, records: list[S3BatchOperationResponseRecord]) -> dict[str, Any]:
