@@ -1,7 +1,8 @@
 """The invocations this function accepts, parsed into typed requests.
 
-1. SNS notification of an S3 event (manifest.checksum or manifest.json created); `s3:TestEvent` is ignored.
-   A raw S3 event (no SNS envelope) is accepted too.
+1. SNS notification of an S3 event (manifest.checksum or manifest.json created), read with Powertools' event
+   source data classes; `s3:TestEvent` and events other than ObjectCreated are ignored. A raw S3 event (no SNS
+   envelope) is accepted too.
 2. Direct: {"bucket": ..., "key": ".../manifest.json" or ".../manifest.checksum", "mode"?: "import"}.
 3. Direct: the manifest itself ({"destinationBucket", "fileFormat", "files": [{"key"}], ...}, "mode"?).
 4. Fan-out: {"action": "convert", ...}: one data file of an inventory, sent by this function to itself;
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+from aws_lambda_powertools.utilities.data_classes.sns_event import SNSEventRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.inventory_created.errors import EventError
@@ -109,34 +113,63 @@ def _records(event: dict[str, Any]) -> list[Any]:
     records = event["Records"]
     if not isinstance(records, list):
         raise EventError("event field Records must be a list")
+    for record in records:
+        if not isinstance(record, dict):
+            raise EventError("every event record must be a JSON object")
     return records
 
 
-def _from_record(record: Any) -> list[Request]:
-    if not isinstance(record, dict):
-        raise EventError("every event record must be a JSON object")
+def _from_record(record: dict[str, Any]) -> list[Request]:
+    # A Records list holds SNS records (SNS -> Lambda) or S3 records (S3 -> Lambda), read with Powertools'
+    # event source data classes. Shapes: https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html and
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
     if "Sns" in record:
-        message = record["Sns"].get("Message") if isinstance(record["Sns"], dict) else None
-        if not isinstance(message, str):
-            raise EventError("SNS record has no Sns.Message string")
-        try:
-            inner = json.loads(message)
-        except ValueError as exc:
-            raise EventError(f"SNS message is not JSON: {exc}") from None
-        if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
-            return [Ignored(f"s3:TestEvent for bucket {inner.get('Bucket')!r}")]
-        if not isinstance(inner, dict) or "Records" not in inner:
-            raise EventError("SNS message is not an S3 event notification (no Records)")
-        return [request for rec in _records(inner) for request in _from_record(rec)]
+        return _from_sns(SNSEventRecord(record))
     if record.get("eventSource") == "aws:s3" or "s3" in record:
-        try:
-            bucket = record["s3"]["bucket"]["name"]
-            # S3 event keys are URL-encoded with `+` for space.
-            key = unquote_plus(record["s3"]["object"]["key"])
-        except (KeyError, TypeError):
-            raise EventError("S3 event record lacks s3.bucket.name or s3.object.key") from None
-        return [_location(bucket, key, "import")]
+        return _from_s3(S3EventRecord(record))
     raise EventError(f"unsupported event record (neither SNS nor S3): keys {sorted(record)[:10]}")
+
+
+def _from_sns(record: SNSEventRecord) -> list[Request]:
+    try:
+        message = record.sns.message
+    except (KeyError, TypeError):
+        message = None
+    if not isinstance(message, str):
+        raise EventError("SNS record has no Sns.Message string")
+    try:
+        inner = json.loads(message)
+    except ValueError as exc:
+        raise EventError(f"SNS message is not JSON: {exc}") from None
+    if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
+        return [Ignored(f"s3:TestEvent for bucket {inner.get('Bucket')!r}")]
+    if not isinstance(inner, dict) or "Records" not in inner:
+        raise EventError("SNS message is not an S3 event notification (no Records)")
+    # The message is the S3 notification itself; S3Event reads its records.
+    _records(inner)
+    return [request for rec in S3Event(inner).records for request in _from_s3(rec)]
+
+
+def _from_s3(record: S3EventRecord) -> list[Request]:
+    event_name = record.get("eventName")
+    if isinstance(event_name, str) and not event_name.startswith("ObjectCreated:"):
+        # A removed or restored manifest is no new inventory (the notification asks for ObjectCreated only).
+        return [Ignored(f"S3 event {event_name} is not an object creation")]
+    try:
+        bucket = record.s3.bucket.name
+        raw_key = record.s3.get_object.key  # as S3 sent it: Powertools' S3Object.key does not decode
+    except (KeyError, TypeError, AttributeError):
+        raise EventError("S3 event record lacks s3.bucket.name or s3.object.key") from None
+    if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
+        raise EventError("S3 event record has an empty or non-string s3.bucket.name or s3.object.key")
+    try:
+        # S3 event keys are URL-encoded with `+` for space: decoded exactly once.
+        key = unquote_plus(raw_key, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise EventError(
+            f"S3 event s3.object.key {raw_key[:200]!r} does not decode to UTF-8: {exc}"
+        ) from None
+    return [_location(bucket, key, "import")]
 
 
 def _location(bucket: str, key: str, mode: str) -> ManifestLocation:
