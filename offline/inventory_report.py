@@ -131,8 +131,17 @@ class Delivery:
     symlink_key: str = ""
 
 
-def inventory_configuration(s3_client: Any, source_bucket: str, config_id: str) -> dict[str, Any]:
-    """The bucket's inventory configuration `config_id` (as GetBucketInventoryConfiguration answers it)."""
+def inventory_configuration(s3_client: Any, source_bucket: str, config_id: str | None) -> dict[str, Any]:
+    """The bucket's inventory configuration `config_id` (as GetBucketInventoryConfiguration answers it);
+    None: the bucket's only one (the stack decides its id)."""
+    if config_id is None:
+        listed = s3_client.list_bucket_inventory_configurations(Bucket=source_bucket)
+        ids = [c["Id"] for c in listed.get("InventoryConfigurationList") or []]
+        if len(ids) != 1 or listed.get("IsTruncated"):
+            raise ValueError(
+                f"bucket {source_bucket} has {len(ids)} inventory configurations {ids}: name the one to use"
+            )
+        config_id = ids[0]
     response = s3_client.get_bucket_inventory_configuration(Bucket=source_bucket, Id=config_id)
     return response["InventoryConfiguration"]
 
@@ -141,7 +150,7 @@ def deliver_inventory(
     s3_client: Any,
     *,
     source_bucket: str,
-    config_id: str = "bulk-loader",
+    config_id: str | None = None,
     destination_bucket: str | None = None,
     prefix: str | None = None,
     fmt: str | None = None,
@@ -153,14 +162,17 @@ def deliver_inventory(
 ) -> Delivery:
     """Write one inventory delivery for `source_bucket`.
 
-    Arguments left as None are taken from the bucket's configuration `config_id` (destination bucket and
-    prefix, format, optional fields, IncludedObjectVersions). `rows` default: the bucket listed now
-    (ListObjectVersions when versions are included, else ListObjectsV2), page by page.
+    Arguments left as None are taken from the bucket's configuration `config_id` (default: its only one):
+    destination bucket and prefix, format, optional fields, IncludedObjectVersions. `rows` default: the
+    bucket listed now (ListObjectVersions when versions are included, else ListObjectsV2), page by page.
     """
     if rows_per_file < 1:
         raise ValueError(f"rows_per_file must be >= 1, got {rows_per_file}")
     needs_config = None in (destination_bucket, prefix, fmt, optional_fields, include_versions)
     config = inventory_configuration(s3_client, source_bucket, config_id) if needs_config else {}
+    config_id = config_id or config.get("Id")
+    if not config_id:
+        raise ValueError("config_id is required when every other delivery argument is given")
     target = config.get("Destination", {}).get("S3BucketDestination", {})
     if destination_bucket is None:
         destination_bucket = _bucket_from_arn(target["Bucket"])
