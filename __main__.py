@@ -158,6 +158,7 @@ def _exports(
     pulumi.export("image_bucket_name", image_bucket_name)
     if pipeline is not None:
         pulumi.export("inventory_bucket_name", pipeline.inventory_bucket.bucket.bucket)
+        pulumi.export("inventory_configuration_id", pipeline.inventory_configuration_id)
         pulumi.export("inventory_topic_arn", pipeline.topic.topic.arn)
         pulumi.export("inventory_function_name", pipeline.function_name)
         pulumi.export("inventory_function_arn", pipeline.function_arn)

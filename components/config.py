@@ -40,6 +40,16 @@ INVENTORY_OPTIONAL_FIELDS = (
     "IntelligentTieringAccessTier", "BucketKeyStatus", "ChecksumAlgorithm", "ObjectAccessControlList",
     "ObjectOwner",
 )  # fmt: skip
+# IAM JSON policy elements: Sid (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_sid.html):
+# "The Sid element supports ASCII uppercase letters (A-Z), lowercase letters (a-z), and numbers (0-9)", and in
+# IAM a Sid must be unique within a policy.
+IAM_SID_PATTERN = re.compile(r"[A-Za-z0-9]+")
+# Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html and "Configuring
+# reserved concurrency for a function"): 1,000 concurrent executions per account and region by default, and
+# "you can reserve up to the Unreserved account concurrency value that is shown, minus 100 for functions that
+# don't have reserved concurrency".
+DEFAULT_ACCOUNT_CONCURRENCY_LIMIT = 1000
+LAMBDA_UNRESERVED_MINIMUM = 100
 
 
 class ConfigError(ValueError):
@@ -168,6 +178,12 @@ def _policy_statement(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown statement fields {sorted(unknown)}; allowed: {sorted(allowed)}")
     if value.get("Effect", "Allow") != "Allow":
         raise ValueError("only Effect 'Allow' statements are accepted")
+    sid = value.get("Sid")
+    if sid is not None and not (isinstance(sid, str) and IAM_SID_PATTERN.fullmatch(sid)):
+        raise ValueError(
+            f"Sid must be ASCII letters and digits only (A-Z, a-z, 0-9: IAM JSON policy elements: Sid), "
+            f"got {sid!r}"
+        )
     actions = value.get("Action")
     resources = value.get("Resource")
     actions = [actions] if isinstance(actions, str) else actions
@@ -184,6 +200,22 @@ def _policy_statement(value: dict[str, Any]) -> dict[str, Any]:
 
 
 PolicyStatement = Annotated[dict[str, Any], AfterValidator(_policy_statement)]
+
+
+def _unique_sids(statements: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """In IAM a Sid must be unique within a policy: two extra statements may not share one."""
+    seen: dict[str, int] = {}
+    for index, statement in enumerate(statements):
+        sid = statement.get("Sid")
+        if sid is None:
+            continue
+        if sid in seen:
+            raise ValueError(
+                f"Sid {sid!r} of statement [{index}] is already used by statement [{seen[sid]}]; IAM "
+                "requires a Sid to be unique within a policy"
+            )
+        seen[sid] = index
+    return statements
 
 
 def _camel(name: str) -> str:
@@ -211,9 +243,16 @@ class LambdaSettings(Section):
     log_retention_days: Annotated[int, AfterValidator(_retention)] = 30
     """CloudWatch Logs retention of each function's log group."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """LOG_LEVEL / POWERTOOLS_LOG_LEVEL of the handlers."""
+    """Log level of the handlers: LOG_LEVEL / POWERTOOLS_LOG_LEVEL and, the same level in Lambda's words
+    (WARNING is WARN), each function's application log level (JSON log format), which Lambda filters by and
+    Powertools prefers over its own variable; the functions' system (platform) log level is INFO."""
     metrics_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/#:-]{1,255}$")] = "BulkLoader"
     """CloudWatch namespace of the handlers' EMF metrics."""
+    account_concurrency_limit: Annotated[int, Field(ge=1)] = DEFAULT_ACCOUNT_CONCURRENCY_LIMIT
+    """The account's Lambda concurrent-executions quota in the stack's region (Service Quotas, "Concurrent
+    executions"; default 1000). The stack's reserved concurrency must leave the 100 unreserved executions
+    Lambda keeps: at most this minus 100. Checked before deploying; what other stacks and functions of the
+    account already reserve, and a lower quota than the one stated here, show only at `pulumi up`."""
 
 
 class ImageBucketSettings(Section):
@@ -259,7 +298,8 @@ class InventoryPipelineSettings(Section):
     report_expire_days: Annotated[int, Field(ge=1)] = 90
     """S3 Batch completion reports (batch/reports/) expire after this many days."""
     force_destroy: bool = False
-    """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects (dev stacks)."""
+    """Let `pulumi destroy` delete the inventory bucket with its objects (dev stacks). The artifacts bucket
+    (rebuildable layer zips only; noncurrent versions expire after a day) is always deleted with them."""
 
 
 class BatchQualifierSettings(Section):
@@ -268,7 +308,9 @@ class BatchQualifierSettings(Section):
     enabled: bool = True
     """Deploy BatchQualifier; when false, functionArn names the existing batch function."""
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
-    """Reserved concurrency of batch_qualifier."""
+    """Reserved concurrency of batch_qualifier: taken from the account's unreserved concurrency, which Lambda
+    keeps at 100 or more; so at most lambda.accountConcurrencyLimit - 100, minus what other functions of the
+    account reserve (only `pulumi up` sees those). Raise the quota (Service Quotas) or lower this."""
     timeout_seconds: Annotated[int, Field(ge=3, le=900)] = 60
     """batch_qualifier timeout."""
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
@@ -281,8 +323,9 @@ class BatchQualifierSettings(Section):
     """JSON object handed to the provider (env REGISTRATION_PROVIDER_CONFIG)."""
     properties_buckets: tuple[BucketName, ...] = ()
     """Buckets holding `Properties` JSON objects; default: the image bucket."""
-    extra_policy_statements: tuple[PolicyStatement, ...] = ()
-    """IAM statements a custom provider needs (Allow, explicit actions, ARNs; no wildcards)."""
+    extra_policy_statements: Annotated[tuple[PolicyStatement, ...], AfterValidator(_unique_sids)] = ()
+    """IAM statements a custom provider needs (Allow, explicit actions, ARNs; no wildcards; an optional Sid
+    of ASCII letters and digits, unique)."""
     function_arn: LambdaArn | None = None
     """When disabled: the existing batch function S3 Batch Operations invokes."""
 
@@ -428,11 +471,31 @@ class StackConfig(BaseModel):
                 f"{NAMESPACE}:inventoryPipeline.maxImageBytes: at most {REKOGNITION_MAX_IMAGE_BYTES} "
                 "(15 MiB, Rekognition's S3 image limit) with gateway 'rekognition'"
             )
+        reserved = self.reserved_concurrency
+        limit = self.lambda_.account_concurrency_limit
+        available = max(limit - LAMBDA_UNRESERVED_MINIMUM, 0)
+        if sum(reserved.values()) > available:
+            settings = " + ".join(f"{key} ({value})" for key, value in reserved.items())
+            problems.append(
+                f"{NAMESPACE}:{settings}: the stack reserves {sum(reserved.values())} concurrent executions, "
+                f"but an account with lambda.accountConcurrencyLimit {limit} can reserve at most {available} "
+                f"(Lambda keeps {LAMBDA_UNRESERVED_MINIMUM} unreserved): lower the setting, or request a "
+                "higher 'Concurrent executions' quota (Service Quotas, AWS Lambda) and set "
+                "lambda.accountConcurrencyLimit to it"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     # -------------------------------------------------------------------------------- derived values
+    @property
+    def reserved_concurrency(self) -> dict[str, int]:
+        """Reserved concurrency of each function the stack deploys, by the setting that decides it."""
+        reserved = {}
+        if self.batch_qualifier.enabled:
+            reserved["batchQualifier.reservedConcurrency"] = self.batch_qualifier.reserved_concurrency
+        return reserved
+
     @property
     def max_image_bytes(self) -> int:
         return self.inventory_pipeline.max_image_bytes or REKOGNITION_MAX_IMAGE_BYTES

@@ -17,6 +17,8 @@ REPORT_PREFIX = "batch/reports/"
 STATE_PREFIX = "batch/state/"
 # S3 writes `manifest.checksum` last, once every data file and manifest.json of a delivery are in place.
 MANIFEST_CHECKSUM_SUFFIX = "manifest.checksum"
+# Replaced layer zips in the artifacts bucket: Lambda has copied them when it published the layer version.
+ARTIFACT_NONCURRENT_EXPIRE_DAYS = 1
 
 
 @dataclass
@@ -61,7 +63,8 @@ class InventoryPipelineArgs:
     report_expire_days: int = 90
     """S3 Batch completion reports expire after this many days."""
     force_destroy: bool = False
-    """Let `pulumi destroy` delete the inventory/artifacts buckets with their objects."""
+    """Let `pulumi destroy` delete the inventory bucket with its objects (the artifacts bucket, holding only
+    rebuildable layer zips, always may be)."""
     function_name: str | None = None
     """Physical name of the inventory_created function; default `<project>-<stack>-<name>-created`."""
     alarm_actions: tuple[pulumi.Input[str], ...] = ()
@@ -139,15 +142,30 @@ class InventoryPipeline(pulumi.ComponentResource):
         def artifacts() -> aws.s3.Bucket:
             if self.artifacts_bucket is None:
                 self.artifacts_bucket = secure.secure_bucket(
-                    f"{name}-artifacts", self, versioned=True, force_destroy=args.force_destroy
+                    f"{name}-artifacts",
+                    self,
+                    versioned=True,
+                    # It holds only layer zips, rebuilt from the requirements by `make lambda-deps`, and
+                    # Lambda copies a layer's content when it publishes it: nothing here is worth keeping, so
+                    # `pulumi destroy` may delete the bucket with every object version it holds (which a
+                    # versioned bucket always has left after the layer objects are deleted).
+                    force_destroy=True,
+                    # Each new layer zip leaves the previous one as a noncurrent version.
+                    noncurrent_expire_days=ARTIFACT_NONCURRENT_EXPIRE_DAYS,
                 )
             return self.artifacts_bucket.bucket
 
         # ---- S3 Inventory configuration on the image bucket
+        # One image bucket can hold inventory configurations of several stacks: the id is scoped to the stack
+        # (and component), or a second stack would overwrite the first one's configuration. The API reference
+        # gives no limit for an inventory Id; the sibling configuration ids (metrics, analytics) allow 64
+        # letters, digits, '.', '-', '_'. Within those it is valid under every reading; it is also the folder
+        # of the deliveries (<prefix>/<source bucket>/<id>/...).
+        self.inventory_configuration_id = secure.stack_scoped_name(name, limit=64, allowed="-_.")
         self.inventory = aws.s3.Inventory(
             f"{name}-inventory-config",
             bucket=self.image_bucket_name,
-            name="bulk-loader",
+            name=self.inventory_configuration_id,
             enabled=True,
             included_object_versions="All" if args.image_bucket_versioned else "Current",
             schedule={"frequency": args.schedule},
@@ -362,6 +380,7 @@ class InventoryPipeline(pulumi.ComponentResource):
                 "image_bucket_name": self.image_bucket_name,
                 "image_bucket_arn": self.image_bucket_arn,
                 "inventory_bucket_name": self.inventory_bucket.bucket.bucket,
+                "inventory_configuration_id": self.inventory_configuration_id,
                 "topic_arn": self.topic.topic.arn,
                 "function_name": fn.name,
                 "function_arn": fn.arn,

@@ -12,6 +12,7 @@ Outputs (ARNs) without being decided by them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import packaging
+from .config import IAM_SID_PATTERN
 
 Statement = dict[str, Any]
 StatementsFor = Callable[[pulumi.Output[str]], Sequence[Statement]]
@@ -74,10 +76,24 @@ def s3_bucket_arn(bucket_name: str, parent: pulumi.Resource | None = None) -> pu
     return pulumi.Output.concat("arn:", aws.get_partition_output(opts=opts).partition, ":s3:::", bucket_name)
 
 
-def physical_name(raw: str, limit: int = 64) -> str:
-    """A name legal for Lambda functions ([A-Za-z0-9-_], at most 64 characters)."""
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in raw)
-    return cleaned[:limit]
+_ASCII_ALPHANUMERIC = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def physical_name(raw: str, limit: int = 64, allowed: str = "-_") -> str:
+    """`raw` as a name of ASCII letters, digits and `allowed` (anything else becomes '-'), at most `limit`
+    characters (default: Lambda function names, [A-Za-z0-9-_]{1,64}). A longer name is cut and ends in a hash
+    of the whole, so two names that differ only beyond the limit stay different."""
+    cleaned = "".join(c if c in _ASCII_ALPHANUMERIC or c in allowed else "-" for c in raw)
+    if len(cleaned) <= limit:
+        return cleaned
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return f"{cleaned[: limit - len(digest) - 1]}-{digest}"
+
+
+def stack_scoped_name(name: str, limit: int = 64, allowed: str = "-_") -> str:
+    """`<project>-<stack>-<name>` as a physical name: unique per stack for account-wide (or bucket-wide) names
+    that Pulumi does not auto-name, so two stacks in one account never share or overwrite them."""
+    return physical_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}", limit, allowed)
 
 
 def service_grant(
@@ -122,6 +138,20 @@ def allow(
 
 
 def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
+    """A policy of `statements`, whose Sids are checked here, before `pulumi up` would reject them: ASCII
+    letters and digits only, unique within the policy (IAM JSON policy elements: Sid)."""
+    seen: set[str] = set()
+    for statement in statements:
+        sid = statement.get("Sid")
+        if sid is None:
+            continue
+        if not (isinstance(sid, str) and IAM_SID_PATTERN.fullmatch(sid)):
+            raise ValueError(f"policy statement Sid {sid!r}: IAM allows only ASCII letters and digits")
+        if sid in seen:
+            raise ValueError(
+                f"policy statement Sid {sid!r} appears twice; IAM requires unique Sids per policy"
+            )
+        seen.add(sid)
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
@@ -164,9 +194,17 @@ def secure_bucket(
     versioned: bool = False,
     force_destroy: bool = False,
     expiry_rules: Sequence[ExpiryRule] = (),
+    noncurrent_expire_days: int | None = None,
     extra_statements: Callable[[pulumi.Output[str]], Sequence[Statement]] | None = None,
 ) -> SecureBucket:
-    """A private, encrypted, TLS-only bucket whose ONE policy also carries `extra_statements(bucket_arn)`."""
+    """A private, encrypted, TLS-only bucket whose ONE policy also carries `extra_statements(bucket_arn)`.
+
+    `expiry_rules` expire generated objects by prefix; `noncurrent_expire_days` (versioned buckets only)
+    expires every object's noncurrent versions that many days after they were replaced or deleted, removes the
+    delete markers left without versions and aborts incomplete multipart uploads, bucket-wide.
+    """
+    if noncurrent_expire_days is not None and not versioned:
+        raise ValueError(f"{name}: noncurrent_expire_days needs a versioned bucket")
     opts = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(name, force_destroy=force_destroy, opts=opts)
     public_access_block = aws.s3.BucketPublicAccessBlock(
@@ -201,26 +239,31 @@ def secure_bucket(
         else None
     )
     lifecycle = None
-    if expiry_rules:
-        rules: list[dict[str, Any]] = [
+    rules: list[dict[str, Any]] = [
+        {
+            "id": rule.rule_id,
+            "status": "Enabled",
+            "filter": {"prefix": rule.prefix},
+            "expiration": {"days": rule.days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        }
+        for rule in expiry_rules
+    ]
+    if noncurrent_expire_days is not None:
+        # S3 lifecycle (Lifecycle configuration elements): NoncurrentVersionExpiration deletes old versions;
+        # ExpiredObjectDeleteMarker (allowed only without Days/Date in the same Expiration) removes the delete
+        # markers that are then left alone; AbortIncompleteMultipartUpload drops abandoned upload parts.
+        rules.append(
             {
-                "id": rule.rule_id,
+                "id": "expire-noncurrent-versions",
                 "status": "Enabled",
-                "filter": {"prefix": rule.prefix},
-                "expiration": {"days": rule.days},
+                "filter": {"prefix": ""},
+                "noncurrent_version_expiration": {"noncurrent_days": noncurrent_expire_days},
+                "expiration": {"expired_object_delete_marker": True},
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
             }
-            for rule in expiry_rules
-        ]
-        if versioned:
-            rules.append(
-                {
-                    "id": "expire-noncurrent",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": max(r.days for r in expiry_rules)},
-                }
-            )
+        )
+    if rules:
         lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,
@@ -413,6 +456,21 @@ class SecureFunction:
     layer_object: aws.s3.BucketObjectv2 | None
 
 
+# Lambda's application log levels ("Log-level filtering",
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html: TRACE, DEBUG, INFO,
+# WARN, ERROR, FATAL), by the Python logging name Powertools' LOG_LEVEL / POWERTOOLS_LOG_LEVEL take.
+LAMBDA_APPLICATION_LOG_LEVELS = {
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARNING": "WARN",
+    "ERROR": "ERROR",
+    "CRITICAL": "FATAL",
+}
+# Lambda's own (platform) log lines: INFO keeps START/REPORT (duration, memory, init time), which WARN drops;
+# DEBUG adds only extension and telemetry events this project does not use (allowed: DEBUG, INFO, WARN).
+LAMBDA_SYSTEM_LOG_LEVEL = "INFO"
+
+
 @dataclass(frozen=True)
 class LambdaOptions:
     """Settings shared by every function of a stack."""
@@ -424,9 +482,17 @@ class LambdaOptions:
     log_retention_days: int = 30
     """CloudWatch Logs retention of each function's log group."""
     log_level: str = "INFO"
-    """LOG_LEVEL / POWERTOOLS_LOG_LEVEL of the handlers."""
+    """Python logging level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) of the handlers: LOG_LEVEL /
+    POWERTOOLS_LOG_LEVEL, and the same level as each function's Lambda application log level."""
     metrics_namespace: str = "BulkLoader"
     """POWERTOOLS_METRICS_NAMESPACE."""
+
+    def __post_init__(self) -> None:
+        if self.log_level not in LAMBDA_APPLICATION_LOG_LEVELS:
+            raise ValueError(
+                f"LambdaOptions.log_level: one of {', '.join(LAMBDA_APPLICATION_LOG_LEVELS)}, got "
+                f"{self.log_level!r}"
+            )
 
     def function_spec(
         self, handler_package: str, *, timeout_seconds: int, memory_mb: int, **options: Any
@@ -440,6 +506,7 @@ class LambdaOptions:
             timeout_seconds=timeout_seconds,
             memory_mb=memory_mb,
             log_retention_days=self.log_retention_days,
+            application_log_level=LAMBDA_APPLICATION_LOG_LEVELS[self.log_level],
             **options,
         )
 
@@ -463,6 +530,9 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     log_retention_days: int
+    application_log_level: str = "INFO"
+    """Lambda's application log level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); must name the same level as
+    the handler's POWERTOOLS_LOG_LEVEL (see `secure_function`)."""
     reserved_concurrency: int | None = None
     ephemeral_storage_mb: int = 512
     """Ephemeral storage size in MB (Lambda's default and minimum is 512)."""
@@ -550,7 +620,10 @@ def secure_function(
             layer_args = {"code": pulumi.FileArchive(str(bundle.zip_path))}
         layer = aws.lambda_.LayerVersion(
             f"{name}-deps",
-            layer_name=f"{name}-deps",
+            # Layer names are account-wide: scoped to the stack so two stacks never publish versions of one
+            # layer. PublishLayerVersion allows [a-zA-Z0-9-_]{1,140}, but the layer ARN (which holds the name)
+            # is limited to 140 characters too, so 64 keeps every partition's and region's ARN in bounds.
+            layer_name=stack_scoped_name(f"{name}-deps"),
             compatible_runtimes=[spec.runtime],
             compatible_architectures=[spec.architecture],
             description=f"{spec.handler_package} runtime dependencies ({bundle.key})",
@@ -574,7 +647,16 @@ def secure_function(
         layers=[layer.arn] if layer else None,
         environment={"variables": environment},
         tracing_config={"mode": "Active"},
-        logging_config={"log_format": "JSON", "log_group": log_group.name},
+        # JSON format is what makes Lambda filter by level at all. With an application log level set, Lambda
+        # also sets AWS_LAMBDA_LOG_LEVEL, which Powertools' Logger prefers over POWERTOOLS_LOG_LEVEL; without
+        # it, Lambda filters at its default INFO and a stack's DEBUG never reaches CloudWatch. Both come from
+        # the one stack setting (lambda.logLevel), so neither filters what the other emits.
+        logging_config={
+            "log_format": "JSON",
+            "log_group": log_group.name,
+            "application_log_level": spec.application_log_level,
+            "system_log_level": LAMBDA_SYSTEM_LOG_LEVEL,
+        },
         # The role's policy must exist before the first invocation can log or read anything.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy, log_group]),
     )

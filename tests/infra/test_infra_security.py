@@ -56,7 +56,7 @@ def test_every_bucket_is_private_encrypted_owner_enforced_and_tls_only(run):
 
 
 def test_generated_artefacts_expire_but_run_state_does_not(run):
-    (lifecycle,) = run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    lifecycle = run.named("inventory-inventory-lifecycle")
     prefixes = {r["filter"]["prefix"]: r for r in lifecycle.inputs["rules"] if "expiration" in r}
     assert set(prefixes) == {"inventory/", "batch/manifests/", "batch/reports/"}
     assert all(r["status"] == "Enabled" and r["expiration"]["days"] >= 1 for r in prefixes.values())
