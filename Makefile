@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint fmt bench demo lambda-deps clean
+.PHONY: venv test lint fmt bench demo soak lambda-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt handlers/requirements.txt handlers/inventory_created/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: venv
 
 demo: venv lambda-deps
 	$(PY) -m offline.demo $(DEMO_ARGS)
+
+# The offline pipeline under a seeded mix of faults, then its end-state checks (exit 1 on a failed one).
+# A benchmark of minutes, not part of `make test` or `make bench`: `make soak SOAK_ARGS="--images 500"`.
+soak: venv lambda-deps
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
