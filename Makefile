@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint fmt bench demo soak lambda-deps clean
+.PHONY: venv test lint fmt bench demo soak fuzz lambda-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt handlers/requirements.txt handlers/inventory_created/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ demo: venv lambda-deps
 # A benchmark of minutes, not part of `make test` or `make bench`: `make soak SOAK_ARGS="--images 500"`.
 soak: venv lambda-deps
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
+
+# Coverage-guided fuzzing (atheris) of the event parsers and inventory readers, FUZZ_SECONDS per target;
+# one target: `make fuzz FUZZ_TARGET=queue_message`. Not part of `make test`; exit 1 on a crash.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGET ?=
+fuzz: venv
+	$(PY) -m pip install --quiet -r requirements-fuzz.txt
+	$(PY) -m fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGET)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
