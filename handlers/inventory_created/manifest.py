@@ -24,6 +24,9 @@ _S3_BUCKET_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):s3:::(
 _MANIFEST_KEY = re.compile(
     r"(?:^|/)([^/]+)/([^/]+)/(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/manifest\.(?:json|checksum)$"
 )
+# creationTimestamp is milliseconds since the epoch; beyond 9999-12-31T23:59:59.999Z no date exists to name
+# the inventory by (datetime's range), so such a value is a corrupt manifest, not a time.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 # A size bound for manifest.json: it lists data files, a few hundred bytes each; beyond this it is not one.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
@@ -53,7 +56,7 @@ class InventoryManifest(BaseModel):
     """The bucket holding the data files: a bucket name (an S3 bucket ARN is accepted and reduced to it)."""
     file_format: str = Field(alias="fileFormat")
     file_schema: str | None = Field(default=None, alias="fileSchema")
-    creation_timestamp: int | None = Field(default=None, alias="creationTimestamp")
+    creation_timestamp: int | None = Field(default=None, alias="creationTimestamp", ge=0, le=MAX_TIMESTAMP_MS)
     """Milliseconds since the epoch at which the inventory snapshot started."""
     files: list[DataFile]
 

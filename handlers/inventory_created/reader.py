@@ -196,8 +196,13 @@ class DataFileReader:
             text = zlib.decompressobj(wbits=31).decompress(head, _HEADER_PROBE_BYTES)
         except zlib.error as exc:
             raise DataFileError(f"data file {self.where} is not a valid gzip stream: {exc}") from None
-        first_line = text.split(b"\n", 1)[0].decode("utf-8", "replace")
-        rows = list(csv.reader([first_line]))
+        first_line = text.split(b"\n", 1)[0].removesuffix(b"\r").decode("utf-8", "replace")
+        try:
+            rows = list(csv.reader([first_line]))
+        except csv.Error:
+            # Not a CSV row (e.g. a lone carriage return, found by fuzzing): not a header either. The data
+            # file is then parsed with the default columns, and Arrow reports what is wrong where.
+            return None
         return rows[0] if rows else None
 
     def _csv_batches(self) -> Iterator[pa.RecordBatch]:
