@@ -8,7 +8,12 @@ import history), deletes a few images and waits for their deregistration, then r
     python -m offline.demo [--stack dev] [--images 200] [--gateway rekognition|http] [--seed 7]
                            [--rate N] [--keep-running] [--timeout 600]
 
-Exit status 0 when every check passes, 1 otherwise (or when the run did not settle in time).
+Any stack file runs (`Pulumi.<stack>.yaml`): what it says already exists (an image bucket by name, a
+collection, alarm topics) is created in the emulator first, what it leaves to the bucket's owner (EventBridge
+delivery) is done as the owner would, one line each (offline.stack_prereqs).
+
+Exit status 0 when every check passes, 1 otherwise (or when the run did not settle in time), 2 when the
+stack cannot run offline (the one-line reason is printed).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import boto3
 from botocore.config import Config
 
 from handlers.common.history import HistoryStore
+from offline.deploy import REPO_ROOT
 from offline.gateway_limits import Registry
 from offline.http_gateway import RegistrationApi
 from offline.inventory_report import deliver_inventory
@@ -35,11 +41,14 @@ from offline.report import (
     read_completion_report,
     run_checks,
 )
+from offline.resources import CreatorError
 from offline.runtime import OfflineRuntime
 from offline.sample_data import build_sample_set, upload_sample_set
+from offline.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
 
 DELETED_IMAGES = 3
 PROGRESS_EVERY_S = 3.0
+NOT_RUNNABLE = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,8 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gateway",
         choices=("rekognition", "http"),
-        default="rekognition",
-        help="emulated Rekognition collection (default) or a local HTTP registration API",
+        default=None,
+        help="emulated Rekognition collection or a local HTTP registration API (default: the stack's)",
     )
     parser.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
     parser.add_argument(
@@ -96,6 +105,20 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except StackNotRunnable as exc:
+        print(f"DEMO CANNOT RUN stack {args.stack}: {exc}")
+        return NOT_RUNNABLE
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = stack_settings(REPO_ROOT, args.stack)
+    except (FileNotFoundError, ValueError) as exc:  # no such stack file, an encrypted secret
+        raise StackNotRunnable(str(exc)) from None
+    args.gateway = args.gateway or settings.throttled_indexer.gateway
+    prereqs = plan_stack(settings)
     stages = Stages()
     registry = Registry()
     progress: Progress | None = None
@@ -129,19 +152,35 @@ def run(args: argparse.Namespace) -> int:
             overrides: dict[str, Any] = {}
             if args.gateway == "http":
                 api = RegistrationApi(rate_per_s=args.rate, registry=registry)
-                overrides = {"throttledIndexer": {"gateway": "http", "gatewayUrl": api.start()}}
+                # The local API stands in for the stack's; a collection only belongs to gateway rekognition.
+                overrides = {
+                    "throttledIndexer": {"gateway": "http", "gatewayUrl": api.start(), "collectionId": None}
+                }
                 print(f"HTTP registration API on {api.url}")
+            elif settings.throttled_indexer.gateway == "http":
+                overrides = {"throttledIndexer": {"gateway": "rekognition", "gatewayUrl": None}}
+
+        def prepare(ctx: Any) -> None:
+            for line in prereqs.create(ctx):
+                print(line)
+
         with stages.timed("deploy stack"):
-            deployment = runtime.deploy(args.stack, overrides or None)
+            try:
+                deployment = runtime.deploy(args.stack, overrides or None, prepare=prepare)
+            except CreatorError as exc:
+                raise StackNotRunnable(str(exc).splitlines()[0]) from None
             rekognition.region = runtime.region
             runtime.enforce_iam()
         outputs = deployment.outputs
         for needed in ("image_bucket_name", "inventory_bucket_name", "history_table_name", "queue_url"):
             if needed not in outputs:
-                print(f"stack {args.stack} does not export {needed}: the demo needs the full pipeline")
-                return 1
+                raise StackNotRunnable(
+                    f"the stack does not export {needed}: the demo needs the full pipeline"
+                )
         bucket = outputs["image_bucket_name"]
         s3 = runtime.client("s3")
+        for line in prereqs.owner_steps(s3, bucket):
+            print(line)
         with stages.timed("generate + upload sample data"):
             sample = build_sample_set(bucket, args.images, args.seed)
             versions = upload_sample_set(s3, sample)
@@ -151,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
         with stages.timed("deliver inventory"):
             delivery = deliver_inventory(s3, source_bucket=bucket)
         print(
-            f"inventory: {delivery.rows} rows, s3://{delivery.destination_bucket}/{delivery.manifest_key}"
-            " (+ manifest.checksum)"
+            f"inventory: {delivery.rows} rows ({delivery.fmt}),"
+            f" s3://{delivery.destination_bucket}/{delivery.manifest_key} (+ manifest.checksum)"
         )
         queue_name = outputs["queue_url"].rsplit("/", 1)[-1]
         progress = Progress(delivery.rows, registry, queue_name)

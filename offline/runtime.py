@@ -254,7 +254,14 @@ class OfflineRuntime:
         )
 
     # -- deployment -------------------------------------------------------------------------------------
-    def deploy(self, stack: str = "dev", config_overrides: dict[str, Any] | None = None) -> Deployment:
+    def deploy(
+        self,
+        stack: str = "dev",
+        config_overrides: dict[str, Any] | None = None,
+        prepare: Callable[[CreateContext], None] | None = None,
+    ) -> Deployment:
+        """Deploy `stack`. `prepare(ctx)` runs first with the deployment's context (admin clients in the
+        stack's region): it creates what the stack expects to exist already (offline.stack_prereqs)."""
         if not self._started:
             self.start()
         if self.deployment is not None:
@@ -276,6 +283,8 @@ class OfflineRuntime:
             workdir=self.workdir,
             rekognition=self._rekognition_as_admin if self._rekognition is not None else None,
         )
+        if prepare is not None:
+            prepare(ctx)
         deployment = deploy_program(ctx, stack, self.program_dir, config_overrides)
         print(deployment.summary(), file=sys.stderr)
         # Every role gets its credentials now, before IAM is enforced (moto's trust-policy check cannot
