@@ -3,13 +3,16 @@ delivers nothing to Lambda and builds thin events).
 
 - S3 bucket notifications: moto's S3 backend runs in this process; its `send_event` hook is replaced so each
   new/removed object produces AWS's event (S3 event structure 2.1, keys URL-encoded with quote_plus,
-  `versionId`, a per-bucket increasing `sequencer`) for the bucket's configured topics, queues and functions,
+  `versionId`, an increasing `sequencer` of 16 or 18 hex digits: `S3Sequencers`) for the bucket's configured
+  topics, queues and functions,
   checked against the destination's resource policy like AWS (topic policy, queue policy, Lambda permission).
   moto sends no event for a delete marker: that is added (ObjectRemoved:DeleteMarkerCreated).
 - EventBridge: when the bucket has EventBridge notifications on, the event ("Object Created" / "Object
   Deleted", with `sequencer`, `version-id`, `deletion-type`) goes to the default bus; each enabled rule whose
   pattern matches sends it to its targets (SQS, Lambda), checked against the target's resource policy with
-  `aws:SourceArn` = the rule.
+  `aws:SourceArn` = the rule. AWS's pages do not say whether `detail.object.key` is URL-encoded: the key is
+  sent as is by default, or quote_plus-encoded with `eventbridge_keys="quote_plus"`, so consumers can be
+  tested under both readings.
 - SNS -> Lambda: moto's lambda subscriptions are taken over: the function is invoked asynchronously with the
   SNS event (`Sns.Message` is the published text), if its permission allows sns.amazonaws.com from the topic.
 - SQS event source mappings: a poller per mapping with the FUNCTION'S role credentials (as Lambda does),
@@ -48,6 +51,37 @@ from offline.workers import FunctionPool
 
 Invoker = Callable[[str, bytes, str], Any]
 """(function name or ARN, payload, source) -> request id: an asynchronous invocation."""
+# How `detail.object.key` is written into EventBridge events (see the module docstring).
+EVENTBRIDGE_KEY_ENCODINGS = ("raw", "quote_plus")
+
+
+class S3Sequencers:
+    """Event sequencers as S3 writes them, increasing under S3's documented comparison.
+
+    S3 User Guide, "Event message structure": sequencers of one key order its events; they "can be of
+    different lengths. So, to compare these values, first right pad the shorter value with zeros, and then do
+    a lexicographical comparison." AWS's samples have 18 upper-case digits in notifications
+    ("0055AED6DCD90281E5") and 16 lower-case ones in EventBridge events ("617f0837b476e463"). Here each
+    event's value is 18 digits, "00" + seconds at start (8) + a counter that steps by 0x40 (8); when its last
+    two digits are zeros (every fourth event) they are left off, so 16- and 18-digit values mix and right
+    padding gives back exactly the 18-digit value: every next sequencer is greater under the rule.
+    """
+
+    STEP = 0x40
+
+    def __init__(self, start_seconds: int | None = None) -> None:
+        self._base = (int(time.time()) if start_seconds is None else start_seconds) << 32
+        self._count = itertools.count(1)
+
+    def next(self) -> int:
+        return self._base + next(self._count) * self.STEP
+
+    @staticmethod
+    def render(value: int, *, lowercase: bool = False) -> str:
+        text = f"{value:018X}"
+        if text.endswith("00"):
+            text = text[:-2]
+        return text.lower() if lowercase else text
 
 
 def _now_iso() -> str:
@@ -67,17 +101,32 @@ class DeliveryStats:
 class EventRouter:
     """S3 notifications, EventBridge rules and SNS -> Lambda, wired into moto's in-process backends."""
 
-    def __init__(self, account_id: str, region: str, invoke_async: Invoker) -> None:
+    def __init__(
+        self, account_id: str, region: str, invoke_async: Invoker, *, eventbridge_keys: str = "raw"
+    ) -> None:
+        """eventbridge_keys: "raw" (default) or "quote_plus", how EventBridge events carry object keys; may
+        also be set on the attribute of the same name while the router runs."""
         self.account_id = account_id
         self.region = region
         self.invoke_async = invoke_async
+        self.eventbridge_keys = eventbridge_keys
         self.stats = DeliveryStats()
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._pending = 0
         self._lock = threading.Lock()
-        self._sequencer = itertools.count(1)
+        self._sequencers = S3Sequencers()
         self._thread: threading.Thread | None = None
         self._originals: dict[str, Any] = {}
+
+    @property
+    def eventbridge_keys(self) -> str:
+        return self._eventbridge_keys
+
+    @eventbridge_keys.setter
+    def eventbridge_keys(self, encoding: str) -> None:
+        if encoding not in EVENTBRIDGE_KEY_ENCODINGS:
+            raise ValueError(f"eventbridge_keys must be one of {EVENTBRIDGE_KEY_ENCODINGS}, got {encoding!r}")
+        self._eventbridge_keys = encoding
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -183,7 +232,7 @@ class EventRouter:
         config = bucket.notification_configuration
         if config is None:
             return
-        sequencer = f"{next(self._sequencer):016X}"
+        sequencer = self._sequencers.next()
         for notification in config.topic:
             if notification.matches(event_name, key.name):
                 record = self._s3_record(event_name, bucket, key, notification.id, sequencer)
@@ -212,9 +261,12 @@ class EventRouter:
             self._eventbridge_s3(event_name, bucket, key, sequencer)
 
     def _s3_record(
-        self, event_name: str, bucket: Any, key: Any, configuration_id: str, sequencer: str
+        self, event_name: str, bucket: Any, key: Any, configuration_id: str, sequencer: int
     ) -> dict[str, Any]:
-        obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/"), "sequencer": sequencer}
+        obj: dict[str, Any] = {
+            "key": quote_plus(key.name, safe="/"),
+            "sequencer": S3Sequencers.render(sequencer),
+        }
         if "ObjectRemoved" not in event_name:
             obj["size"] = key.size
             obj["eTag"] = key.etag.replace('"', "")
@@ -254,15 +306,16 @@ class EventRouter:
         )
 
     # -- EventBridge ------------------------------------------------------------------------------------
-    def _eventbridge_s3(self, event_name: str, bucket: Any, key: Any, sequencer: str) -> None:
+    def _eventbridge_s3(self, event_name: str, bucket: Any, key: Any, sequencer: int) -> None:
         removed = "ObjectRemoved" in event_name
         if not removed and "ObjectCreated" not in event_name:
             return  # tagging/ACL/restore events exist too; nothing here subscribes to them
+        object_key = key.name if self.eventbridge_keys == "raw" else quote_plus(key.name, safe="/")
         version_id = getattr(key, "version_id", None)
         detail: dict[str, Any] = {
             "version": "0",
             "bucket": {"name": bucket.name},
-            "object": {"key": key.name, "sequencer": sequencer},
+            "object": {"key": object_key, "sequencer": S3Sequencers.render(sequencer, lowercase=True)},
             "request-id": uuid.uuid4().hex[:16].upper(),
             "requester": self.account_id,
             "source-ip-address": "127.0.0.1",

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import quote, unquote_plus
 
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MESSAGE_VERSION = 1
@@ -22,6 +23,8 @@ MESSAGE_VERSION = 1
 SQS_MAX_MESSAGE_BYTES = 262_144
 # A user record (user id + properties) must fit in a DynamoDB item, with room for the history's own fields.
 USER_RECORD_MAX_BYTES = 400_000
+# S3 User Guide, "Naming Amazon S3 objects": a key name is at most 1024 bytes of UTF-8.
+S3_KEY_MAX_BYTES = 1024
 
 
 # ---------------------------------------------------------------------------------------------- object keys
@@ -111,9 +114,20 @@ class DeleteMessage(_Model):
     v: Literal[1] = MESSAGE_VERSION
     type: Literal["delete"] = "delete"
     object: ObjectRef
+    """`object.key` is the key exactly as the event gave it."""
+    decoded_key: str | None = Field(default=None, min_length=1, max_length=1024)
+    """The key URL-decoded once (`unquote_plus`), when that differs from `object.key`: AWS's EventBridge pages
+    do not say whether `detail.object.key` is encoded (Powertools decodes it), so both readings are kept and
+    the deleter matches whichever the history holds."""
     event_id: str | None = None
     event_time: datetime | None = None
     enqueued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def key_readings(self) -> tuple[str, ...]:
+        """The key as given, then its decoded reading when that differs."""
+        if self.decoded_key is None or self.decoded_key == self.object.key:
+            return (self.object.key,)
+        return (self.object.key, self.decoded_key)
 
 
 QueueMessage = Annotated[ImportMessage | DeleteMessage, Field(discriminator="type")]
@@ -144,26 +158,54 @@ def parse_message(body: str) -> ImportMessage | DeleteMessage:
 
 
 def delete_message_from_eventbridge(event: dict) -> DeleteMessage:
-    """Turn an EventBridge S3 "Object Deleted" event into a DeleteMessage."""
-    if event.get("detail-type") != "Object Deleted":
+    """Turn an EventBridge S3 "Object Deleted" event (S3 User Guide, "EventBridge event message structure")
+    into a DeleteMessage, read with Powertools' S3EventBridgeNotificationEvent. Keeps both readings of the
+    key: as given, and decoded once (what Powertools' `detail.object.key` returns)."""
+    parsed = S3EventBridgeNotificationEvent(event)
+    if parsed.get("detail-type") != "Object Deleted":
         raise MessageError(
-            f"unexpected EventBridge event type {event.get('detail-type')!r}; expected 'Object Deleted'"
+            f"unexpected EventBridge event type {parsed.get('detail-type')!r}; expected 'Object Deleted'"
         )
     try:
-        detail = event["detail"]
-        obj = detail["object"]
+        detail = parsed.detail
+        obj = detail.object
+        readings = _key_readings(obj["key"])
         return DeleteMessage(
             object=ObjectRef(
-                bucket=detail["bucket"]["name"],
-                key=obj["key"],
+                bucket=detail.bucket.name,
+                key=readings[0],
                 version_id=obj.get("version-id"),
                 etag=obj.get("etag"),
                 sequencer=obj.get("sequencer"),
             ),
-            event_id=event.get("id"),
-            event_time=event.get("time"),
+            decoded_key=readings[1] if len(readings) > 1 else None,
+            event_id=parsed.get("id"),
+            event_time=parsed.get("time"),
         )
     except (KeyError, TypeError) as exc:
         raise MessageError(f"EventBridge 'Object Deleted' event lacks {exc}") from exc
     except ValidationError as exc:
         raise MessageError(f"EventBridge 'Object Deleted' event is invalid: {exc}") from exc
+
+
+def _key_readings(given: object) -> tuple[str, ...]:
+    """`detail.object.key` as given, then decoded once, each only if it can be an S3 key (1-1024 UTF-8 bytes;
+    a decoding that is not UTF-8 cannot be one). The first is what `object.key` becomes."""
+    if not isinstance(given, str):
+        raise MessageError(
+            f"EventBridge 'Object Deleted' event: detail.object.key is not a string: {given!r}"
+        )
+    readings = [given]
+    try:
+        decoded = unquote_plus(given, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        decoded = given
+    if decoded != given:
+        readings.append(decoded)
+    possible = tuple(k for k in readings if 0 < len(k.encode("utf-8", "surrogatepass")) <= S3_KEY_MAX_BYTES)
+    if not possible:
+        raise MessageError(
+            f"EventBridge 'Object Deleted' event: detail.object.key is not an S3 key under either reading "
+            f"(1 to {S3_KEY_MAX_BYTES} bytes of UTF-8): {given[:200]!r}"
+        )
+    return possible

@@ -51,14 +51,25 @@ FAILURE_STATUSES = frozenset({HistoryStatus.INVALID, HistoryStatus.FAILED})
 _FINAL_STATES = (HistoryStatus.INDEXED.value, HistoryStatus.DELETED.value)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Other item kinds in the same table (history_schema: "their own pk prefix"):
-# - the newest S3 delete event seen per key: pk = obj#<bucket>/<key>, sk = DELETE_EVENTS_SK;
+# - per key, the newest S3 delete event seen (and a delete no history record matched, or a delete that gave
+#   up): pk = obj#<bucket>/<key>, sk = DELETE_EVENTS_SK;
 # - fingerprint claims (one image per user and SHA-256): pk = fp#<user id>#<sha256>, sk = FINGERPRINT_SK.
 # Neither carries the index attributes, so they stay out of the by-run / by-user / failures indexes.
 DELETE_EVENTS_SK = "delete-events"
 FINGERPRINT_SK = "fp"
 TIME_SEEN_ATTRIBUTE = "seen_at"
-# S3 sequencers are hex strings of varying length; padded to this width they compare as strings.
+# S3 sequencers are hex strings of varying length (16 and 18 digits in AWS's samples, either case); padded to
+# this width they compare as strings.
 SEQUENCER_WIDTH = 64
+# On the delete-events item: the newest sequencer in the current rule's encoding (`pad_sequencer`), and as S3
+# sent it (for people reading the item). Items written before the rule changed hold a left-padded value under
+# LEGACY_SEQUENCER_ATTRIBUTE: left-padding lost the value's length (leading zeros of the value and of the
+# padding look alike), so it cannot be re-encoded. It is ignored for ordering and removed by the next write;
+# the items expire by TTL anyway. Ordering is the second guard only: the deleter acts on S3's liveness
+# (HeadObject), the importer reads the image as the current version with the qualified ETag.
+SEQUENCER_ORDER_ATTRIBUTE = "sequencer_order"
+SEQUENCER_SEEN_ATTRIBUTE = "sequencer_seen"
+LEGACY_SEQUENCER_ATTRIBUTE = "sequencer"
 # Set (conditionally on the claim) just before a worker calls the gateway, removed by whoever settles what the
 # call did: a record still carrying it may hide a registration whose answer was lost with its worker.
 GATEWAY_CALL_ATTRIBUTE = "gateway_call_started"
@@ -74,11 +85,18 @@ def parse_time(text: str) -> datetime:
 
 
 def pad_sequencer(sequencer: str) -> str:
-    """S3's documented rule: left-pad the shorter sequencer with zeros, then compare as strings."""
+    """A key that orders the sequencers of one object key by S3's rule, as plain string comparison.
+
+    S3 User Guide, "Event message structure"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html): "The
+    sequencers can be of different lengths. So, to compare these values, first right pad the shorter value
+    with zeros, and then do a lexicographical comparison." (Older revisions said left pad.) Right-padding
+    every value to one width does that for any pair; hex digits are compared in one case (samples use both).
+    """
     text = sequencer.strip().upper()
     if not text or len(text) > SEQUENCER_WIDTH or any(c not in "0123456789ABCDEF" for c in text):
         raise ValueError(f"not an S3 sequencer (hex, at most {SEQUENCER_WIDTH} digits): {sequencer!r}")
-    return text.rjust(SEQUENCER_WIDTH, "0")
+    return text.ljust(SEQUENCER_WIDTH, "0")
 
 
 def fingerprint_pk(user_id: str, fingerprint: str) -> str:
@@ -460,30 +478,35 @@ class HistoryStore:
 
     # ------------------------------------------------------------------------------------------- deletes
     def note_delete_event(self, bucket: str, key: str, sequencer: str | None) -> tuple[bool, str | None]:
-        """Remember the newest S3 delete event seen for a key (its `sequencer`).
+        """Remember the newest S3 delete event seen for a key (its `sequencer`, ordered by `pad_sequencer`).
 
         Returns (newest, previous): `newest` is False when an event with a greater sequencer was already
-        seen, i.e. this event is older than state the history already reflects. An event without a
-        sequencer counts as newest (nothing to compare it with).
+        seen, i.e. this event is older than state the history already reflects; `previous` is the newest
+        sequencer seen before, as S3 sent it. An event without a sequencer counts as newest (nothing to
+        compare it with). A legacy left-padded value on the item does not take part (see
+        LEGACY_SEQUENCER_ATTRIBUTE) and is removed, so the item holds one encoding.
         """
         if not sequencer:
             return True, None
-        padded = pad_sequencer(sequencer)
+        order = pad_sequencer(sequencer)
         now = self._clock()
         try:
             response = self.table.update_item(
                 Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
                 # Expires like other non-success records: every deletion in the image bucket writes one, and
                 # its only later use is ordering events that arrive within days of each other.
-                UpdateExpression="SET #seq = :seq, #at = :now, #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(#seq) OR #seq <= :seq",
+                UpdateExpression="SET #order = :order, #seen = :seen, #at = :now, #ttl = :ttl REMOVE #legacy",
+                ConditionExpression="attribute_not_exists(#order) OR #order <= :order",
                 ExpressionAttributeNames={
-                    "#seq": "sequencer",
+                    "#order": SEQUENCER_ORDER_ATTRIBUTE,
+                    "#seen": SEQUENCER_SEEN_ATTRIBUTE,
+                    "#legacy": LEGACY_SEQUENCER_ATTRIBUTE,
                     "#at": TIME_SEEN_ATTRIBUTE,
                     "#ttl": TTL_ATTRIBUTE,
                 },
                 ExpressionAttributeValues={
-                    ":seq": padded,
+                    ":order": order,
+                    ":seen": sequencer,
                     ":now": format_time(now),
                     ":ttl": self._expiry(now),
                 },
@@ -492,9 +515,41 @@ class HistoryStore:
         except ClientError as exc:
             if _is_condition_failure(exc):
                 item = self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK) or {}
-                return False, item.get("sequencer")
+                return False, item.get(SEQUENCER_SEEN_ATTRIBUTE)
             raise
-        return True, response.get("Attributes", {}).get("sequencer")
+        return True, response.get("Attributes", {}).get(SEQUENCER_SEEN_ATTRIBUTE)
+
+    def record_unmatched_delete(
+        self, bucket: str, key: str, *, readings: Iterable[str], event_id: str | None, sequencer: str | None
+    ) -> None:
+        """A delete event for which no history record exists under any reading of its key: kept on the key's
+        delete-events item (status `deleted`, reason `no-history-record`, the readings tried), so a person
+        looking the key up finds what happened. Expires like the item's other facts."""
+        now = self._clock()
+        sets: dict[str, Any] = {
+            "status": HistoryStatus.DELETED.value,
+            "reason": "no-history-record",
+            "bucket": bucket,
+            "object_key": key,
+            "key_readings": list(readings),
+            TIME_ATTRIBUTE: format_time(now),
+            TTL_ATTRIBUTE: self._expiry(now),
+        }
+        if event_id:
+            sets["delete_event_id"] = event_id
+        if sequencer:
+            sets["delete_sequencer"] = sequencer
+        names = {f"#a{i}": name for i, name in enumerate(sets)}
+        self.table.update_item(
+            Key={PARTITION_KEY: object_pk(bucket, key), SORT_KEY: DELETE_EVENTS_SK},
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":a{i}": value for i, value in enumerate(sets.values())},
+        )
+
+    def delete_events(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """The key's delete-events item as stored (newest sequencer, unmatched delete, delete failure)."""
+        return self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK)
 
     def record_delete_failure(self, bucket: str, key: str, reason: str) -> None:
         """A delete event gave up (it goes to the DLQ): findable with `failures_since` until a later delete
@@ -539,9 +594,10 @@ class HistoryStore:
                 raise
 
     def newest_delete_sequencer(self, bucket: str, key: str) -> str | None:
-        """The padded sequencer of the newest delete event seen for a key, or None."""
+        """The newest delete event's sequencer seen for a key, padded (`pad_sequencer`), or None. A legacy
+        left-padded value is not returned: it cannot be compared under the current rule."""
         item = self._get_item(object_pk(bucket, key), DELETE_EVENTS_SK)
-        return item.get("sequencer") if item else None
+        return item.get(SEQUENCER_ORDER_ATTRIBUTE) if item else None
 
     # ------------------------------------------------------------------------------------------- fingerprints
     def claim_fingerprint(self, user_id: str, fingerprint: str, obj: ObjectRef) -> HistoryRecord | None:

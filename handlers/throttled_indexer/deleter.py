@@ -9,6 +9,12 @@ S3 and the history now hold (a re-upload after the deletion, S3 `sequencer` orde
 whatever order events arrive. The newest sequencer seen per key is kept in the history too: imports that
 carry a sequencer (from S3 events) and are older than it are skipped as stale.
 
+EventBridge keys: AWS's pages do not say whether `detail.object.key` is URL-encoded (Powertools decodes it).
+When the key as given and its decoded reading differ, the delete goes to whichever reading the history holds
+records for (both, if both do: liveness keeps a live object's registration); when neither does, the delete
+is still recorded on both keys' delete-events items (reason `no-history-record`). The sequencer is noted only
+for a key the event certainly names, as sequencers of different keys do not compare.
+
 An `indexing` record (an import in flight) is moved to `deleted` with a compare-and-set on its claim; the
 importer's final conditional write then fails and it deregisters what it registered. A record whose worker
 called the gateway and is gone (its `gateway_call_started` mark left, no live lease) may hide a registration
@@ -49,26 +55,50 @@ class Deleter:
 
     def process(self, message: DeleteMessage) -> Outcome:
         obj = message.object
+        readings = message.key_readings()
+        keys = list(readings)
+        if len(readings) > 1:  # act on the readings the history has records for
+            matched = [key for key in readings if self._targets(message, key)]
+            _log_readings(message, matched)
+            keys = matched or keys
+        # The sequencer is noted only for a key the event certainly names: one reading, or the one matched.
+        sequencer = obj.sequencer if len(keys) == 1 else None
+        deleted = found = 0
         try:
-            newest, previous = self._history.note_delete_event(obj.bucket, obj.key, obj.sequencer)
-        except ValueError:  # not a hex sequencer: ordering falls back on liveness alone
-            newest, previous = True, None
-        current = images.current_version(self._s3, obj.bucket, obj.key)
-        deleted = 0
-        try:
-            for record in self._targets(message):
-                if not _live(record, current):
-                    deleted += self._delete(record, message)
+            for key in keys:
+                done, seen = self._process_key(message, key, sequencer, reading=_reading_name(message, key))
+                deleted, found = deleted + done, found + seen
         except GatewayBusy as busy:
             return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
-        self._history.clear_delete_failure(obj.bucket, obj.key)
+        if not found:
+            for key in keys:
+                self._history.record_unmatched_delete(
+                    obj.bucket, key, readings=readings, event_id=message.event_id, sequencer=obj.sequencer
+                )
         label = "deleted" if deleted else "deleted:nothing-registered"
+        return Outcome.finished(label, f"{deleted} record(s) moved to deleted")
+
+    def _process_key(
+        self, message: DeleteMessage, key: str, sequencer: str | None, *, reading: str | None
+    ) -> tuple[int, int]:
+        """Apply the delete to one reading of its key (the versions that are not live). Returns (records
+        moved to deleted, records found)."""
+        bucket = message.object.bucket
+        try:
+            newest, previous = self._history.note_delete_event(bucket, key, sequencer)
+        except ValueError:  # not a hex sequencer: ordering falls back on liveness alone
+            newest, previous = True, None
+        # HeadObject before the records are read: a version that S3 no longer has as current then is not live.
+        current = images.current_version(self._s3, bucket, key)
+        records = self._targets(message, key)
+        deleted = sum(self._delete(r, message, reading=reading) for r in records if not _live(r, current))
+        self._history.clear_delete_failure(bucket, key)
         if not newest:
             logger.info(
                 "delete event older than one already processed; applied to versions that are not live only",
-                extra={"key": obj.key, "sequencer": obj.sequencer, "newest": previous},
+                extra={"key": key, "sequencer": message.object.sequencer, "newest": previous},
             )
-        return Outcome.finished(label, f"{deleted} record(s) moved to deleted")
+        return deleted, len(records)
 
     def retire_superseded(self, registered: ObjectRef) -> int:
         """After `registered` (the key's current version, just read) was indexed: older versions of the key
@@ -81,8 +111,8 @@ class Deleter:
                 retired += self._delete(record, None, superseded=True)
         return retired
 
-    def _targets(self, message: DeleteMessage) -> list[HistoryRecord]:
-        obj = message.object
+    def _targets(self, message: DeleteMessage, key: str) -> list[HistoryRecord]:
+        obj = message.object.model_copy(update={"key": key})
         if obj.version_id:
             named = self._history.get(obj)
             if named is not None:
@@ -91,15 +121,22 @@ class Deleter:
         return list(self._history.by_object(obj.bucket, obj.key))
 
     def _delete(
-        self, record: HistoryRecord, message: DeleteMessage | None, *, superseded: bool = False
+        self,
+        record: HistoryRecord,
+        message: DeleteMessage | None,
+        *,
+        superseded: bool = False,
+        reading: str | None = None,
     ) -> int:
         """Move one record to deleted (or skipped:superseded), deregistering its faces first. Returns 1 if it
-        changed, else 0."""
+        changed, else 0. `reading`: which reading of the event's key named the record."""
         extra: dict[str, str] = {}
         if message is not None and message.object.sequencer:
             extra["delete_sequencer"] = message.object.sequencer
         if message is not None and message.event_id:
             extra["delete_event_id"] = message.event_id
+        if reading is not None:
+            extra["delete_key_reading"] = reading
         for _ in range(MAX_ROUNDS):
             if record.status == HistoryStatus.DELETED or (superseded and record.status not in _RETIRABLE):
                 return 0
@@ -155,6 +192,35 @@ class Deleter:
                 return 0
             record = fresh
         raise RuntimeError(f"history record for {record.key} kept changing while deleting it; retry later")
+
+
+def _reading_name(message: DeleteMessage, key: str) -> str | None:
+    """`as-given` / `decoded` when the event's key has two readings (else None: nothing to tell apart)."""
+    if len(message.key_readings()) == 1:
+        return None
+    return "as-given" if key == message.object.key else "decoded"
+
+
+def _log_readings(message: DeleteMessage, matched: list[str]) -> None:
+    readings = message.key_readings()
+    facts = {"key_as_given": readings[0], "key_decoded": readings[1], "event_id": message.event_id}
+    if len(matched) == 2:
+        logger.warning(
+            "both readings of the delete event's key have history records; each is applied to its versions "
+            "that are not live",
+            extra=facts,
+        )
+    elif matched:
+        logger.info(
+            "delete event's key matched the history "
+            + ("as given" if matched[0] == readings[0] else "decoded"),
+            extra=facts | {"matched": _reading_name(message, matched[0])},
+        )
+    else:
+        logger.warning(
+            "no history record under either reading of the delete event's key; recorded under both",
+            extra=facts,
+        )
 
 
 # Records whose registration a newer version supersedes (registered, or being registered).

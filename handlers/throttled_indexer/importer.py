@@ -156,7 +156,8 @@ class Importer:
         return None
 
     def _older_than_a_seen_delete(self, message: ImportMessage) -> Outcome | None:
-        """An import from an S3 event carries its sequencer: an older one never undoes a deletion."""
+        """An import from an S3 event carries its sequencer: an older one never undoes a deletion. Ordered by
+        S3's rule (`pad_sequencer`: right-padded, case-insensitive), so 16- and 18-digit values compare."""
         if not message.object.sequencer:
             return None
         newest_delete = self._history.newest_delete_sequencer(message.object.bucket, message.object.key)

@@ -178,21 +178,68 @@ def test_fingerprint_claims_detect_duplicates_and_pass_on_after_failure(history:
     assert history.claim_fingerprint("user-1", sha, ObjectRef(bucket="images", key="c.jpg")) is None
 
 
-def test_delete_event_sequencers_compare_as_padded_hex(history: HistoryStore):
+def test_delete_event_sequencers_compare_right_padded(history: HistoryStore):
+    # S3's current rule: right-pad the shorter with zeros, then compare (the old left-pad rule said the
+    # reverse for these two real sample values: the 16-digit one would have been older).
     assert history.note_delete_event("images", "k", "0062E99A88DC407460") == (True, None)
-    newest, previous = history.note_delete_event("images", "k", "617f0837b476e463")  # shorter: older
-    assert newest is False and previous == pad_sequencer("0062E99A88DC407460")
-    assert history.note_delete_event("images", "k", "0062E99A88DC407460")[0] is True  # same event again
-    assert history.note_delete_event("images", "k", "0062E99A88DC407461")[0] is True
+    newest, previous = history.note_delete_event("images", "k", "617f0837b476e463")  # 16 digits, lower case
+    assert newest is True and previous == "0062E99A88DC407460"
+    newest, previous = history.note_delete_event("images", "k", "0062E99A88DC407460")  # now older
+    assert newest is False and previous == "617f0837b476e463"
+    assert history.note_delete_event("images", "k", "617F0837B476E463")[0] is True  # same event, other case
+    assert history.note_delete_event("images", "k", "617f0837b476e46300")[0] is True  # equal once padded
+    assert (
+        history.note_delete_event("images", "k", "617f0837b476e4")[0] is False
+    )  # shorter: ...e400 < ...e463
     assert history.note_delete_event("images", "k", None) == (True, None)
+    assert history.newest_delete_sequencer("images", "k") == pad_sequencer("617f0837b476e463")
     assert list(history.by_object("images", "k")) == []  # not an object-version record
     item = history_table_item(history, "obj#images/k", "delete-events")
     assert item["expires_at"] > 0  # one per deleted key: it must not accumulate forever
 
 
-@given(a=st.integers(min_value=0, max_value=2**80), b=st.integers(min_value=0, max_value=2**80))
-def test_padded_sequencers_order_like_their_numbers(a, b):
-    assert (pad_sequencer(f"{a:X}") < pad_sequencer(f"{b:x}")) == (a < b)
+def test_a_legacy_left_padded_sequencer_is_ignored_and_replaced(history: HistoryStore):
+    # Written by the old rule: "0062E99A88DC407460" left-padded. Its length is lost, so it cannot be compared.
+    legacy = "0062E99A88DC407460".rjust(64, "0")
+    history.table.put_item(Item={"pk": "obj#images/k", "sk": "delete-events", "sequencer": legacy})
+    assert history.newest_delete_sequencer("images", "k") is None
+    # Under the old encoding this right-padded value compares lower than the legacy one: it must still count.
+    assert history.note_delete_event("images", "k", "0062E99A88DC4074") == (True, None)
+    item = history_table_item(history, "obj#images/k", "delete-events")
+    assert "sequencer" not in item and item["sequencer_seen"] == "0062E99A88DC4074"
+    assert history.newest_delete_sequencer("images", "k") == pad_sequencer("0062E99A88DC4074")
+
+
+def test_an_unmatched_delete_is_recorded_on_the_key(history: HistoryStore):
+    history.note_delete_event("images", "a b.jpg", "0062E99A88DC407460")
+    history.record_unmatched_delete(
+        "images", "a b.jpg", readings=("a+b.jpg", "a b.jpg"), event_id="ev-1", sequencer="0062E99A88DC407460"
+    )
+    item = history.delete_events("images", "a b.jpg")
+    assert (item["status"], item["reason"], item["object_key"]) == ("deleted", "no-history-record", "a b.jpg")
+    assert item["key_readings"] == ["a+b.jpg", "a b.jpg"] and item["delete_event_id"] == "ev-1"
+    assert item["sequencer_order"] == pad_sequencer("0062E99A88DC407460")  # the ordering facts stay
+    assert item["expires_at"] > 0 and "failure" not in item  # not a failure: nothing was registered
+
+
+@given(
+    a=st.integers(min_value=1, max_value=2**72 - 1),
+    b=st.integers(min_value=1, max_value=2**72 - 1),
+    wide_a=st.booleans(),
+    wide_b=st.booleans(),
+    lower=st.booleans(),
+)
+def test_padded_sequencers_order_like_right_padded_strings(a, b, wide_a, wide_b, lower):
+    """The documented comparison, written out: right-pad the shorter with zeros, compare as strings."""
+    x = f"{a:018X}" if wide_a else f"{a:X}"
+    y = f"{b:018x}" if wide_b else f"{b:x}"
+    y = y if lower else y.upper()
+    width = max(len(x), len(y))
+    expected = x.upper().ljust(width, "0") < y.upper().ljust(width, "0")
+    assert (pad_sequencer(x) < pad_sequencer(y)) == expected
+    assert (pad_sequencer(x) == pad_sequencer(y)) == (
+        x.upper().ljust(width, "0") == y.upper().ljust(width, "0")
+    )
 
 
 def history_table_item(store: HistoryStore, pk: str, sk: str) -> dict:

@@ -9,6 +9,7 @@ import pytest
 from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ObjectRef
+from handlers.common.history import pad_sequencer
 from handlers.throttled_indexer.gateway import GatewayBusy
 from handlers.throttled_indexer.importer import Importer
 
@@ -172,24 +173,31 @@ def test_delete_events_in_reverse_sequencer_order(s3, history, importer, deleter
     # both versions are deleted permanently; the newer event is processed first
     s3.delete_object(Bucket=IMAGE_BUCKET, Key="a.jpg", VersionId=v2.version_id)
     s3.delete_object(Bucket=IMAGE_BUCKET, Key="a.jpg", VersionId=v1.version_id)
+    # 16 and 18 digits, two cases: right-padded, "0062e99a88dc4075" is "...407500" > "...4074F0".
     newer = DeleteMessage(
-        object=ObjectRef(bucket=IMAGE_BUCKET, key="a.jpg", version_id=v1.version_id, sequencer="0000FF")
+        object=ObjectRef(
+            bucket=IMAGE_BUCKET, key="a.jpg", version_id=v1.version_id, sequencer="0062e99a88dc4075"
+        )
     )
     older = DeleteMessage(
-        object=ObjectRef(bucket=IMAGE_BUCKET, key="a.jpg", version_id=v2.version_id, sequencer="FE")
+        object=ObjectRef(
+            bucket=IMAGE_BUCKET, key="a.jpg", version_id=v2.version_id, sequencer="0062E99A88DC4074F0"
+        )
     )
     assert deleter.process(newer).label == "deleted"
     assert deleter.process(older).label == "deleted"  # older, but v2 is gone too: its face goes as well
     assert face_index.faces == {}
-    assert history.newest_delete_sequencer(IMAGE_BUCKET, "a.jpg").endswith("0000FF")
+    assert history.newest_delete_sequencer(IMAGE_BUCKET, "a.jpg") == pad_sequencer("0062E99A88DC4075")
 
 
 def test_an_import_from_an_s3_event_older_than_a_seen_delete_is_stale(s3, history, importer, face_index):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     history.note_delete_event(IMAGE_BUCKET, "a.jpg", "0062E99A88DC407460")
-    old = obj.model_copy(update={"sequencer": "617f08299329d189"})  # shorter: older once padded
+    # S3's rule right-pads the shorter: "0062e99a88dc4074" is "...407400", older than "...407460" (the old
+    # left-pad rule called it newer); "617f08299329d189" is newer (the old rule called it older).
+    old = obj.model_copy(update={"sequencer": "0062e99a88dc4074"})
     assert importer.process(import_message(old), first_attempt()).label == "skipped:stale"
-    newer = obj.model_copy(update={"sequencer": "0062E99A88DC407470"})
+    newer = obj.model_copy(update={"sequencer": "617f08299329d189"})
     assert importer.process(import_message(newer), first_attempt()).label == "indexed"
 
 
