@@ -1,5 +1,8 @@
 """One SQS batch: process each message, report partial failures, back off when the gateway is busy.
 
+The loop is Powertools' `BatchProcessor` (SQS partial batch responses, `batchItemFailures`): the policy below
+is `BackPressureProcessor`, a subclass that short-circuits the way Powertools' `SqsFifoPartialProcessor` does.
+
 Why throttling does not burn the redrive count (every receive counts toward the queue's maxReceiveCount):
 - the first busy answer (429/5xx/throttling/timeout) closes the gateway for the rest of the batch: the
   remaining messages are not attempted, they only wait;
@@ -27,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, FailureResponse, SuccessResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.common.contracts import (
@@ -78,6 +83,76 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failures]}
 
 
+class RetryLater(Exception):
+    """A message that comes back: reported in batchItemFailures, visible again after `seconds`."""
+
+    def __init__(self, outcome: Outcome, seconds: int) -> None:
+        super().__init__(f"{outcome.label}: {outcome.reason} (back in {seconds} s)")
+        self.outcome = outcome
+        self.seconds = seconds
+
+
+class BackPressureProcessor(BatchProcessor):
+    """Powertools' SQS `BatchProcessor` with the indexer's back-pressure policy (see the module docstring).
+
+    Like Powertools' `SqsFifoPartialProcessor`, it short-circuits in `_process_record`: after the first
+    busy answer the rest of the batch is not handed to the record handler, only deferred. Every record is
+    settled here: finished -> `success_handler` (the event source mapping deletes it); coming back ->
+    `failure_handler` (batchItemFailures), its visibility delay set by ChangeMessageVisibilityBatch when the
+    batch ends.
+    """
+
+    def __init__(self, runner: BatchRunner, remaining_ms: Callable[[], int] | None) -> None:
+        # An all-busy (or all-deferred) batch is the back-pressure at work, not a function error: Powertools'
+        # default raises BatchProcessingError, failing the invocation (a Lambda error, the whole batch back
+        # at the queue's visibility timeout instead of after the delays chosen here).
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
+        self._runner = runner
+        self._remaining_ms = remaining_ms
+        self.labels: list[str] = []
+        self._busy: Outcome | None = None
+        self._visibility: list[tuple[str, str, int]] = []  # (queue url, receipt handle, seconds)
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.labels, self._busy, self._visibility = [], None, []
+
+    def _process_record(self, record: dict[str, Any]) -> SuccessResponse | FailureResponse:
+        runner, message = self._runner, SQSRecord(record)
+        attempt = Attempt(
+            receive_count=_receive_count(record),
+            max_receive_count=runner._config.max_receive_count,
+            lease_seconds=runner._lease_seconds(self._remaining_ms),
+        )
+        with runner._log_context(message_id=message.message_id, receive_count=attempt.receive_count):
+            if self._busy is not None:
+                busy = self._busy
+                outcome = Outcome.retry(
+                    "retry:deferred", busy.reason, busy=True, retry_after=busy.retry_after
+                )
+            elif self._remaining_ms is not None and self._remaining_ms() < runner._config.time_margin_ms:
+                outcome = Outcome.retry("retry:time", "not enough time left in this invocation")
+            else:
+                outcome = self.handler(message, attempt)
+            if outcome.busy and self._busy is None:
+                self._busy = outcome
+                logger.warning(
+                    "gateway busy: deferring the rest of the batch", extra={"reason": outcome.reason}
+                )
+            self.labels.append(outcome.label)
+            runner._count(outcome.label)
+            seconds = runner._settle(record, outcome, attempt, runner._deliveries(record))
+            if seconds is None:
+                return self.success_handler(message, outcome)
+            self._visibility.append((runner._queue_url(record), message.receipt_handle, seconds))
+            error = RetryLater(outcome, seconds)
+            return self.failure_handler(message, (RetryLater, error, None))
+
+    def _clean(self) -> None:
+        self._runner._change_visibility(self._visibility)
+        super()._clean()
+
+
 class BatchRunner:
     def __init__(
         self,
@@ -106,39 +181,11 @@ class BatchRunner:
     def run(
         self, records: list[dict[str, Any]], remaining_ms: Callable[[], int] | None = None
     ) -> BatchResult:
-        result = BatchResult()
-        busy: Outcome | None = None
-        visibility: list[tuple[str, str, int]] = []  # (queue url, receipt handle, seconds)
-        for record in records:
-            message_id = record.get("messageId", "?")
-            deliveries = self._deliveries(record)
-            attempt = Attempt(
-                receive_count=_receive_count(record),
-                max_receive_count=self._config.max_receive_count,
-                lease_seconds=self._lease_seconds(remaining_ms),
-            )
-            with self._log_context(message_id=message_id, receive_count=attempt.receive_count):
-                if busy is not None:
-                    outcome = Outcome.retry(
-                        "retry:deferred", busy.reason, busy=True, retry_after=busy.retry_after
-                    )
-                elif remaining_ms is not None and remaining_ms() < self._config.time_margin_ms:
-                    outcome = Outcome.retry("retry:time", "not enough time left in this invocation")
-                else:
-                    outcome = self._process(record, attempt)
-                if outcome.busy and busy is None:
-                    busy = outcome
-                    logger.warning(
-                        "gateway busy: deferring the rest of the batch", extra={"reason": outcome.reason}
-                    )
-                result.labels.append(outcome.label)
-                self._count(outcome.label)
-                seconds = self._settle(record, outcome, attempt, deliveries)
-                if seconds is not None:
-                    visibility.append((self._queue_url(record), record["receiptHandle"], seconds))
-                    result.failures.append(message_id)
-        self._change_visibility(visibility)
-        return result
+        processor = BackPressureProcessor(self, remaining_ms)
+        with processor(records, self._process):
+            processor.process()
+        failures = [item["itemIdentifier"] for item in processor.response()["batchItemFailures"]]
+        return BatchResult(failures=failures, labels=processor.labels)
 
     def _settle(
         self, record: dict[str, Any], outcome: Outcome, attempt: Attempt, deliveries: int
@@ -179,12 +226,12 @@ class BatchRunner:
         return self._root_logger.append_context_keys(**keys)
 
     # ------------------------------------------------------------------------------------------ one message
-    def _process(self, record: dict[str, Any], attempt: Attempt) -> Outcome:
-        body = record.get("body", "")
+    def _process(self, record: SQSRecord, attempt: Attempt) -> Outcome:
+        """The record handler: one message's outcome; it never raises (a failure is an outcome)."""
         try:
-            message = parse_message(body)
+            message = parse_message(record.get("body") or "")
         except MessageError as exc:
-            return self._poison(record, str(exc))
+            return self._poison(record.raw_event, str(exc))
         try:
             if isinstance(message, ImportMessage):
                 return self._process_import(message, attempt)
