@@ -59,6 +59,10 @@ CSV_BLOCK_BYTES = 1 << 20
 COLUMNAR_BATCH_ROWS = 64 * 1024
 _COPY_CHUNK = 1 << 20
 _HEADER_PROBE_BYTES = 64 * 1024
+# What Arrow raises on a corrupt data file: any ArrowException (ORC's decompression errors are the base
+# class itself, "Unknown error"), OSError, and UnicodeDecodeError from a Parquet footer's undecodable names
+# (both found by fuzzing).
+_CORRUPT_FILE_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def configure_arrow_memory() -> str:
@@ -229,7 +233,7 @@ class DataFileReader:
             if "Empty CSV file" in str(exc):  # Arrow's wording for a file without a single row
                 return
             raise self._parse_error(exc) from None
-        except OSError as exc:
+        except _CORRUPT_FILE_ERRORS as exc:
             raise self._parse_error(exc) from None
         rename = [canonical for _, canonical, _ in wanted]
         try:
@@ -238,7 +242,7 @@ class DataFileReader:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                except (pa.ArrowInvalid, OSError) as exc:
+                except _CORRUPT_FILE_ERRORS as exc:
                     raise self._parse_error(exc) from None
                 # include_columns keeps our order, so renaming is positional.
                 batch = pa.RecordBatch.from_arrays(batch.columns, names=rename)
@@ -338,7 +342,7 @@ class DataFileReader:
                 batch = pa.RecordBatch.from_arrays(arrays, names=[c for _, c, _ in wanted])
                 self.rows += batch.num_rows
                 yield batch
-        except (pa.ArrowInvalid, OSError) as exc:
+        except _CORRUPT_FILE_ERRORS as exc:
             raise DataFileError(f"{fmt} data file {self.where} cannot be read: {exc}") from None
 
     def _cast(self, array: pa.Array, dtype: pa.DataType, name: str) -> pa.Array:
