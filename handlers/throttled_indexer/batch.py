@@ -43,7 +43,7 @@ from handlers.common.contracts import (
     parse_message,
 )
 from handlers.common.history import HistoryStore
-from handlers.throttled_indexer.backoff import retry_delay
+from handlers.throttled_indexer.backoff import paced_delay, retry_delay
 from handlers.throttled_indexer.outcome import Attempt, Outcome
 
 logger = Logger(child=True)
@@ -72,6 +72,9 @@ class BatchConfig:
     time_margin_ms: int = 15_000
     """No message is started with less time than this left (bootstrap: 2x the gateway timeout + 5 s)."""
     lease_margin_seconds: int = 60
+    gateway_rate_per_second: float | None = None
+    """The paced gateway's rate (the slowest paced API): a throttled message waits its place in line at this
+    rate (backoff.paced_delay) instead of the exponential back-off. None: not paced."""
 
 
 @dataclass
@@ -111,11 +114,13 @@ class BackPressureProcessor(BatchProcessor):
         self._remaining_ms = remaining_ms
         self.labels: list[str] = []
         self._busy: Outcome | None = None
+        self._throttled = 0
         self._visibility: list[tuple[str, str, int]] = []  # (queue url, receipt handle, seconds)
 
     def _prepare(self) -> None:
         super()._prepare()
         self.labels, self._busy, self._visibility = [], None, []
+        self._throttled = 0  # throttled messages so far in this batch: their places in the gateway's line
 
     def _process_record(self, record: dict[str, Any]) -> SuccessResponse | FailureResponse:
         runner, message = self._runner, SQSRecord(record)
@@ -128,7 +133,11 @@ class BackPressureProcessor(BatchProcessor):
             if self._busy is not None:
                 busy = self._busy
                 outcome = Outcome.retry(
-                    "retry:deferred", busy.reason, busy=True, retry_after=busy.retry_after
+                    "retry:deferred",
+                    busy.reason,
+                    busy=True,
+                    retry_after=busy.retry_after,
+                    throttled=busy.throttled,
                 )
             elif self._remaining_ms is not None and self._remaining_ms() < runner._config.time_margin_ms:
                 outcome = Outcome.retry("retry:time", "not enough time left in this invocation")
@@ -141,7 +150,11 @@ class BackPressureProcessor(BatchProcessor):
                 )
             self.labels.append(outcome.label)
             runner._count(outcome.label)
-            seconds = runner._settle(record, outcome, attempt, runner._deliveries(record))
+            if outcome.throttled:
+                self._throttled += 1
+            seconds = runner._settle(
+                record, outcome, attempt, runner._deliveries(record), position=self._throttled
+            )
             if seconds is None:
                 return self.success_handler(message, outcome)
             self._visibility.append((runner._queue_url(record), message.receipt_handle, seconds))
@@ -188,7 +201,13 @@ class BatchRunner:
         return BatchResult(failures=failures, labels=processor.labels)
 
     def _settle(
-        self, record: dict[str, Any], outcome: Outcome, attempt: Attempt, deliveries: int
+        self,
+        record: dict[str, Any],
+        outcome: Outcome,
+        attempt: Attempt,
+        deliveries: int,
+        *,
+        position: int = 1,
     ) -> int | None:
         """None: the message is finished (the event source mapping deletes it). Otherwise it is reported as a
         failure and comes back after the returned number of seconds."""
@@ -197,21 +216,29 @@ class BatchRunner:
             return None
         if outcome.label == "poison":
             return 0
-        if outcome.label in _WAITING and attempt.last and self._requeue(record, deliveries, outcome):
+        if (
+            outcome.label in _WAITING
+            and attempt.last
+            and self._requeue(record, deliveries, outcome, position)
+        ):
             self._count("requeued")
             return None
         if attempt.last:
             # Visible again at once: the next receive moves it to the DLQ (redrive policy).
             self._give_up(record, outcome, deliveries)
             return 0
-        delay = self._delay(deliveries, outcome.retry_after)
+        delay = self._delay(deliveries, outcome, position)
         logger.info(
             "message retried later",
             extra={"outcome": outcome.label, "reason": outcome.reason, "delay_seconds": delay},
         )
         return delay
 
-    def _delay(self, deliveries: int, retry_after: float | None) -> int:
+    def _delay(self, deliveries: int, outcome: Outcome, position: int) -> int:
+        rate = self._config.gateway_rate_per_second
+        if outcome.throttled and rate:
+            return paced_delay(position, rate_per_second=rate, retry_after=outcome.retry_after)
+        retry_after = outcome.retry_after
         return retry_delay(
             deliveries,
             base_seconds=self._config.backoff_base_seconds,
@@ -276,7 +303,7 @@ class BatchRunner:
         return Outcome.retry("poison", error)
 
     # ------------------------------------------------------------------------------------------ give up
-    def _requeue(self, record: dict[str, Any], deliveries: int, outcome: Outcome) -> bool:
+    def _requeue(self, record: dict[str, Any], deliveries: int, outcome: Outcome, position: int) -> bool:
         """Put a copy of a waiting message back on the queue instead of letting it reach the DLQ."""
         first_sent = _first_sent(record)
         if first_sent is not None and self._now() - first_sent > self._config.max_wait_seconds:
@@ -294,7 +321,7 @@ class BatchRunner:
             "DataType": "Number",
             "StringValue": str(int(first_sent if first_sent is not None else self._now())),
         }
-        delay = self._delay(deliveries, outcome.retry_after)
+        delay = self._delay(deliveries, outcome, position)
         try:
             self._sqs.send_message(
                 QueueUrl=queue_url,

@@ -13,6 +13,7 @@ from handlers.throttled_indexer.deleter import Deleter
 from handlers.throttled_indexer.gateway import Gateway
 from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
 from handlers.throttled_indexer.importer import Importer
+from handlers.throttled_indexer.pacing import DynamoSlotBook, PacedGateway, Pacer
 from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
 from handlers.throttled_indexer.settings import Settings
 
@@ -54,6 +55,10 @@ def build_runner(
     s3 = clients("s3")
     history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
     gateway = build_gateway(settings, clients)
+    if settings.gateway_rates:
+        # Every worker takes its call slots from one book in the history table (pacing.py).
+        book = DynamoSlotBook(history.table)
+        gateway = PacedGateway(gateway, Pacer(settings.gateway_rates, book))
     deleter = Deleter(s3=s3, history=history, gateway=gateway)
     importer = Importer(
         s3=s3,
@@ -73,6 +78,8 @@ def build_runner(
         dlq_url=settings.dlq_url,
         # Do not start a message that the gateway timeout could carry past the function's timeout.
         time_margin_ms=int(settings.gateway_timeout_seconds * 1000) * 2 + 5_000,
+        # A throttled import waits its place at the registering API's rate (IndexFaces / the HTTP API).
+        gateway_rate_per_second=_registering_rate(settings),
     )
     return BatchRunner(
         sqs=clients("sqs"),
@@ -82,4 +89,11 @@ def build_runner(
         config=config,
         count=count,
         root_logger=root_logger,
+    )
+
+
+def _registering_rate(settings: Settings) -> float | None:
+    rates = settings.gateway_rates
+    return rates.get("IndexFaces" if settings.gateway == "rekognition" else "http") or (
+        min(rates.values()) if rates else None
     )

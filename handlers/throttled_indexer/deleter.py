@@ -69,7 +69,7 @@ class Deleter:
                 done, seen = self._process_key(message, key, sequencer, reading=_reading_name(message, key))
                 deleted, found = deleted + done, found + seen
         except GatewayBusy as busy:
-            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
+            return Outcome.gateway_busy(busy.reason, busy.retry_after, busy.throttled)
         if not found:
             for key in keys:
                 self._history.record_unmatched_delete(

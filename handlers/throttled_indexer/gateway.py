@@ -37,15 +37,24 @@ class GatewayBusy(Exception):
 
     `may_have_registered` is False only when the gateway refused the request before doing anything (a
     throttling answer to the only attempt): a timeout or a server error may hide a registration that
-    succeeded, which the next attempt then looks for (`Gateway.find_registration`)."""
+    succeeded, which the next attempt then looks for (`Gateway.find_registration`).
+
+    `throttled`: the gateway refused for its rate (HTTP 429, ThrottlingException), not because it is down: a
+    paced indexer then waits about as long as the rate needs (backoff.py), not an exponential guess."""
 
     def __init__(
-        self, reason: str, retry_after: float | None = None, *, may_have_registered: bool = True
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        may_have_registered: bool = True,
+        throttled: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.may_have_registered = may_have_registered
+        self.throttled = throttled
 
 
 class RegistrationUnknown(Exception):

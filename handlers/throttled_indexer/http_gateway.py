@@ -189,6 +189,7 @@ class HttpGateway:
                 f"http {operation}: HTTP {response.status}",
                 _retry_after(response.headers, self._clock()),
                 may_have_registered=response.status != 429,  # 429: refused before doing anything
+                throttled=response.status == 429,
             )
         if 400 <= response.status < 500:
             return GatewayRejected(

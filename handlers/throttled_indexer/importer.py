@@ -104,7 +104,7 @@ class Importer:
         try:
             done = self._already_handled(existing, obj, reindex)
         except GatewayBusy as busy:  # finishing a pending deregistration
-            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
+            return Outcome.gateway_busy(busy.reason, busy.retry_after, busy.throttled)
         if done is not None:
             return done
         stale = self._older_than_a_seen_delete(message)
@@ -122,7 +122,7 @@ class Importer:
             return self._import_claimed(message, claim)
         except GatewayBusy as busy:
             self._give_back(message, claim, f"gateway busy: {busy.reason}")
-            return Outcome.retry("retry:busy", busy.reason, busy=True, retry_after=busy.retry_after)
+            return Outcome.gateway_busy(busy.reason, busy.retry_after, busy.throttled)
         except Exception as exc:
             self._give_back(message, claim, f"{type(exc).__name__}: {exc}")
             raise

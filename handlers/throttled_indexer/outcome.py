@@ -31,6 +31,8 @@ class Outcome:
     """The gateway is throttled or unavailable: no further gateway calls in this batch."""
     retry_after: float | None = None
     """The least delay before the next attempt, when known (Retry-After, a colleague's lease)."""
+    throttled: bool = False
+    """Busy because of the gateway's rate (429 / ThrottlingException / the pacer's book), not an outage."""
 
     @classmethod
     def finished(cls, label: str, reason: str = "") -> Outcome:
@@ -38,9 +40,22 @@ class Outcome:
 
     @classmethod
     def retry(
-        cls, label: str, reason: str, *, busy: bool = False, retry_after: float | None = None
+        cls,
+        label: str,
+        reason: str,
+        *,
+        busy: bool = False,
+        retry_after: float | None = None,
+        throttled: bool = False,
     ) -> Outcome:
-        return cls(label=label, done=False, reason=reason, busy=busy, retry_after=retry_after)
+        return cls(
+            label=label, done=False, reason=reason, busy=busy, retry_after=retry_after, throttled=throttled
+        )
+
+    @classmethod
+    def gateway_busy(cls, reason: str, retry_after: float | None, throttled: bool) -> Outcome:
+        """`retry:busy`: the gateway answered busy (GatewayBusy)."""
+        return cls.retry("retry:busy", reason, busy=True, retry_after=retry_after, throttled=throttled)
 
 
 def metric_name(label: str) -> str:

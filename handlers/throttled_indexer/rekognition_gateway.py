@@ -171,7 +171,9 @@ def _classify(exc: ClientError, operation: str) -> Exception:
         # earlier attempt may have timed out after registering, and a server error may hide one too.
         retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
         refused = code in _THROTTLED and not retried
-        return GatewayBusy(f"rekognition {operation}: {code}", may_have_registered=not refused)
+        return GatewayBusy(
+            f"rekognition {operation}: {code}", may_have_registered=not refused, throttled=code in _THROTTLED
+        )
     if code in _REJECTED and operation == "IndexFaces":
         return GatewayRejected(_REJECTED[code], f"{code}: {message}"[:500])
     # AccessDenied, ResourceNotFound (no collection), quota: configuration problems that a person fixes;

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 # SQS: a message's visibility timeout can be at most 12 hours from when it was received.
 MAX_VISIBILITY_SECONDS = 43_200
+# Bounds of a paced rate (calls per second); components/config.py declares the stack setting with the same
+# bounds (tests/infra checks they agree).
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 10_000.0
+# What each gateway's calls are paced under (handlers/throttled_indexer/pacing.py): Rekognition per API, the
+# HTTP API as one limit.
+PACED_APIS = {"rekognition": ("IndexFaces", "DeleteFaces", "SearchFacesByImage"), "http": ("http",)}
 
 
 class SettingsError(ValueError):
@@ -35,6 +43,8 @@ class Settings:
     quarantine_bucket: str | None = None
     quarantine_prefix: str = "quarantine/"
     region: str | None = None
+    gateway_rates: dict[str, float] = field(default_factory=dict)
+    """Calls per second per paced API (GATEWAY_RATE_PER_SECOND); empty: not paced."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +89,7 @@ class Settings:
                 raise SettingsError(f"GATEWAY_URL must be an http(s) URL, got {gateway_url!r}")
             if auth == "api-key" and secret_arn is None:
                 raise SettingsError("GATEWAY_API_KEY_SECRET_ARN is required when GATEWAY_AUTH=api-key")
+        rates = _gateway_rates(text("GATEWAY_RATE_PER_SECOND"), gateway)
         backoff_max = number("BACKOFF_MAX_SECONDS", 6 * 3600, 1, MAX_VISIBILITY_SECONDS - 60)
         return cls(
             history_table=history_table,
@@ -99,4 +110,33 @@ class Settings:
             quarantine_bucket=text("QUARANTINE_BUCKET"),
             quarantine_prefix=text("QUARANTINE_PREFIX") or "quarantine/",
             region=text("AWS_REGION"),
+            gateway_rates=rates,
         )
+
+
+def _gateway_rates(raw: str | None, gateway: str) -> dict[str, float]:
+    """GATEWAY_RATE_PER_SECOND: a number (every paced API of the gateway at that rate) or a JSON object of
+    API name -> calls per second (rekognition: IndexFaces, DeleteFaces, SearchFacesByImage; http: http)."""
+    name, apis = "GATEWAY_RATE_PER_SECOND", PACED_APIS[gateway]
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number or a JSON object, got {raw!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | dict):
+        raise SettingsError(f"{name} must be a number or a JSON object, got {raw!r}")
+    rates = dict.fromkeys(apis, value) if not isinstance(value, dict) else value
+    unknown = sorted(set(rates) - set(apis))
+    if unknown:
+        raise SettingsError(f"{name}: unknown API(s) {unknown} for GATEWAY={gateway}; allowed: {list(apis)}")
+    checked = {}
+    for api, rate in rates.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise SettingsError(f"{name}: {api} must be a number, got {rate!r}")
+        if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
+            raise SettingsError(
+                f"{name}: {api} must be between {MIN_RATE_PER_SECOND} and {MAX_RATE_PER_SECOND}, got {rate!r}"
+            )
+        checked[api] = float(rate)
+    return checked

@@ -1,0 +1,252 @@
+"""Pacing: every worker together calls the gateway at its configured rate (GATEWAY_RATE_PER_SECOND).
+
+Why one limiter shared by all workers, not each worker's share of the rate: workers run side by side with
+unrelated phases, so two workers each calling every C/T seconds still send two calls closer together than
+1/T whenever their phases drift close; a strict limiter (token bucket of size 1) refuses the second one.
+`benchmarks/pacing_modes.py` measures both (README, "Pacing").
+
+The shared limiter is a slot book: one item per paced API in the import-history table, holding the time of
+the next free call slot (`next_slot`, epoch seconds). A worker takes a slot with a conditional UpdateItem
+(compare-and-set on the value it read: `next_slot = max(now, next_slot) + 1/rate`), waits until the slot
+and calls. Whoever loses the race gets the current value back (ReturnValuesOnConditionCheckFailure) and
+tries again, so no two calls share a slot, whatever the number of workers. Cost: one DynamoDB write per call
+(plus one per lost race). The slots are wall-clock times: Lambda's clocks are kept by the Amazon Time Sync
+Service, to within a millisecond, far below a slot at any quota a face index offers.
+
+Item layout (handlers/common/history_schema.py allows other item kinds under their own pk prefix):
+`pk = "pacer#<api>"`, `sk = "pacer"`, `next_slot` (Number). It carries none of the index attributes
+(run_id, user_id, failure), so no history query ever sees it, and no TTL (one small item per API).
+Permission: the history grant's dynamodb:GetItem / dynamodb:UpdateItem on the table (components/
+throttled_indexer.py) already covers it; no new action or resource is needed.
+
+What still throttles (another client of the same quota, a lower quota than configured) holds the whole
+book: a throttled answer pushes `next_slot` past the gateway's Retry-After (or one slot), so every worker
+pauses, not only the one that was refused; the client's adaptive retries stay as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from handlers.common.history_schema import PARTITION_KEY, SORT_KEY
+from handlers.throttled_indexer.gateway import (
+    Gateway,
+    GatewayBusy,
+    Registration,
+    RegistrationRequest,
+)
+
+PACER_PK_PREFIX = "pacer#"
+PACER_SK = "pacer"
+SLOT_ATTRIBUTE = "next_slot"
+# A worker waits at most this long for its slot; a book further ahead (more workers than the rate serves in
+# that time, or a long Retry-After) defers the message instead of holding the invocation.
+DEFAULT_MAX_WAIT_SECONDS = 5.0
+# Compare-and-set rounds before giving up on one reservation (each lost round means another call got a slot).
+MAX_ROUNDS = 50
+# The API names a gateway call is paced under: Rekognition's quotas are per API ("Amazon Rekognition endpoints
+# and quotas": transactions per second per API operation); the HTTP API has one limit for all its calls.
+REKOGNITION_APIS = ("IndexFaces", "DeleteFaces", "SearchFacesByImage")
+HTTP_API = "http"
+
+
+class SlotBook(Protocol):
+    def advance(self, api: str, step: Callable[[float | None], float | None]) -> tuple[float | None, float]:
+        """Atomically replace the api's `next_slot` by `step(current)` (current None: never written); a step
+        that returns None leaves it unchanged. Returns (current value used, new value)."""
+        ...
+
+
+class LocalSlotBook:
+    """A slot book in this process's memory: for a single process (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def advance(self, api: str, step: Callable[[float | None], float | None]) -> tuple[float | None, float]:
+        with self._lock:
+            current = self._slots.get(api)
+            new = step(current)
+            if new is not None:
+                self._slots[api] = new
+            return current, (new if new is not None else current or 0.0)
+
+
+class DynamoSlotBook:
+    """The slot book shared by every worker: one item per API in the history table (module docstring)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._known: dict[str, float | None] = {}
+
+    def advance(self, api: str, step: Callable[[float | None], float | None]) -> tuple[float | None, float]:
+        key = {PARTITION_KEY: f"{PACER_PK_PREFIX}{api}", SORT_KEY: PACER_SK}
+        if api not in self._known:
+            item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+            self._known[api] = _slot_of(item)
+        for _ in range(MAX_ROUNDS):
+            current = self._known[api]
+            new = step(current)
+            if new is None:
+                return current, current or 0.0
+            if current is None:
+                condition, values = "attribute_not_exists(#slot)", {":new": Decimal(str(new))}
+            else:
+                condition = "#slot = :current"
+                values = {":new": Decimal(str(new)), ":current": Decimal(str(current))}
+            try:
+                self._table.update_item(
+                    Key=key,
+                    UpdateExpression="SET #slot = :new",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#slot": SLOT_ATTRIBUTE},
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                # Another worker took a slot first: its value comes back with the failure.
+                self._known[api] = _slot_of(exc.response.get("Item"))
+                continue
+            self._known[api] = new
+            return current, new
+        raise RuntimeError(f"pacer {api}: no slot after {MAX_ROUNDS} rounds of contention")
+
+
+def _microseconds_up(moment: float) -> float:
+    """Slots are kept to the microsecond, rounded up: two slots are never closer than 1/rate (a limiter
+    counting from the previous call must never find one a rounding error too early)."""
+    return (math.floor(moment * 1_000_000) + 1) / 1_000_000
+
+
+def _slot_of(item: dict[str, Any] | None) -> float | None:
+    if not item or SLOT_ATTRIBUTE not in item:
+        return None
+    value = item[SLOT_ATTRIBUTE]
+    if isinstance(value, dict):  # low-level client shape {"N": "..."}
+        value = value.get("N")
+    return float(value)
+
+
+class Pacer:
+    """Hands out call slots `1/rate` apart per API, shared through `book`; waits for them."""
+
+    def __init__(
+        self,
+        rates: dict[str, float],
+        book: SlotBook,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+    ) -> None:
+        for api, rate in rates.items():
+            if not rate > 0:
+                raise ValueError(f"pacing rate of {api} must be > 0, got {rate}")
+        self.rates = dict(rates)
+        self._book = book
+        self._clock = clock
+        self._sleep = sleep
+        self._max_wait = max_wait_seconds
+
+    def paces(self, api: str) -> bool:
+        return api in self.rates
+
+    def acquire(self, api: str) -> float:
+        """Wait for this call's slot and return its time. Raises GatewayBusy (nothing called, nothing
+        registered) when the book is further ahead than max_wait_seconds."""
+        if api not in self.rates:
+            return self._clock()
+        interval = 1.0 / self.rates[api]
+        now = self._clock()
+        taken: list[float] = []
+
+        def step(current: float | None) -> float | None:
+            slot = max(now, current if current is not None else now)
+            if slot - now > self._max_wait:
+                taken.clear()
+                return None
+            taken[:] = [slot]
+            return _microseconds_up(slot + interval)
+
+        current, _ = self._book.advance(api, step)
+        if not taken:
+            ahead = (current or now) - now
+            raise GatewayBusy(
+                f"paced {api}: the gateway is booked for {ahead:.1f} s",
+                retry_after=ahead,
+                may_have_registered=False,
+                throttled=True,
+            )
+        slot = taken[0]
+        wait = slot - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        return slot
+
+    def hold(self, api: str, seconds: float | None) -> None:
+        """The gateway throttled a paced call: no slot starts before `seconds` from now (one slot if None)."""
+        if api not in self.rates:
+            return
+        pause = seconds if seconds and seconds > 0 else 1.0 / self.rates[api]
+        until = self._clock() + pause
+
+        def step(current: float | None) -> float | None:
+            return until if current is None or current < until else None
+
+        self._book.advance(api, step)
+
+    def booked_seconds(self, api: str) -> float:
+        """How far ahead of now the api's book is (0 when free): what a deferred message waits at least."""
+        if api not in self.rates:
+            return 0.0
+        current, _ = self._book.advance(api, lambda current: None)
+        return max(0.0, (current or 0.0) - self._clock())
+
+
+class PacedGateway:
+    """A gateway whose calls wait for their slot (Pacer); what still throttles holds the shared book."""
+
+    def __init__(self, inner: Gateway, pacer: Pacer) -> None:
+        self._inner = inner
+        self._pacer = pacer
+        self.name = inner.name
+        self.needs_bytes = inner.needs_bytes
+        self.registers_per_image = inner.registers_per_image
+        rekognition = inner.name == "rekognition"
+        self._apis = {
+            "register": "IndexFaces" if rekognition else HTTP_API,
+            "find_registration": "SearchFacesByImage" if rekognition else HTTP_API,
+            # One slot per deregistration: DeleteFaces takes up to 4,096 faces per call, and an image has one.
+            "deregister": "DeleteFaces" if rekognition else HTTP_API,
+        }
+
+    def register(self, request: RegistrationRequest) -> Registration:
+        return self._paced("register", self._inner.register, request)
+
+    def find_registration(self, request: RegistrationRequest) -> Registration | None:
+        return self._paced("find_registration", self._inner.find_registration, request)
+
+    def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
+        return self._paced("deregister", self._inner.deregister, user_id, face_ids, image_id)
+
+    def _paced(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        if operation == "find_registration" and not self._inner.registers_per_image:
+            return call(*args)  # the HTTP API has no lookup: find_registration calls nothing
+        api = self._apis[operation]
+        self._pacer.acquire(api)
+        try:
+            return call(*args)
+        except GatewayBusy as busy:
+            if busy.throttled:
+                self._pacer.hold(api, busy.retry_after)
+            raise

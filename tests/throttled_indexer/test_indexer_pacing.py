@@ -1,0 +1,297 @@
+"""Pacing (handlers/throttled_indexer/pacing.py): the slot book shared through the history table (moto), the
+pacer holding a strict limit under several workers (simulated time, no real sleeps), the paced gateway
+against a real local registration API, and the rate-bounded back-off of throttled messages in a batch."""
+
+from __future__ import annotations
+
+import random
+
+import boto3
+import pytest
+from indexer_fixtures import create_history_table, import_message, jpeg_bytes, put_image
+from test_indexer_batch import queues, receive_as_lambda, runner_for  # noqa: F401 (queues: a fixture)
+
+from handlers.common.contracts import dump_message
+from handlers.common.history_schema import (
+    FAILURE_ATTRIBUTE,
+    PARTITION_KEY,
+    RUN_ATTRIBUTE,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    USER_ATTRIBUTE,
+)
+from handlers.throttled_indexer.backoff import paced_delay
+from handlers.throttled_indexer.gateway import GatewayBusy, RegistrationRequest
+from handlers.throttled_indexer.http_gateway import HttpGateway
+from handlers.throttled_indexer.pacing import (
+    PACER_PK_PREFIX,
+    SLOT_ATTRIBUTE,
+    DynamoSlotBook,
+    LocalSlotBook,
+    PacedGateway,
+    Pacer,
+)
+from offline.gateway_limits import TokenBucket
+from offline.http_gateway import RegistrationApi
+
+RATE = 5.0
+
+
+class SimClock:
+    """Simulated time: `sleep` moves it, nothing waits for real."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def table(aws):
+    return create_history_table(boto3.resource("dynamodb", region_name="us-east-1"))
+
+
+# ------------------------------------------------------------------------------------------ the slot book
+def test_workers_racing_for_slots_in_dynamodb_each_get_their_own_slot(table):
+    """Four workers (each its own book and client, as separate Lambda environments) take 25 slots each at
+    the same instant, in turn: every book but the last writer's is stale, so each reservation first loses the
+    conditional write, learns the current slot from the failure and takes the next one. 100 distinct slots,
+    1/rate apart, none lost to the races."""
+    workers, per_worker = 4, 25
+    books = [
+        DynamoSlotBook(boto3.resource("dynamodb", region_name="us-east-1").Table(table.name))
+        for _ in range(workers)
+    ]
+    pacers = [
+        Pacer({"IndexFaces": RATE}, book, clock=lambda: 1_000.0, sleep=lambda s: None, max_wait_seconds=1e6)
+        for book in books
+    ]
+    lost: list[int] = []
+    for book in books:  # count the lost conditional writes
+        update = book._table.update_item
+
+        def counting(*args, _update=update, **kwargs):
+            try:
+                return _update(*args, **kwargs)
+            except Exception:
+                lost.append(1)
+                raise
+
+        book._table.update_item = counting
+    slots = [pacer.acquire("IndexFaces") for _ in range(per_worker) for pacer in pacers]
+    assert len(set(slots)) == workers * per_worker
+    expected = [1_000.0 + n / RATE for n in range(workers * per_worker)]
+    assert sorted(slots) == pytest.approx(expected, abs=1e-3)
+    gaps = [b - a for a, b in zip(sorted(slots), sorted(slots)[1:], strict=False)]
+    assert min(gaps) >= 1 / RATE  # rounded up to the microsecond, never down
+    assert len(lost) >= workers * per_worker - 1 - workers  # the races did happen (stale books)
+
+
+def test_the_pacer_item_stays_out_of_every_history_query(table):
+    """Item layout: pk pacer#<api>, sk pacer, next_slot only: no index attribute (run, user, failure) and
+    no TTL."""
+    Pacer({"DeleteFaces": RATE}, DynamoSlotBook(table), clock=lambda: 50.0, sleep=lambda s: None).acquire(
+        "DeleteFaces"
+    )
+    items = table.scan()["Items"]
+    assert len(items) == 1
+    item = items[0]
+    assert (item[PARTITION_KEY], item[SORT_KEY]) == (f"{PACER_PK_PREFIX}DeleteFaces", "pacer")
+    assert float(item[SLOT_ATTRIBUTE]) == pytest.approx(50.0 + 1 / RATE)
+    assert not {RUN_ATTRIBUTE, USER_ATTRIBUTE, FAILURE_ATTRIBUTE, TTL_ATTRIBUTE} & set(item)
+
+
+# ------------------------------------------------------------------------------------------ the pacer
+def _simulate(pacers: list[Pacer], clock: SimClock, calls: int, seed: int = 3) -> list[float]:
+    """Workers that each call, then work 50-300 ms on something else, then call again; the earliest-ready
+    worker goes first. Returns the call times (each a worker's slot)."""
+    rng = random.Random(seed)
+    ready = [clock.now + rng.uniform(0, 0.05) for _ in pacers]
+    times: list[float] = []
+    while len(times) < calls:
+        worker = min(range(len(pacers)), key=ready.__getitem__)
+        clock.now = ready[worker]
+        called = pacers[worker].acquire("http")
+        times.append(called)
+        ready[worker] = called + rng.uniform(0.05, 0.3)
+    return sorted(times)
+
+
+def _refused_by_a_strict_limiter(times: list[float], rate: float) -> int:
+    now = [times[0]]
+    bucket = TokenBucket(rate, burst=1, clock=lambda: now[0])
+    refused = 0
+    for moment in times:
+        now[0] = moment
+        refused += not bucket.try_acquire()
+    return refused
+
+
+def test_a_shared_book_holds_a_strict_limit_under_several_workers():
+    clock = SimClock()
+    book = LocalSlotBook()
+    pacers = [Pacer({"http": RATE}, book, clock=clock, sleep=clock.sleep) for _ in range(4)]
+    times = _simulate(pacers, clock, calls=200)
+    assert _refused_by_a_strict_limiter(times, RATE) == 0
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    assert achieved == pytest.approx(RATE, rel=0.01)
+
+
+def test_each_workers_share_alone_breaks_a_strict_limit():
+    """The alternative design (each of C workers at rate/C on its own): phases drift together, a strict
+    limiter refuses. This is why the book is shared."""
+    clock = SimClock()
+    workers = 4
+    pacers = [
+        Pacer({"http": RATE / workers}, LocalSlotBook(), clock=clock, sleep=clock.sleep)
+        for _ in range(workers)
+    ]
+    times = _simulate(pacers, clock, calls=200)
+    assert _refused_by_a_strict_limiter(times, RATE) > 10
+
+
+def test_a_book_too_far_ahead_defers_without_calling_or_taking_a_slot():
+    clock = SimClock()
+    book = LocalSlotBook()
+    pacer = Pacer({"http": 1.0}, book, clock=clock, sleep=lambda s: None, max_wait_seconds=2.5)
+    for _ in range(3):
+        pacer.acquire("http")  # slots at 1000, 1001, 1002; the book is now at 1003
+    with pytest.raises(GatewayBusy) as caught:
+        pacer.acquire("http")
+    assert caught.value.throttled and not caught.value.may_have_registered
+    assert caught.value.retry_after == pytest.approx(3.0)
+    assert pacer.booked_seconds("http") == pytest.approx(3.0)  # unchanged: no slot was taken
+
+
+def test_a_throttled_answer_holds_every_worker_for_the_retry_after():
+    clock = SimClock()
+    book = LocalSlotBook()
+    first, second = (Pacer({"http": 10.0}, book, clock=clock, sleep=clock.sleep) for _ in range(2))
+    first.acquire("http")
+    first.hold("http", 2.0)  # the gateway said Retry-After: 2
+    assert second.acquire("http") == pytest.approx(1_002.0)
+    assert clock.now == pytest.approx(1_002.0)
+
+
+def test_an_api_without_a_rate_is_not_paced():
+    clock = SimClock()
+    pacer = Pacer({"IndexFaces": 1.0}, LocalSlotBook(), clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        pacer.acquire("DeleteFaces")
+    assert clock.now == 1_000.0
+
+
+def test_rates_must_be_positive():
+    with pytest.raises(ValueError, match="IndexFaces"):
+        Pacer({"IndexFaces": 0.0}, LocalSlotBook())
+
+
+# ------------------------------------------------------------------------------------------ paced gateway
+def _request(n: int) -> RegistrationRequest:
+    from handlers.common.contracts import ObjectRef
+    from tests.e2e.e2e_support import png
+
+    return RegistrationRequest(
+        obj=ObjectRef(bucket="images", key=f"{n}.png", version_id="v1"),
+        user_id=f"user-{n}",
+        properties={},
+        image=png(n),
+    )
+
+
+def test_the_paced_http_gateway_registers_within_a_strict_limit_of_a_real_api():
+    """A real registration API on 127.0.0.1 limited to RATE/s, burst 1, on the same simulated clock."""
+    clock = SimClock()
+    with RegistrationApi(rate_per_s=RATE, burst=1, clock=clock) as api:
+        unpaced = HttpGateway(api.url, timeout_seconds=5)
+        with pytest.raises(GatewayBusy) as caught:
+            for n in range(3):
+                unpaced.register(_request(n))
+        assert caught.value.throttled and caught.value.retry_after == 1.0
+        clock.sleep(1.0)
+        paced = PacedGateway(
+            HttpGateway(api.url, timeout_seconds=5),
+            Pacer({"http": RATE}, LocalSlotBook(), clock=clock, sleep=clock.sleep),
+        )
+        start = clock.now
+        for n in range(100, 120):
+            assert paced.register(_request(n)).image_id
+        assert api.responses["/register 429"] == 1  # only the unpaced one above
+        assert clock.now - start == pytest.approx(19 / RATE, abs=1e-3)
+
+
+def test_a_429_under_pacing_pushes_the_shared_book_past_its_retry_after():
+    clock = SimClock()
+    with RegistrationApi(rate_per_s=RATE, burst=1, clock=clock) as api:
+        book = LocalSlotBook()
+        paced = PacedGateway(
+            HttpGateway(api.url, timeout_seconds=5),
+            Pacer({"http": RATE}, book, clock=clock, sleep=clock.sleep),
+        )
+        api.faults.add_from_now("throttle", requests=1)  # another client took the quota: 429, Retry-After 1
+        with pytest.raises(GatewayBusy):
+            paced.register(_request(1))
+        other_worker = Pacer({"http": RATE}, book, clock=clock, sleep=clock.sleep)
+        assert other_worker.booked_seconds("http") == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------ back-off
+def test_paced_delay_is_the_retry_after_plus_the_place_in_line():
+    assert paced_delay(1, rate_per_second=5) == 1  # 0.2 s, at least 1 s (SQS counts whole seconds)
+    assert paced_delay(10, rate_per_second=5) == 2
+    assert paced_delay(10, rate_per_second=5, retry_after=3) == 5
+    assert paced_delay(50, rate_per_second=0.5) == 100
+    with pytest.raises(ValueError):
+        paced_delay(1, rate_per_second=0)
+
+
+def test_a_throttled_batch_waits_its_place_in_line_not_an_exponential_guess(
+    queues,  # noqa: F811 (the fixture imported above)
+    s3,
+    history,
+    importer,
+    deleter,
+    face_index,
+):
+    sqs, url, arn, _ = queues
+    objs = [put_image(s3, f"{i}.jpg", jpeg_bytes(str(i))) for i in range(10)]
+    for obj in objs:
+        sqs.send_message(QueueUrl=url, MessageBody=dump_message(import_message(obj)))
+    records = []
+    while len(records) < 10:
+        records += receive_as_lambda(sqs, url, arn)
+    delays: dict[str, list[int]] = {}
+    for rate in (None, 5.0):
+        runner = runner_for(queues, history, importer, deleter, gateway_rate_per_second=rate)
+        seen: list[int] = []
+        runner._change_visibility = lambda changes, seen=seen: seen.extend(s for _, _, s in changes)
+        face_index.script.append(GatewayBusy("HTTP 429", retry_after=1, throttled=True))
+        result = runner.run(records)
+        assert len(result.failures) == 10 and result.labels.count("retry:deferred") == 9
+        delays[str(rate)] = seen
+    assert min(delays["None"]) >= 30  # the exponential back-off: base 60 s with equal jitter
+    assert delays["5.0"] == [2, 2, 2, 2, 2, 3, 3, 3, 3, 3]  # Retry-After 1 s + place / 5 per second
+
+
+def test_an_outage_under_pacing_keeps_the_exponential_back_off(
+    queues,  # noqa: F811 (the fixture imported above)
+    s3,
+    history,
+    importer,
+    deleter,
+    face_index,
+):
+    sqs, url, arn, _ = queues
+    obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
+    sqs.send_message(QueueUrl=url, MessageBody=dump_message(import_message(obj)))
+    records = receive_as_lambda(sqs, url, arn)
+    runner = runner_for(queues, history, importer, deleter, gateway_rate_per_second=5.0)
+    seen: list[int] = []
+    runner._change_visibility = lambda changes: seen.extend(s for _, _, s in changes)
+    face_index.script.append(GatewayBusy("HTTP 503"))  # down, not throttled
+    runner.run(records)
+    assert seen == [60]
