@@ -103,6 +103,7 @@ def main(cfg: StackConfig) -> None:
                 memory_mb=ti.memory_mb,
                 batch_size=ti.batch_size,
                 max_concurrency=ti.max_concurrency,
+                gateway_rates=cfg.gateway_rates,
                 max_receive_count=ti.max_receive_count,
                 history_ttl_days=cfg.history_ttl_days,
                 quarantine_bucket=ti.quarantine_bucket,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     model_validator,
 )
@@ -50,6 +52,41 @@ IAM_SID_PATTERN = re.compile(r"[A-Za-z0-9]+")
 # don't have reserved concurrency".
 DEFAULT_ACCOUNT_CONCURRENCY_LIMIT = 1000
 LAMBDA_UNRESERVED_MINIMUM = 100
+# Pacing (handlers/throttled_indexer/pacing.py and settings.py keep the same numbers; tests/infra checks):
+# a paced rate's bounds, the APIs paced separately per gateway, and the longest a worker waits for its slot.
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 10_000.0
+PACED_APIS = {"rekognition": ("IndexFaces", "DeleteFaces", "SearchFacesByImage"), "http": ("http",)}
+PACER_MAX_WAIT_SECONDS = 5.0
+
+
+def _rate(value: Any, where: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}must be a number (calls per second), got {value!r}")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ValueError(f"{where}must be a number (calls per second), got {value!r}") from None
+    if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
+        raise ValueError(
+            f"{where}must be between {MIN_RATE_PER_SECOND:g} and {MAX_RATE_PER_SECOND:g} calls per second, "
+            f"got {value!r}"
+        )
+    return rate
+
+
+def _gateway_rate(value: Any) -> float | dict[str, float]:
+    """A number, or an object of Rekognition API name -> number (one message per problem, naming the API)."""
+    if not isinstance(value, dict):
+        return _rate(value)
+    apis = PACED_APIS["rekognition"]
+    unknown = sorted(set(value) - set(apis))
+    if unknown:
+        raise ValueError(f"unknown API(s) {unknown}; allowed: {', '.join(apis)}")
+    return {api: _rate(rate, f"{api}: ") for api, rate in value.items()}
+
+
+GatewayRate = Annotated[float | dict[str, float], PlainValidator(_gateway_rate)]
 
 
 class ConfigError(ValueError):
@@ -356,9 +393,21 @@ class ThrottledIndexerSettings(Section):
     batch_size: Annotated[int, Field(ge=1, le=10)] = 10
     """Messages per invocation (event source mapping)."""
     max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
-    """Event source mapping maximum concurrency: the rate limit on the face index (Lambda minimum 2)."""
+    """Event source mapping maximum concurrency: how many workers call the face index at once (Lambda
+    minimum 2); with gatewayRatePerSecond they keep to that rate together."""
     max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
     """Deliveries of a message before it moves to the DLQ."""
+    gateway_rate_per_second: GatewayRate | None = None
+    """Calls per second the face index takes, shared by every worker (env GATEWAY_RATE_PER_SECOND; 0.01 to
+    10000). Unset: not paced (calls go as fast as maxConcurrency workers make them; throttling is retried).
+    gateway http: one number, the API owner's limit for /register and /deregister together. gateway
+    rekognition: a number (each API at that rate) or an object per API, e.g. {"IndexFaces": 50,
+    "DeleteFaces": 50, "SearchFacesByImage": 50} (an API left out is not paced): Rekognition's quotas are
+    per API and region (transactions per second, TPS; "Guidelines and quotas in Amazon Rekognition", Default
+    quotas): read them in the Service Quotas console (Amazon Rekognition) or with `aws service-quotas
+    list-service-quotas --service-code rekognition`. Other clients of the same quota take from it: set what
+    this stack may use.
+    maxConcurrency may be at most 5 s x the lowest rate (the longest a worker waits for its slot)."""
     quarantine_bucket: BucketName | None = None
     """Bucket for images rejected permanently (optional; env QUARANTINE_BUCKET)."""
     quarantine_prefix: S3Prefix = "quarantine/"
@@ -432,6 +481,19 @@ class StackConfig(BaseModel):
                     f"{NAMESPACE}:throttledIndexer.gatewayTimeoutSeconds: must be below timeoutSeconds "
                     f"({ti.timeout_seconds})"
                 )
+            if isinstance(ti.gateway_rate_per_second, dict) and ti.gateway != "rekognition":
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.gatewayRatePerSecond: an object per API only for gateway "
+                    "'rekognition'; the HTTP API takes one number"
+                )
+            slowest = min(self.gateway_rates.values(), default=None)
+            if slowest and ti.max_concurrency > PACER_MAX_WAIT_SECONDS * slowest:
+                problems.append(
+                    f"{NAMESPACE}:throttledIndexer.maxConcurrency: {ti.max_concurrency} workers at "
+                    f"gatewayRatePerSecond {slowest:g}/s would wait up to {ti.max_concurrency / slowest:g} s "
+                    f"for a call slot, more than the {PACER_MAX_WAIT_SECONDS:g} s a worker waits: at most "
+                    f"{int(PACER_MAX_WAIT_SECONDS * slowest)}"
+                )
             if ti.queue_arn or ti.queue_url or ti.history_table_arn:
                 problems.append(
                     f"{NAMESPACE}:throttledIndexer.queueArn/queueUrl/historyTableArn: only when enabled is "
@@ -495,6 +557,17 @@ class StackConfig(BaseModel):
         if self.batch_qualifier.enabled:
             reserved["batchQualifier.reservedConcurrency"] = self.batch_qualifier.reserved_concurrency
         return reserved
+
+    @property
+    def gateway_rates(self) -> dict[str, float]:
+        """Calls per second per paced API of the indexer's gateway (empty: not paced)."""
+        ti = self.throttled_indexer
+        rate = ti.gateway_rate_per_second
+        if rate is None:
+            return {}
+        if isinstance(rate, dict):
+            return {api: float(value) for api, value in rate.items()}
+        return dict.fromkeys(PACED_APIS[ti.gateway], float(rate))
 
     @property
     def max_image_bytes(self) -> int:
@@ -613,9 +686,9 @@ def _short_type(annotation: Any) -> str:
         return f"list of {_short_type(args[0])}"
     if origin is dict:
         return "object"
-    if args and type(None) in args:
-        inner = [a for a in args if a is not type(None)]
-        return _short_type(inner[0]) + " or null"
+    if args and (origin is Union or isinstance(annotation, UnionType)):
+        inner = " or ".join(_short_type(a) for a in args if a is not type(None))
+        return inner + (" or null" if type(None) in args else "")
     metadata = getattr(annotation, "__metadata__", None)
     if metadata is not None:
         return _short_type(annotation.__origin__)

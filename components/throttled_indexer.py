@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -10,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import packaging, secure
+from .config import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PACED_APIS
 from .secure import LambdaOptions, allow, service_grant
 
 GATEWAYS = ("rekognition", "http")
@@ -65,6 +67,9 @@ class ThrottledIndexerArgs:
     """The event source mapping's maximum concurrency (>= 2): the rate limit on the face index."""
     max_receive_count: int = 5
     """Deliveries before a message moves to the DLQ."""
+    gateway_rates: dict[str, float] | None = None
+    """Calls per second per paced API (StackConfig.gateway_rates; env GATEWAY_RATE_PER_SECOND), shared by
+    every worker through the history table; None or empty: not paced."""
     history_ttl_days: int = 14
     """Non-success history records expire after this many days."""
     quarantine_bucket: str | None = None
@@ -259,6 +264,10 @@ class ThrottledIndexer(pulumi.ComponentResource):
             "HISTORY_TTL_DAYS": str(args.history_ttl_days),
             **args.lambda_options.powertools_env("throttled_indexer"),
         }
+        if args.gateway_rates:
+            # The workers' shared slot book lives in the history table (handlers/throttled_indexer/pacing.py):
+            # the ImportHistory grant's GetItem / UpdateItem on the table covers it, no new permission.
+            environment["GATEWAY_RATE_PER_SECOND"] = json.dumps(args.gateway_rates, sort_keys=True)
         if args.gateway == "rekognition":
             assert self.collection_id is not None and collection_arn is not None
             environment["COLLECTION_ID"] = self.collection_id
@@ -487,6 +496,17 @@ def _validate(args: ThrottledIndexerArgs) -> None:
         raise ValueError(
             "ThrottledIndexerArgs.gateway_api_key_secret_arn: required for gateway_auth 'api-key'"
         )
+    apis = PACED_APIS[args.gateway]
+    for api, rate in (args.gateway_rates or {}).items():
+        if api not in apis:
+            raise ValueError(
+                f"ThrottledIndexerArgs.gateway_rates: {api!r} is not an API of gateway {args.gateway}"
+            )
+        if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
+            raise ValueError(
+                f"ThrottledIndexerArgs.gateway_rates[{api!r}]: {MIN_RATE_PER_SECOND}-{MAX_RATE_PER_SECOND}, "
+                f"got {rate}"
+            )
     if args.max_concurrency < 2:
         raise ValueError("ThrottledIndexerArgs.max_concurrency: Lambda's minimum is 2")
     if not 1 <= args.batch_size <= 10:

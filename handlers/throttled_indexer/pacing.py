@@ -51,8 +51,8 @@ SLOT_ATTRIBUTE = "next_slot"
 DEFAULT_MAX_WAIT_SECONDS = 5.0
 # Compare-and-set rounds before giving up on one reservation (each lost round means another call got a slot).
 MAX_ROUNDS = 50
-# The API names a gateway call is paced under: Rekognition's quotas are per API ("Amazon Rekognition endpoints
-# and quotas": transactions per second per API operation); the HTTP API has one limit for all its calls.
+# The API names a gateway call is paced under: Rekognition's TPS quotas are per API operation ("Guidelines and
+# quotas in Amazon Rekognition", Default quotas); the HTTP API has one limit for all its calls.
 REKOGNITION_APIS = ("IndexFaces", "DeleteFaces", "SearchFacesByImage")
 HTTP_API = "http"
 

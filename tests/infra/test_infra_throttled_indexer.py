@@ -206,6 +206,8 @@ def test_http_gateway_with_sigv4_and_existing_collection_variants():
         ),
         ({"max_concurrency": 1}, "max_concurrency"),
         ({"batch_size": 11}, "batch_size"),
+        ({"gateway_rates": {"http": 5.0}}, r"gateway_rates: 'http' is not an API of gateway rekognition"),
+        ({"gateway_rates": {"IndexFaces": 0.0}}, r"gateway_rates\['IndexFaces'\]"),
     ],
 )
 def test_invalid_args_name_the_argument(change, message):
