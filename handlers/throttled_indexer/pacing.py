@@ -19,9 +19,18 @@ Item layout (handlers/common/history_schema.py allows other item kinds under the
 Permission: the history grant's dynamodb:GetItem / dynamodb:UpdateItem on the table (components/
 throttled_indexer.py) already covers it; no new action or resource is needed.
 
-What still throttles (another client of the same quota, a lower quota than configured) holds the whole
-book: a throttled answer pushes `next_slot` past the gateway's Retry-After (or one slot), so every worker
-pauses, not only the one that was refused; the client's adaptive retries stay as they are.
+What still throttles (another client of the same quota, a lower quota than configured, calls reaching a
+strict limiter a few ms off their slots) leaves one slot empty for every worker: a throttled answer pushes
+`next_slot` one interval further, so repeated throttling slows every worker down, not only the refused one.
+The refused message itself waits the gateway's Retry-After (backoff.paced_delay). Holding the whole book
+for the Retry-After instead would idle the gateway for at least a second per stray 429 (Retry-After
+counts whole seconds). The client's adaptive retries stay as they are.
+
+Why calls are spaced at exactly 1/rate, with no margin: a limiter that allows a burst (a token bucket of a
+second's worth, API Gateway's and Rekognition's kind) takes that at full rate. A strict limiter (no burst)
+refuses any call that arrives even a millisecond early, and calls arrive off their slots by the request's
+travel time; for such a gateway set the rate 5-10 % under its limit (README, "Pacing";
+`benchmarks/pacing_modes.py` measures it).
 """
 
 from __future__ import annotations
@@ -193,15 +202,15 @@ class Pacer:
             self._sleep(wait)
         return slot
 
-    def hold(self, api: str, seconds: float | None) -> None:
-        """The gateway throttled a paced call: no slot starts before `seconds` from now (one slot if None)."""
+    def hold(self, api: str) -> None:
+        """The gateway throttled a paced call: the book moves one slot further (module docstring)."""
         if api not in self.rates:
             return
-        pause = seconds if seconds and seconds > 0 else 1.0 / self.rates[api]
-        until = self._clock() + pause
+        interval = 1.0 / self.rates[api]
+        now = self._clock()
 
         def step(current: float | None) -> float | None:
-            return until if current is None or current < until else None
+            return _microseconds_up(max(now, current if current is not None else now) + interval)
 
         self._book.advance(api, step)
 
@@ -248,5 +257,5 @@ class PacedGateway:
             return call(*args)
         except GatewayBusy as busy:
             if busy.throttled:
-                self._pacer.hold(api, busy.retry_after)
+                self._pacer.hold(api)
             raise

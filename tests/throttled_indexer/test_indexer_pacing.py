@@ -167,14 +167,13 @@ def test_a_book_too_far_ahead_defers_without_calling_or_taking_a_slot():
     assert pacer.booked_seconds("http") == pytest.approx(3.0)  # unchanged: no slot was taken
 
 
-def test_a_throttled_answer_holds_every_worker_for_the_retry_after():
+def test_a_throttled_answer_leaves_one_slot_empty_for_every_worker():
     clock = SimClock()
     book = LocalSlotBook()
     first, second = (Pacer({"http": 10.0}, book, clock=clock, sleep=clock.sleep) for _ in range(2))
-    first.acquire("http")
-    first.hold("http", 2.0)  # the gateway said Retry-After: 2
-    assert second.acquire("http") == pytest.approx(1_002.0)
-    assert clock.now == pytest.approx(1_002.0)
+    assert first.acquire("http") == pytest.approx(1_000.0)  # the book is at 1000.1
+    first.hold("http")  # the gateway refused it
+    assert second.acquire("http") == pytest.approx(1_000.2, abs=1e-5)  # 1000.1 was left empty
 
 
 def test_an_api_without_a_rate_is_not_paced():
@@ -224,7 +223,7 @@ def test_the_paced_http_gateway_registers_within_a_strict_limit_of_a_real_api():
         assert clock.now - start == pytest.approx(19 / RATE, abs=1e-3)
 
 
-def test_a_429_under_pacing_pushes_the_shared_book_past_its_retry_after():
+def test_a_429_under_pacing_slows_the_shared_book_by_one_slot():
     clock = SimClock()
     with RegistrationApi(rate_per_s=RATE, burst=1, clock=clock) as api:
         book = LocalSlotBook()
@@ -233,10 +232,11 @@ def test_a_429_under_pacing_pushes_the_shared_book_past_its_retry_after():
             Pacer({"http": RATE}, book, clock=clock, sleep=clock.sleep),
         )
         api.faults.add_from_now("throttle", requests=1)  # another client took the quota: 429, Retry-After 1
-        with pytest.raises(GatewayBusy):
+        with pytest.raises(GatewayBusy) as caught:
             paced.register(_request(1))
+        assert caught.value.throttled and caught.value.retry_after == 1.0  # the message waits that
         other_worker = Pacer({"http": RATE}, book, clock=clock, sleep=clock.sleep)
-        assert other_worker.booked_seconds("http") == pytest.approx(1.0)
+        assert other_worker.booked_seconds("http") == pytest.approx(2 / RATE, abs=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ back-off
