@@ -27,10 +27,17 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
 from offline.deploy import REPO_ROOT, read_stack_config
+from offline.http_gateway import RegistrationApi
 from offline.runtime import OfflineRuntime
 from tests.e2e.e2e_support import deliver_inventory, history, make_rekognition, put_images
 
 STACK = "dev"
+# Time compression of the default runs (not AWS's values; every report says so).
+COMPRESSED_ENV = {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "4"}
+COMPRESSION_NOTE = (
+    "time compression: failed messages reappear after 1 s, whatever delay the indexer set; indexer back-off "
+    "base 1 s, max 4 s (deployed: 60 s, 6 h)"
+)
 
 
 def _stage_by_role(outputs: dict[str, str]) -> dict[str, str]:
@@ -46,22 +53,42 @@ def _stage_by_role(outputs: dict[str, str]) -> dict[str, str]:
 
 
 def run(
-    images: int, rate: float, concurrency: int, burst: float = 1.0, extra_env: dict[str, str] | None = None
+    images: int,
+    rate: float | None,
+    concurrency: int,
+    burst: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    *,
+    gateway: str = "rekognition",
+    paced_rate: float | None = None,
+    compressed: bool = True,
 ) -> dict[str, object]:
-    overrides = {"throttledIndexer": {"maxConcurrency": concurrency}}
-    region = read_stack_config(REPO_ROOT, STACK, overrides)[1].get("aws:region", "us-east-1")
+    """One import of `images` through `gateway` limited to `rate`/s (None: unlimited, the machine's ceiling),
+    pacing off (`paced_rate` None) or on at `paced_rate` (throttledIndexer.gatewayRatePerSecond)."""
+    indexer: dict[str, object] = {"maxConcurrency": concurrency}
+    if paced_rate is not None:
+        indexer["gatewayRatePerSecond"] = paced_rate
+    region = read_stack_config(REPO_ROOT, STACK, {"throttledIndexer": indexer})[1].get(
+        "aws:region", "us-east-1"
+    )
+    env = dict(COMPRESSED_ENV if compressed else {})
     runtime = OfflineRuntime(
         max_local_workers=max(4, concurrency),
-        failed_visibility_timeout_s=1,
-        worker_env={
-            "indexer-function": {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "4", **(extra_env or {})}
-        },
+        failed_visibility_timeout_s=1 if compressed else None,
+        worker_env={"indexer-function": {**env, **(extra_env or {})}},
     )
     runtime.start()
+    api: RegistrationApi | None = None
     try:
         # burst 1 (default): the limit holds over any window; a short run cannot beat T in its first second.
         faces = make_rekognition(runtime, region=region, rate_per_s=rate, burst=burst)
         runtime.set_rekognition_handler(faces)
+        registry = faces.registry
+        overrides: dict[str, dict[str, object]] = {"throttledIndexer": indexer}
+        if gateway == "http":
+            api = RegistrationApi(rate_per_s=rate, burst=burst)
+            indexer.update({"gateway": "http", "gatewayUrl": api.start(), "collectionId": None})
+            registry = api.registry
         runtime.deploy(STACK, overrides)
         runtime.enforce_iam()
         keys = [f"bench/user-{n:05d}/photo.png" for n in range(images)]
@@ -69,11 +96,11 @@ def run(
         before = runtime.stats()["api_calls_by_caller"]
         started = time.time()
         deliver_inventory(runtime, rows)
-        runtime.run_until_idle(60 + 5 * images / rate)
+        runtime.run_until_idle(300 + 5 * images / (rate or 10.0))
         finished = time.time()
         stats = runtime.stats()
         records = history(runtime)
-        registrations = sorted(r.created_at for r in faces.registry.all())
+        registrations = sorted(r.created_at for r in registry.all())
         indexed = sum(1 for key in keys if records.get(key, {}).get("status") == "indexed")
         span = registrations[-1] - registrations[0] if len(registrations) > 1 else float("nan")
         dlq = runtime.deployment.outputs["dlq_url"].rsplit("/", 1)[1]
@@ -84,39 +111,58 @@ def run(
             delta = count - before.get(name, 0)
             if delta and caller in stages:
                 per_stage[stages[caller]][call] += delta
+        if api is not None:
+            calls = {k: v for k, v in api.responses.items() if k.startswith("/register")}
+            throttled = {"register 429": api.responses.get("/register 429", 0)}
+        else:
+            calls, throttled = dict(faces.calls), dict(faces.throttled)
         return {
             "images": images,
+            "gateway": gateway,
             "rate": rate,
+            "paced_rate": paced_rate,
             "concurrency": concurrency,
             "burst": burst,
+            "compressed": compressed,
             "extra_env": extra_env or {},
             "registrations": len(registrations),
             "registration_rate": (len(registrations) - 1) / span if span == span and span > 0 else 0.0,
             "end_to_end_rate": len(registrations) / (registrations[-1] - started) if registrations else 0.0,
             "wall_s": finished - started,
             "indexed": indexed,
-            "duplicates": len(faces.registry.duplicates),
+            "duplicates": len(registry.duplicates),
             "dlq": runtime.queue_depths()[dlq]["visible"],
-            "throttled": dict(faces.throttled),
-            "calls": dict(faces.calls),
+            "throttled": throttled,
+            "throttled_total": sum(throttled.values()),
+            "calls": calls,
             "per_stage": per_stage,
             "denied": len(stats["access_denied"]),
         }
     finally:
+        if api is not None:
+            api.stop()
         runtime.stop()
 
 
 def report(result: dict[str, object]) -> None:
     images, rate = result["images"], result["rate"]
-    assert isinstance(images, int) and isinstance(rate, float)
-    fraction = float(result["registration_rate"]) / rate  # type: ignore[arg-type]
+    assert isinstance(images, int)
+    limit = f"T={rate:g}/s (burst {result['burst']:g})" if rate else "unlimited (the machine's ceiling)"
     print(
-        f"\npipeline_throughput: {images} images, gateway limit T={rate:g}/s (burst {result['burst']:g}), "
-        f"maxConcurrency C={result['concurrency']}, indexer env {result['extra_env'] or 'as deployed'}"
+        f"\npipeline_throughput: {images} images, gateway {result['gateway']} limited to {limit}, "
+        f"maxConcurrency C={result['concurrency']}, pacing {_pacing(result)}, back-off {_backoff(result)}, "
+        f"indexer env {result['extra_env'] or 'as deployed'}"
     )
+    registrations = int(result["registrations"])  # type: ignore[call-overload]
+    fraction = f" = {float(result['registration_rate']) / rate:.2f} x T (target >= 0.90)" if rate else ""  # type: ignore[arg-type]
     print(
-        f"  registration rate {result['registration_rate']:.2f}/s = {fraction:.2f} x T  "
-        f"(target >= 0.90); end to end {result['end_to_end_rate']:.2f}/s, {result['wall_s']:.1f} s"
+        f"  registration rate {result['registration_rate']:.2f}/s{fraction}; end to end "
+        f"{result['end_to_end_rate']:.2f}/s, {result['wall_s']:.1f} s"
+    )
+    throttled = int(result["throttled_total"])  # type: ignore[call-overload]
+    print(
+        f"  throttled calls {throttled} = {throttled / max(registrations, 1):.3f} per registration"
+        " (target < 0.05)"
     )
     lost = images - int(result["indexed"])  # type: ignore[call-overload]
     print(
@@ -135,23 +181,126 @@ def report(result: dict[str, object]) -> None:
         detail = ", ".join(f"{call} {n / images:.2f}" for call, n in sorted(calls.items()))
         print(f"    {stage:<22} {stage_total:6.2f}  ({detail})")
     print(f"    {'all stages':<22} {total:6.2f}  -> {total * 1e6:,.0f} calls per million images")
-    print("  (time compression: failed messages reappear after 1 s, indexer back-off base 1 s)")
+    print(f"  ({COMPRESSION_NOTE if result['compressed'] else 'no time compression: AWS back-off values'})")
+
+
+def _pacing(result: dict[str, object]) -> str:
+    paced = result["paced_rate"]
+    return f"on at {paced:g}/s" if paced else "off"
+
+
+def _backoff(result: dict[str, object]) -> str:
+    return "compressed" if result["compressed"] else "deployed"
+
+
+def matrix(images: int, rate: float, concurrency: int, strict_pace: float, deployed_after: bool) -> None:
+    """The issue-13 measurement: per gateway, the machine's ceiling, then at limit T with a strict (burst 1)
+    and a one-second (burst T) bucket, pacing off ("before") and on ("after"), in one run; a table at the end.
+    """
+    rows = []
+    for gateway in ("rekognition", "http"):
+        ceiling = run(images, None, concurrency, gateway=gateway)
+        report(ceiling)
+        rows.append(ceiling)
+        for burst in (1.0, rate):
+            before = run(images, rate, concurrency, burst, gateway=gateway)
+            report(before)
+            paced = rate * strict_pace if burst == 1.0 else rate
+            after = run(
+                images,
+                rate,
+                concurrency,
+                burst,
+                gateway=gateway,
+                paced_rate=paced,
+                compressed=not deployed_after,
+            )
+            report(after)
+            rows += [before, after]
+    print(f"\npipeline_throughput matrix: {images} images, C={concurrency}, T={rate:g}/s")
+    print(
+        "| gateway | T | burst | pacing | back-off | images | registrations/s | rate/T "
+        "| throttled per registration | lost / twice / DLQ |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        registrations = int(row["registrations"])  # type: ignore[call-overload]
+        t = row["rate"]
+        ratio = f"{float(row['registration_rate']) / t:.2f}" if t else "(ceiling)"  # type: ignore[arg-type]
+        lost = int(row["images"]) - int(row["indexed"])  # type: ignore[call-overload]
+        per_registration = int(row["throttled_total"]) / max(registrations, 1)  # type: ignore[call-overload]
+        cells = [
+            row["gateway"],
+            t or "none",
+            row["burst"] if t else "",
+            _pacing(row),
+            _backoff(row),
+            row["images"],
+            f"{row['registration_rate']:.2f}",
+            ratio,
+            f"{per_registration:.3f}",
+            f"{lost} / {row['duplicates']} / {row['dlq']}",
+        ]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print(
+        f"({COMPRESSION_NOTE}; 'deployed': none of it, AWS's visibility timeout and BACKOFF_BASE_SECONDS=60)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=150)
-    parser.add_argument("--rate", type=float, default=10.0, help="gateway limit T, requests/s")
+    parser.add_argument("--rate", type=float, default=10.0, help="gateway limit T, requests/s (0: unlimited)")
     parser.add_argument("--concurrency", type=int, default=2, help="mapping maximum concurrency C (>= 2)")
     parser.add_argument("--burst", type=float, default=1.0, help="gateway token bucket size (default 1)")
+    parser.add_argument("--gateway", choices=("rekognition", "http"), default="rekognition")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        metavar="R",
+        help="throttledIndexer.gatewayRatePerSecond (default off)",
+    )
+    parser.add_argument(
+        "--deployed-backoff",
+        action="store_true",
+        help="no time compression (AWS's visibility, 60 s back-off)",
+    )
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="both gateways: the ceiling, then T at burst 1 and burst T, pacing off and on (issue 13)",
+    )
+    parser.add_argument(
+        "--strict-pace",
+        type=float,
+        default=0.95,
+        help="--matrix: pacing rate as a fraction of T against the strict (burst 1) bucket (default 0.95)",
+    )
+    parser.add_argument(
+        "--deployed-after", action="store_true", help="--matrix: the paced runs without time compression"
+    )
     parser.add_argument(
         "--indexer-env", action="append", default=[], metavar="NAME=VALUE", help="extra indexer environment"
     )
     parser.add_argument("--quick", action="store_true", help="60 images (make bench --quick)")
     args = parser.parse_args(argv)
     images = 60 if args.quick else args.images
+    if args.matrix:
+        matrix(images, float(args.rate), args.concurrency, args.strict_pace, args.deployed_after)
+        return
     extra_env = dict(item.split("=", 1) for item in args.indexer_env)
-    report(run(images, float(args.rate), args.concurrency, args.burst, extra_env))
+    result = run(
+        images,
+        float(args.rate) or None,
+        args.concurrency,
+        args.burst,
+        extra_env,
+        gateway=args.gateway,
+        paced_rate=args.pace,
+        compressed=not args.deployed_backoff,
+    )
+    report(result)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,12 @@ class HttpGateway:
         self._api_key = api_key
         self._ssl = ssl_context or ssl.create_default_context()
         self._clock = clock
+        self._before_send: Callable[[str], None] | None = None
+
+    def pace_calls(self, before_call: Callable[[str], None]) -> None:
+        """Call `before_call("http")` right before each request goes out, after the connection is open
+        (pacing.PacedGateway: the slot is waited for as late as possible, so calls reach the API on time)."""
+        self._before_send = before_call
 
     # ------------------------------------------------------------------------------------------ operations
     def register(self, request: RegistrationRequest) -> Registration:
@@ -171,6 +177,9 @@ class HttpGateway:
                 self._parts.hostname, self._parts.port, timeout=self._timeout
             )
         try:
+            if self._before_send is not None:
+                connection.connect()
+                self._before_send("http")
             connection.request("POST", target, body=body, headers=headers)
             raw = connection.getresponse()
             data = raw.read(MAX_RESPONSE_BYTES)

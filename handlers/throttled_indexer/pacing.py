@@ -146,6 +146,10 @@ def _slot_of(item: dict[str, Any] | None) -> float | None:
     return float(value)
 
 
+class Booked(GatewayBusy):
+    """The pacer's book is further ahead than a worker waits: nothing was sent (not a gateway's answer)."""
+
+
 class Pacer:
     """Hands out call slots `1/rate` apart per API, shared through `book`; waits for them."""
 
@@ -190,7 +194,7 @@ class Pacer:
         current, _ = self._book.advance(api, step)
         if not taken:
             ahead = (current or now) - now
-            raise GatewayBusy(
+            raise Booked(
                 f"paced {api}: the gateway is booked for {ahead:.1f} s",
                 retry_after=ahead,
                 may_have_registered=False,
@@ -223,39 +227,49 @@ class Pacer:
 
 
 class PacedGateway:
-    """A gateway whose calls wait for their slot (Pacer); what still throttles holds the shared book."""
+    """A gateway whose calls wait for their slot (Pacer); what still throttles moves the shared book.
 
-    def __init__(self, inner: Gateway, pacer: Pacer) -> None:
+    The wait happens inside the gateway, right before each request is sent (`pace_calls`: after the HTTP
+    connection is open; botocore's before-send event for Rekognition, so the client's adaptive retries are
+    paced too): the less that happens between the slot and the request, the closer to its slot a call arrives.
+    """
+
+    def __init__(self, inner: PaceableGateway, pacer: Pacer) -> None:
         self._inner = inner
         self._pacer = pacer
         self.name = inner.name
         self.needs_bytes = inner.needs_bytes
         self.registers_per_image = inner.registers_per_image
         rekognition = inner.name == "rekognition"
+        # Which paced API a throttled answer of each operation came from.
         self._apis = {
             "register": "IndexFaces" if rekognition else HTTP_API,
             "find_registration": "SearchFacesByImage" if rekognition else HTTP_API,
-            # One slot per deregistration: DeleteFaces takes up to 4,096 faces per call, and an image has one.
             "deregister": "DeleteFaces" if rekognition else HTTP_API,
         }
+        inner.pace_calls(pacer.acquire)
 
     def register(self, request: RegistrationRequest) -> Registration:
-        return self._paced("register", self._inner.register, request)
+        return self._call("register", self._inner.register, request)
 
     def find_registration(self, request: RegistrationRequest) -> Registration | None:
-        return self._paced("find_registration", self._inner.find_registration, request)
+        return self._call("find_registration", self._inner.find_registration, request)
 
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
-        return self._paced("deregister", self._inner.deregister, user_id, face_ids, image_id)
+        return self._call("deregister", self._inner.deregister, user_id, face_ids, image_id)
 
-    def _paced(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
-        if operation == "find_registration" and not self._inner.registers_per_image:
-            return call(*args)  # the HTTP API has no lookup: find_registration calls nothing
-        api = self._apis[operation]
-        self._pacer.acquire(api)
+    def _call(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
         try:
             return call(*args)
+        except Booked:
+            raise
         except GatewayBusy as busy:
             if busy.throttled:
-                self._pacer.hold(api)
+                self._pacer.hold(self._apis[operation])
             raise
+
+
+class PaceableGateway(Gateway, Protocol):
+    def pace_calls(self, before_call: Callable[[str], None]) -> None:
+        """Have `before_call(<paced API>)` called right before each request is sent."""
+        ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
@@ -65,6 +66,17 @@ class RekognitionGateway:
     def __init__(self, client, collection_id: str) -> None:
         self._client = client
         self._collection_id = collection_id
+
+    def pace_calls(self, before_call: Callable[[str], None]) -> None:
+        """Call `before_call(<API name>)` right before each HTTP request of IndexFaces, DeleteFaces and
+        SearchFacesByImage goes out, the client's own retries included (botocore's `before-send` event: each
+        attempt counts against the quota, so each attempt waits for its slot; pacing.PacedGateway)."""
+        for api in ("IndexFaces", "DeleteFaces", "SearchFacesByImage"):
+
+            def hook(api: str = api, **_kwargs: object) -> None:
+                before_call(api)
+
+            self._client.meta.events.register(f"before-send.rekognition.{api}", hook)
 
     def register(self, request: RegistrationRequest) -> Registration:
         external_id = external_image_id(request.user_id)

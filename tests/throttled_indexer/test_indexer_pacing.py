@@ -4,6 +4,7 @@ against a real local registration API, and the rate-bounded back-off of throttle
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import boto3
@@ -86,7 +87,7 @@ def test_workers_racing_for_slots_in_dynamodb_each_get_their_own_slot(table):
     assert len(set(slots)) == workers * per_worker
     expected = [1_000.0 + n / RATE for n in range(workers * per_worker)]
     assert sorted(slots) == pytest.approx(expected, abs=1e-3)
-    gaps = [b - a for a, b in zip(sorted(slots), sorted(slots)[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sorted(slots))]
     assert min(gaps) >= 1 / RATE  # rounded up to the microsecond, never down
     assert len(lost) >= workers * per_worker - 1 - workers  # the races did happen (stale books)
 
@@ -295,3 +296,58 @@ def test_an_outage_under_pacing_keeps_the_exponential_back_off(
     face_index.script.append(GatewayBusy("HTTP 503"))  # down, not throttled
     runner.run(records)
     assert seen == [60]
+
+
+# ------------------------------------------------------------------------------------------ rekognition
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_kwargs):
+        yield self._body
+
+
+def test_rekognition_calls_and_the_clients_own_retries_each_wait_for_a_slot():
+    """The slot is waited for in botocore's before-send, after the pacer's hook a second hook answers as
+    Rekognition would (no network): a ThrottlingException first, which botocore retries itself, then the
+    face. Every attempt, the retry included, goes out at its own slot 1/rate apart."""
+    import json as _json
+
+    from botocore.awsrequest import AWSResponse
+    from botocore.config import Config
+
+    from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
+
+    clock = SimClock()
+    client = boto3.client(
+        "rekognition",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "max_attempts": 3}),
+    )
+    answers = [
+        (400, {"__type": "ThrottlingException", "Message": "Rate exceeded"}),
+        (200, {"FaceRecords": [{"Face": {"FaceId": "f-1", "ImageId": "i-1"}}], "UnindexedFaces": []}),
+        (200, {"FaceRecords": [{"Face": {"FaceId": "f-2", "ImageId": "i-2"}}], "UnindexedFaces": []}),
+    ]
+    sent_at: list[float] = []
+
+    def rekognition_answers(request, **_kwargs):
+        sent_at.append(clock.now)
+        status, body = answers.pop(0)
+        headers = {"Content-Type": "application/x-amz-json-1.1"}
+        return AWSResponse(request.url, status, headers, _Raw(_json.dumps(body).encode()))
+
+    pacer = Pacer({"IndexFaces": RATE}, LocalSlotBook(), clock=clock, sleep=clock.sleep)
+    gateway = PacedGateway(RekognitionGateway(client, "faces"), pacer)
+    # Registered after the pacer's hook: botocore calls before-send handlers in order.
+    client.meta.events.register("before-send.rekognition.IndexFaces", rekognition_answers)
+    start = clock.now
+    assert gateway.register(_request(1)).face_ids == ("f-1",)
+    assert gateway.register(_request(2)).face_ids == ("f-2",)
+    assert len(sent_at) == 3  # the throttled attempt, botocore's retry, the second image
+    slots = [round(t - start, 6) for t in sent_at]
+    assert slots[0] == 0.0
+    assert all(b - a >= 1 / RATE - 1e-9 for a, b in itertools.pairwise(slots))
+    assert pacer.booked_seconds("DeleteFaces") == 0.0  # other APIs keep their own books
