@@ -6,7 +6,12 @@ the rest (SNS -> inventory_created -> S3 Batch -> batch_qualifier -> SQS -> thro
 import history), deletes a few images and waits for their deregistration, then reports and checks the result.
 
     python -m offline.demo [--stack dev] [--images 200] [--gateway rekognition|http] [--seed 7]
-                           [--rate N] [--keep-running] [--timeout 600]
+                           [--rate N] [--pace R] [--keep-running] [--timeout 600]
+
+`--rate N` limits the emulated gateway to N requests/s; `--pace R` sets the stack's
+throttledIndexer.gatewayRatePerSecond to R (the indexer's workers together call at R/s). The progress line
+shows the registration rate (overall since the first registration, and over the last 10 s) and the calls the
+gateway refused for its rate, so pacing (or its absence) shows while the import runs.
 
 Any stack file runs (`Pulumi.<stack>.yaml`): what it says already exists (an image bucket by name, a
 collection, alarm topics) is created in the emulator first, what it leaves to the bucket's owner (EventBridge
@@ -22,6 +27,8 @@ import argparse
 import signal
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -48,6 +55,7 @@ from offline.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
 
 DELETED_IMAGES = 3
 PROGRESS_EVERY_S = 3.0
+RECENT_WINDOW_S = 10.0
 NOT_RUNNABLE = 2
 
 
@@ -65,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, default=None, help="gateway requests per second (default: unlimited)"
     )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        metavar="R",
+        help="throttledIndexer.gatewayRatePerSecond: pace the indexer to R calls/s (default: the stack's)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each stage")
     parser.add_argument(
         "--keep-running",
@@ -78,28 +93,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Progress:
-    """Prints one line every few seconds while the pipeline runs."""
+    """Prints one line every few seconds while the pipeline runs: stages, queue, registrations, their rate
+    and the gateway's refusals for its rate (`throttled()`: the emulated gateway's count of 429s /
+    ThrottlingExceptions so far)."""
 
-    def __init__(self, inventory_rows: int, registry: Registry, queue_name: str | None) -> None:
+    def __init__(
+        self,
+        inventory_rows: int,
+        registry: Registry,
+        queue_name: str | None,
+        throttled: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.inventory_rows = inventory_rows
         self.registry = registry
         self.queue_name = queue_name
-        self.started = time.monotonic()
-        self._last = 0.0
+        self.throttled = throttled
+        self._clock = clock
+        self._wall = wall
+        self.started = clock()
+        self._last = float("-inf")
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def rates(self) -> tuple[float, float]:
+        """(registrations/s from the first registration to now, registrations/s over the last 10 s)."""
+        now = self._clock()
+        times = [r.created_at for r in self.registry.all()]
+        count = len(times)
+        self._recent.append((now, count))
+        while self._recent and now - self._recent[0][0] > RECENT_WINDOW_S:
+            self._recent.popleft()
+        span = self._wall() - min(times) if times else 0.0
+        overall = count / span if span > 0 else 0.0
+        first_time, first_count = self._recent[0]
+        recent = (count - first_count) / (now - first_time) if now > first_time else 0.0
+        return overall, recent
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        if kind != "tick" or time.monotonic() - self._last < PROGRESS_EVERY_S:
+        if kind != "tick" or self._clock() - self._last < PROGRESS_EVERY_S:
             return
-        self._last = time.monotonic()
+        self._last = self._clock()
+        overall, recent = self.rates()
         jobs = data.get("jobs") or []
         done = sum(j["succeeded"] + j["failed"] for j in jobs)
         total = sum(j["total"] for j in jobs)
         depth = (data.get("queues") or {}).get(self.queue_name or "", {})
         print(
-            f"  [{time.monotonic() - self.started:6.1f}s] inventory rows {self.inventory_rows}"
+            f"  [{self._clock() - self.started:6.1f}s] inventory rows {self.inventory_rows}"
             f" | batch tasks {done}/{total}"
             f" | queue {depth.get('visible', 0)} visible, {depth.get('in_flight', 0)} in flight"
-            f" | indexed {len(self.registry.active())}",
+            f" | indexed {len(self.registry.active())}"
+            f" | {overall:.1f}/s ({recent:.1f}/s last {RECENT_WINDOW_S:g} s)"
+            f" | throttled {self.throttled()}",
             flush=True,
         )
 
@@ -159,6 +205,9 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"HTTP registration API on {api.url}")
             elif settings.throttled_indexer.gateway == "http":
                 overrides = {"throttledIndexer": {"gateway": "rekognition", "gatewayUrl": None}}
+            if args.pace is not None:
+                overrides.setdefault("throttledIndexer", {})["gatewayRatePerSecond"] = args.pace
+                print(f"indexer paced to {args.pace:g} calls/s (throttledIndexer.gatewayRatePerSecond)")
 
         def prepare(ctx: Any) -> None:
             for line in prereqs.create(ctx):
@@ -194,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
             f" s3://{delivery.destination_bucket}/{delivery.manifest_key} (+ manifest.checksum)"
         )
         queue_name = outputs["queue_url"].rsplit("/", 1)[-1]
-        progress = Progress(delivery.rows, registry, queue_name)
+        progress = Progress(delivery.rows, registry, queue_name, _throttled_counter(api, rekognition))
         with stages.timed("import (inventory -> history)"):
             runtime.run_until_idle(args.timeout)
         history = HistoryStore(_table(runtime, outputs["history_table_name"]))
@@ -261,6 +310,13 @@ def _run(args: argparse.Namespace) -> int:
         if api is not None:
             api.stop()
         runtime.stop()
+
+
+def _throttled_counter(api: RegistrationApi | None, rekognition: EmulatedRekognition) -> Callable[[], int]:
+    """Calls the gateway refused for its rate so far: the HTTP API's 429s, or Rekognition's throttling."""
+    if api is not None:
+        return lambda: sum(n for key, n in api.responses.items() if key.endswith(" 429"))
+    return lambda: sum(rekognition.throttled.values())
 
 
 def _table(runtime: OfflineRuntime, name: str) -> Any:
