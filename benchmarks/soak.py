@@ -244,6 +244,8 @@ class SoakResult:
     plan: str
     settled: bool = True
     injection_errors: list[str] = field(default_factory=list)
+    state: SoakState | None = field(default=None, repr=False)
+    """The end state the checks read (tests plant faults in it)."""
 
     @property
     def passed(self) -> bool:
@@ -378,6 +380,7 @@ def _result(
         plan.describe(),
         settled,
         list(injector.errors),
+        state,
     )
 
 
