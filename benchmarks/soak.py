@@ -20,7 +20,7 @@ Run: .venv/bin/python -m benchmarks.soak [--images 2000] [--seed 1] [--gateway r
      [--rate 20] [--timeout 1800]        (make soak SOAK_ARGS="--images 500 --seed 3")
 
 Time compression (not AWS's values, printed): failed messages reappear after 1 s, the indexer's back-off base
-is 1 s, its function timeout 15 s (a killed worker's claim is kept until its lease runs out: ~75 s).
+is 1 s, its function timeout 30 s (a killed worker's claim is kept until its lease runs out: ~90 s).
 Everything binds to 127.0.0.1; the runtime's worker processes and work directory go when it ends.
 """
 
@@ -56,13 +56,15 @@ from tests.e2e.e2e_support import deliver_inventory, make_rekognition, png, put_
 
 STACK = "dev"
 # A killed worker's claim is kept for the invocation's time left + 60 s: a short function timeout keeps the
-# wait for it near 75 s (as tests/e2e/test_e2e_worker_crash.py); the gateway timeout must stay below it.
-SHORT_TIMEOUTS = {"throttledIndexer": {"timeoutSeconds": 15, "gatewayTimeoutSeconds": 2}}
+# wait for it near 90 s. Not shorter: the indexer starts no message with less than 2 x the gateway timeout
+# + 5 s left, so at 15 s (tests/e2e's crash test) most of each batch comes back as retry:time (~1 image/s).
+SHORT_TIMEOUTS = {"throttledIndexer": {"timeoutSeconds": 30, "gatewayTimeoutSeconds": 2}}
 # Seconds a "timeout" fault holds the answer: longer than the indexer's gateway timeout above.
 GATEWAY_DELAY_S = 3.0
 FAST_INDEXER = {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "4", "AWS_MAX_ATTEMPTS": "2"}
 GATEWAY_KINDS = ("throttle", "outage", "timeout", "timeout_after_success")
 CRASH_KINDS = ("crash_before", "crash_after")
+PROGRESS_EVERY_S = 30.0
 
 
 @dataclass
@@ -244,6 +246,8 @@ class SoakResult:
     plan: str
     settled: bool = True
     injection_errors: list[str] = field(default_factory=list)
+    state: SoakState | None = field(default=None, repr=False)
+    """The end state the checks read (tests plant faults in it)."""
 
     @property
     def passed(self) -> bool:
@@ -260,6 +264,22 @@ def run(
 ) -> SoakResult:
     plan = plan or plan_faults(seed, images)
     deadline = time.monotonic() + timeout_s
+    registry = Registry()
+    faults = FaultPlan(plan.gateway_faults)
+    last_line = [time.monotonic()]
+
+    def progress(kind: str, stats: dict[str, Any]) -> None:
+        """A line every PROGRESS_EVERY_S while the run goes on (a soak takes minutes)."""
+        if kind != "tick" or time.monotonic() - last_line[0] < PROGRESS_EVERY_S:
+            return
+        last_line[0] = time.monotonic()
+        depths = ", ".join(f"{name} {sum(d.values())}" for name, d in sorted(stats["queues"].items()))
+        print(
+            f"  [{time.monotonic() - deadline + timeout_s:6.0f}s] registrations {len(registry.all())} "
+            f"(active {len(registry.active())}), gateway faults {dict(faults.injected)}, queues: {depths}",
+            flush=True,
+        )
+
     overrides: dict[str, Any] = json.loads(json.dumps(SHORT_TIMEOUTS))
     runtime = OfflineRuntime(
         max_local_workers=4,
@@ -267,11 +287,10 @@ def run(
         worker_env={"indexer-function": FAST_INDEXER},
         batch_retry_delays_s=(0.2, 0.5, 1.0),
         async_retry_delays_s=(0.5, 1.0),
+        progress=progress,
     )
     api: RegistrationApi | None = None
     injector: Injector | None = None
-    faults = FaultPlan(plan.gateway_faults)
-    registry = Registry()
     try:
         runtime.start()
         region = read_stack_config(REPO_ROOT, STACK, overrides)[1].get("aws:region", runtime.region)
@@ -378,6 +397,7 @@ def _result(
         plan.describe(),
         settled,
         list(injector.errors),
+        state,
     )
 
 
@@ -405,7 +425,7 @@ def report(result: SoakResult) -> str:
             + (f": {check.detail}" if check.detail else "")
         )
     lines.append(
-        "  (time compression: failed messages reappear after 1 s, back-off base 1 s, function timeout 15 s)"
+        "  (time compression: failed messages reappear after 1 s, back-off base 1 s, function timeout 30 s)"
     )
     lines.append("SOAK PASSED" if result.passed else "SOAK FAILED")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from fuzz.targets import TARGETS
 REPO = Path(__file__).resolve().parents[1]
 MAX_RUNS = 10
 _EXECUTED = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
+_PROGRESS = re.compile(r"^#(\d+)\s", re.MULTILINE)
 _ARTIFACT_KINDS = ("crash-", "timeout-", "oom-", "leak-", "slow-unit-")
 
 
@@ -108,19 +109,24 @@ def fuzz_target(name: str, seconds: int, work: Path, input_timeout: int, rss_lim
         with log_path.open("w", encoding="utf-8") as log:
             # Hard stop well past libFuzzer's own limit: a wedged process is a hang, not a wait.
             try:
-                subprocess.run(  # noqa: S603 - our own interpreter and module
+                status = subprocess.run(  # noqa: S603 - our own interpreter and module
                     command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=left + 60, check=False
-                )
+                ).returncode
             except subprocess.TimeoutExpired:
                 crashes.append(f"hang: the fuzzer did not stop within {left + 60} s ({log_path})")
                 break
         text = log_path.read_text(encoding="utf-8", errors="replace")
-        executions += sum(int(n) for n in _EXECUTED.findall(text))
+        # The final stats are missing when the process died mid-crash: its last progress line counts then.
+        executed = [int(n) for n in _EXECUTED.findall(text)] or [int(n) for n in _PROGRESS.findall(text)][-1:]
+        executions += sum(executed)
         new = sorted(_artifacts(artifacts) - before)
         before |= set(new)
-        if not new:
-            break  # the time was used without a crash
         crashes += [f"{path.name}: {_summary(text)}" for path in new]
+        if not new and status != 0:
+            # A crash whose input libFuzzer could not write (the process died first): the log has it.
+            crashes.append(f"exit status {status}, no input written ({log_path}): {_summary(text)}")
+        if not new and status == 0:
+            break  # the time was used without a crash
     return {
         "target": name,
         "executions": executions,

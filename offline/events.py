@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +97,8 @@ class DeliveryStats:
     eventbridge_deliveries: int = 0
     denied: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    eventbridge_recent: deque[dict[str, str]] = field(default_factory=lambda: deque(maxlen=1000))
+    """The last EventBridge S3 events put on the bus: detail-type, bucket, key (as sent), sequencer."""
 
 
 class EventRouter:
@@ -161,6 +164,14 @@ class EventRouter:
                 router._enqueue(
                     lambda: router._s3_event("s3:ObjectRemoved:DeleteMarkerCreated", bucket, marker)
                 )
+            elif success and version_id is not None:
+                bucket = backend.get_bucket(bucket_name)
+                if key_name in bucket.keys:
+                    # moto notifies only when the key's last version goes; S3 sends s3:ObjectRemoved:Delete
+                    # whenever "a versioned object is permanently deleted" (S3 User Guide, "Event
+                    # notification types and destinations").
+                    gone = SimpleNamespace(name=key_name, size=0, etag="", version_id=version_id)
+                    router._enqueue(lambda: router._s3_event("s3:ObjectRemoved:Delete", bucket, gone))
             return result
 
         def publish(
@@ -342,6 +353,14 @@ class EventRouter:
             "detail": detail,
         }
         self.stats.eventbridge_events += 1
+        self.stats.eventbridge_recent.append(
+            {
+                "detail-type": event["detail-type"],
+                "bucket": bucket.name,
+                "key": object_key,
+                "sequencer": detail["object"]["sequencer"],
+            }
+        )
         backend = events_backends[self.account_id][bucket.region_name]
         bus = backend.event_buses.get("default")
         if bus is None:

@@ -500,7 +500,10 @@ class S3BatchEmulator:
             task["s3Bucket"] = bucket
             event["job"]["userArguments"] = dict(invoke.get("UserArguments") or {})
         else:
-            task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
+            # AWS's own schema 1.0 example request fills in region and account
+            # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html), unlike the
+            # `arn:aws:s3:::bucket` form; the emulator sends that documented form so consumers meet it here.
+            task["s3BucketArn"] = f"arn:aws:s3:{job.region}:{job.account_id}:{bucket}"
         event["tasks"] = [task]
         attempt = 0
         throttled_until = time.monotonic() + _THROTTLE_PATIENCE_S

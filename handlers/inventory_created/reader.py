@@ -318,6 +318,7 @@ class DataFileReader:
 
                 # Buffered column reads instead of whole column chunks at once: flat memory (benchmarked).
                 parquet = pq.ParquetFile(path, buffer_size=_COPY_CHUNK, pre_buffer=False)
+                declared = parquet.metadata.num_rows
                 wanted = self._wanted(parquet.schema_arrow.names, what=f"Parquet data file {self.where}")
                 source = parquet.iter_batches(
                     batch_size=COLUMNAR_BATCH_ROWS, columns=[s for s, _, _ in wanted], use_threads=False
@@ -327,6 +328,7 @@ class DataFileReader:
 
                 # The dataset scanner yields bounded batches; ORCFile.read_stripe decodes a whole stripe.
                 orc_data = ds.dataset(path, format="orc")
+                declared = orc_data.count_rows()  # from the ORC footer, no data decoded
                 wanted = self._wanted(orc_data.schema.names, what=f"ORC data file {self.where}")
                 source = orc_data.to_batches(
                     columns=[s for s, _, _ in wanted],
@@ -344,6 +346,13 @@ class DataFileReader:
                 yield batch
         except _CORRUPT_FILE_ERRORS as exc:
             raise DataFileError(f"{fmt} data file {self.where} cannot be read: {exc}") from None
+        if self.rows != declared:
+            # A corrupt page can make Arrow return fewer values than the footer declares, without an error
+            # (found by fuzzing a Parquet file): rows would be lost silently.
+            raise DataFileError(
+                f"{fmt} data file {self.where} is corrupt: "
+                f"{self.rows} rows read, its footer declares {declared}"
+            )
 
     def _cast(self, array: pa.Array, dtype: pa.DataType, name: str) -> pa.Array:
         if array.type == dtype:

@@ -354,7 +354,10 @@ class BatchRunner:
                     details={"message": reason},
                 )
             else:
-                self._history.record_delete_failure(message.object.bucket, message.object.key, reason)
+                # Under every reading of an EventBridge key (as given / decoded, see DeleteMessage), so the
+                # failure is found under the object's real key whichever reading that is.
+                for key in message.key_readings():
+                    self._history.record_delete_failure(message.object.bucket, key, reason)
         except (ClientError, BotoCoreError):
             logger.exception("could not record the give-up in the history", extra={"reason": reason})
         logger.error("message goes to the DLQ", extra={"reason": reason})

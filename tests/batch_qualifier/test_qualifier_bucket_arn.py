@@ -15,14 +15,14 @@ from test_qualifier_app import APP, FakeContext, _cold_start
 from handlers.common import aws as common_aws
 from handlers.common.s3_names import bucket_from_arn, bucket_name_problem
 
-REALDATA = Path("/work/shared/realdata/aws-events")
+REALDATA = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
 # Every S3 Batch Operations request sample there, as its source published it (see its SOURCES.md).
 REAL_REQUESTS = [
-    "awsdocs/batch-ops-invoke-lambda.request-1.0.json",
-    "powertools/s3BatchOperationEventSchemaV1.json",
-    "powertools/s3BatchOperationEventSchemaV2.json",
-    "aws-lambda-go/s3-batch-job-event-request-1.0.json",
-    "aws-lambda-go/s3-batch-job-event-request-2.0.json",
+    "s3-batch/awsdocs.request-1.0.json",
+    "s3-batch/powertools.request-1.0.json",
+    "s3-batch/powertools.request-2.0.json",
+    "s3-batch/aws-lambda-go.request-1.0.json",
+    "s3-batch/aws-lambda-go.request-2.0.json",
 ]
 IMAGE_KEY = "customer images/face+1 Zoë.jpg"
 
@@ -41,7 +41,7 @@ def _sample(name: str) -> dict[str, Any]:
 def test_every_s3_batch_request_sample_is_covered():
     found = sorted(
         str(path.relative_to(REALDATA))
-        for path in REALDATA.rglob("*.json")
+        for path in (REALDATA / "s3-batch").glob("*.json")
         if "invocationSchemaVersion" in path.read_text() and '"tasks"' in path.read_text()
     )
     assert found == sorted(REAL_REQUESTS)
@@ -215,7 +215,7 @@ def test_the_realdata_arns_split_as_s3_batch_writes_them():
         if "s3BucketArn" in _sample(name)["tasks"][0]
     }
     assert {name: bucket_from_arn(arn) for name, arn in arns.items()} == {
-        "awsdocs/batch-ops-invoke-lambda.request-1.0.json": ("awsexamplebucket1", None),
-        "powertools/s3BatchOperationEventSchemaV1.json": ("powertools-dataset", None),
-        "aws-lambda-go/s3-batch-job-event-request-1.0.json": ("awsexamplebucket", None),
+        "s3-batch/awsdocs.request-1.0.json": ("awsexamplebucket1", None),
+        "s3-batch/powertools.request-1.0.json": ("powertools-dataset", None),
+        "s3-batch/aws-lambda-go.request-1.0.json": ("awsexamplebucket", None),
     }

@@ -1,4 +1,4 @@
-"""parse_event on AWS's own SNS and S3 notification samples (/work/shared/realdata/aws-events, see its
+"""parse_event on AWS's own SNS and S3 notification samples (tests/events, see its
 SOURCES.md): the envelopes as published, only bucket and key naming an inventory manifest."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 from handlers.inventory_created.errors import EventError
 from handlers.inventory_created.events import Ignored, ManifestLocation, parse_event
 
-REALDATA = Path("/work/shared/realdata/aws-events")
-SNS_ENVELOPES = ["powertools/snsEvent.json", "aws-lambda-go/sns-event.json"]
+REALDATA = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
+SNS_ENVELOPES = ["sns/powertools.snsEvent.json", "sns/aws-lambda-go.sns-event.json"]
 S3_NOTIFICATIONS = [
-    "awsdocs/notification.object-created-put.json",
-    "powertools/s3Event.json",
-    "aws-lambda-go/s3-event.json",
+    "s3-notification/awsdocs.object-created-put.json",
+    "s3-notification/powertools.s3Event.json",
+    "s3-notification/aws-lambda-go.s3-event.json",
 ]
 FOLDER = "inventories/image bucket/daily+all/2026-11-30T01-00Z/"
 
@@ -60,7 +60,7 @@ def test_a_real_direct_s3_notification_names_the_manifest(notification):
 
 @pytest.mark.parametrize("envelope", SNS_ENVELOPES)
 def test_the_real_s3_test_event_is_ignored_inside_sns_and_direct(envelope):
-    test_event = _sample("awsdocs/notification.test-event.json")
+    test_event = _sample("s3-notification/awsdocs.test-event.json")
     assert parse_event(_in_sns(envelope, test_event)) == [Ignored("s3:TestEvent for bucket 'bucketname'")]
     assert parse_event(test_event) == [Ignored("s3:TestEvent for bucket 'bucketname'")]
 
@@ -74,7 +74,7 @@ def test_the_real_sns_sample_message_is_refused_as_not_json(envelope):
 
 def test_a_percent_encoded_space_is_decoded_too():
     # aws-lambda-go's sample writes the space as %20 (Happy%20Face.jpg); both encodings decode once.
-    event = _sample("aws-lambda-go/s3-event.json")
+    event = _sample("s3-notification/aws-lambda-go.s3-event.json")
     event["Records"][0]["s3"]["object"]["key"] = "a%20b/%252B/manifest.json"
     (location,) = parse_event(event)
     assert location.manifest_key == "a b/%2B/manifest.json"
@@ -82,7 +82,7 @@ def test_a_percent_encoded_space_is_decoded_too():
 
 @pytest.mark.parametrize("event_name", ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated"])
 def test_a_removed_manifest_is_no_new_inventory(event_name):
-    event = _notification("awsdocs/notification.object-created-put.json", FOLDER + "manifest.checksum")
+    event = _notification("s3-notification/awsdocs.object-created-put.json", FOLDER + "manifest.checksum")
     event["Records"][0]["eventName"] = event_name
     assert parse_event(event) == [Ignored(f"S3 event {event_name} is not an object creation")]
 
@@ -99,7 +99,7 @@ def test_a_removed_manifest_is_no_new_inventory(event_name):
     ],
 )
 def test_a_broken_real_notification_says_what_is_wrong(change, message):
-    event = _notification("awsdocs/notification.object-created-put.json", FOLDER + "manifest.json")
+    event = _notification("s3-notification/awsdocs.object-created-put.json", FOLDER + "manifest.json")
     change(event["Records"][0])
     with pytest.raises(EventError, match=message):
         parse_event(event)

@@ -137,7 +137,8 @@ def test_schema_1_events_carry_the_bucket_arn(tiny: OfflineRuntime):
     )
     task = json.loads(row[6])
     assert (
-        task["s3BucketArn"] == f"arn:aws:s3:::{tiny.deployment.outputs['image_bucket']}"
+        task["s3BucketArn"]
+        == f"arn:aws:s3:{tiny.region}:{tiny.account_id}:{tiny.deployment.outputs['image_bucket']}"
         and "s3Bucket" not in task
     )
     assert task["s3Key"] == "a%20b.jpg"

@@ -16,6 +16,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -204,3 +205,22 @@ def test_real_eventbridge_object_created_events_are_dead_lettered_naming_the_typ
     (letter,) = world.dead_letters()
     assert letter["Body"] == body
     assert "'Object Created'" in letter["MessageAttributes"]["indexer-error"]["StringValue"]
+
+
+@pytest.mark.parametrize("reading", ["raw key", "URL-encoded key"])
+@pytest.mark.parametrize("sample", DELETED_SAMPLES, ids=ids(DELETED_SAMPLES))
+def test_a_real_delete_event_deregisters_a_hostile_key_under_either_reading_of_its_encoding(
+    world, sample, reading
+):
+    # AWS's EventBridge pages do not say whether detail.object.key is URL-encoded (Powertools decodes it):
+    # the indexer must act on the right object under both readings (ARCHITECTURE, S3 event formats).
+    key = "photos/Zoë a+b 100%.jpg"
+    (obj,) = _import(world, SQS_SAMPLES[0], [key])
+    marker = world.s3.delete_object(Bucket=IMAGE_BUCKET, Key=key)
+    world.api.script.append(Scripted(200, b"{}"))
+    as_sent = key if reading == "raw key" else quote_plus(key, safe="/")
+    body = _delete_event(sample, as_sent, marker.get("VersionId"))
+    event = sqs_envelope(SQS_SAMPLES[0], [body], world.queue_arn)
+    assert world.app.handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert world.history(obj.key, obj.version_id)["status"] == "deleted"
+    assert [r.path for r in world.api.received] == ["/api/register", "/api/deregister"]

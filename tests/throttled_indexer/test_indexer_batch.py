@@ -267,6 +267,35 @@ def test_a_failing_delete_on_the_last_receive_is_findable(
     assert list(history.failures_since(clock.now - timedelta(minutes=1))) == []
 
 
+def test_a_failing_eventbridge_delete_is_findable_under_the_real_key_of_either_reading(
+    queues, s3, history, importer, deleter, face_index, clock
+):
+    sqs, url, arn, _ = queues
+    obj = put_image(s3, "a b.jpg", jpeg_bytes("a"))
+    importer.process(import_message(obj), _attempt())
+    s3.delete_object(Bucket=IMAGE_BUCKET, Key="a b.jpg")
+    face_index.deregister_script.append(RuntimeError("deregistration refused"))
+    # The key arrives URL-encoded ("a+b.jpg"): the decoded reading is the object's real key.
+    event = {
+        "version": "0",
+        "id": "ev-2",
+        "detail-type": "Object Deleted",
+        "source": "aws.s3",
+        "time": "2026-11-21T06:00:00Z",
+        "detail": {
+            "bucket": {"name": IMAGE_BUCKET},
+            "object": {"key": "a+b.jpg", "sequencer": "0062E99A88DC407460"},
+            "deletion-type": "Delete Marker Created",
+        },
+    }
+    _send(sqs, url, json.dumps(event))
+    runner = runner_for(queues, history, importer, deleter, max_receive_count=1)
+    assert len(runner.run(receive_as_lambda(sqs, url, arn)).failures) == 1
+    failures = list(history.failures_since(clock.now - timedelta(minutes=1)))
+    assert "a b.jpg" in {f.key for f in failures}
+    assert all("deregistration refused" in f.reason for f in failures)
+
+
 def test_no_message_is_started_without_enough_time_left(queues, s3, history, importer, deleter, face_index):
     sqs, url, arn, _ = queues
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
@@ -281,7 +310,7 @@ def test_eventbridge_delete_events_are_processed_with_their_raw_keys(
     queues, s3, history, importer, deleter, face_index
 ):
     sqs, url, arn, _ = queues
-    key = "photos/a b+c%20d.jpg"  # EventBridge keys are not URL-encoded (unlike S3 notifications)
+    key = "photos/a b+c%20d.jpg"  # as given: the raw reading of an EventBridge key matches the record
     obj = put_image(s3, key, jpeg_bytes("x"))
     importer.process(import_message(obj), _attempt())
     marker = s3.delete_object(Bucket=IMAGE_BUCKET, Key=key)["VersionId"]

@@ -20,8 +20,8 @@ from handlers.common.contracts import dump_message
 from handlers.throttled_indexer.batch import BackPressureProcessor
 from handlers.throttled_indexer.gateway import GatewayBusy
 
-REALDATA = Path("/work/shared/realdata/aws-events")
-SQS_SAMPLES = ["powertools/sqsEvent.json", "aws-lambda-go/sqs-event.json"]
+REALDATA = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
+SQS_SAMPLES = ["sqs/powertools.sqsEvent.json", "sqs/aws-lambda-go.sqs-event.json"]
 
 
 def _sample(name: str) -> dict:

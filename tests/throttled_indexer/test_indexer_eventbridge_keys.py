@@ -24,7 +24,7 @@ from handlers.common.contracts import (
 from handlers.common.history import pad_sequencer
 from offline.events import S3Sequencers
 
-REAL_EVENTS = Path("/work/shared/realdata/aws-events")
+REAL_EVENTS = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
 HOSTILE_KEYS = [
     "photos/a b.jpg",
     "photos/a+b.jpg",
@@ -37,7 +37,7 @@ HOSTILE_KEYS = [
 
 def _event(key: str, *, sequencer: str | None = "0062E99A88DC407460", version: str | None = None) -> dict:
     """An EventBridge "Object Deleted" event in the shape of AWS's sample (ev-events.object-deleted.json)."""
-    sample = json.loads((REAL_EVENTS / "awsdocs/ev-events.object-deleted.json").read_text())
+    sample = json.loads((REAL_EVENTS / "eventbridge/awsdocs.object-deleted.json").read_text())
     sample["id"] = "ev-1"
     sample["detail"]["bucket"]["name"] = IMAGE_BUCKET
     obj = {"key": key}
@@ -56,7 +56,7 @@ def _as_sent(key: str, encoding: str) -> str:
 # ---------------------------------------------------------------------------------------------- parsing
 @pytest.mark.parametrize(
     "sample",
-    ["awsdocs/ev-events.object-deleted.json", "powertools/s3EventBridgeNotificationObjectDeletedEvent.json"],
+    ["eventbridge/awsdocs.object-deleted.json", "eventbridge/powertools.object-deleted.json"],
 )
 def test_real_samples_parse(sample):
     event = json.loads((REAL_EVENTS / sample).read_text())
