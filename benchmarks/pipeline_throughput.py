@@ -1,19 +1,26 @@
-"""Pipeline throughput: the dev stack in the offline runtime with the emulated Rekognition limited to T
-requests/s and the indexer mapping's maximum concurrency C.
+"""Pipeline throughput: the dev stack in the offline runtime, its gateway (the emulated Rekognition, or the
+local HTTP registration API of offline/http_gateway.py) limited to T requests/s with a token bucket of
+`--burst` requests, the indexer mapping's maximum concurrency C, pacing off or on (`--pace R`:
+throttledIndexer.gatewayRatePerSecond).
 
 Prints
-- the achieved registration rate (IndexFaces that registered a face, per second, between the first and the
-  last registration) as a fraction of T: the baseline is the gateway's own limit in the same run;
+- the achieved registration rate (registrations per second between the first and the last one, from the
+  gateway's registry) as a fraction of T: the baseline is the gateway's own limit in the same run;
+- throttled calls (ProvisionedThroughputExceeded answers / HTTP 429) per registration;
 - the end-to-end rate (from the inventory delivery to the last registration), for comparison;
 - loss: images not indexed, images registered twice (the emulator's registry), DLQ depth;
 - AWS API calls per imported image by stage (the front door counts by caller role / service / action), so the
   cost per million images can be read off.
 
 Run: .venv/bin/python -m benchmarks.pipeline_throughput [--images N] [--rate T] [--concurrency C]
+     [--burst B] [--gateway rekognition|http] [--pace R] [--deployed-backoff]
+     .venv/bin/python -m benchmarks.pipeline_throughput --matrix --images 1000 --rate 5 --concurrency 4
+     (issue 13: per gateway the machine's ceiling, then T at burst 1 and burst T, pacing off and on)
 
-Time compression (not AWS's values, stated in the output): a failed SQS message reappears after 1 s and the
-indexer's back-off base is 1 s (BACKOFF_BASE_SECONDS; 60 s deployed), so a throttled message waits seconds,
-not minutes.
+Time compression (not AWS's values, stated in the output; `--deployed-backoff` turns it off): a failed SQS
+message reappears after 1 s whatever visibility the indexer set, and the indexer's back-off base is 1 s, max
+4 s (BACKOFF_BASE_SECONDS / BACKOFF_MAX_SECONDS; 60 s / 6 h deployed), so a throttled message waits seconds,
+not minutes. This flatters the runs without pacing: deployed, their back-off tail is minutes long.
 """
 
 from __future__ import annotations
