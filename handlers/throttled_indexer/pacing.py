@@ -247,7 +247,8 @@ class PacedGateway:
             "find_registration": "SearchFacesByImage" if rekognition else HTTP_API,
             "deregister": "DeleteFaces" if rekognition else HTTP_API,
         }
-        inner.pace_calls(pacer.acquire)
+        self._attempts = threading.local()
+        inner.pace_calls(self._before_send)
 
     def register(self, request: RegistrationRequest) -> Registration:
         return self._call("register", self._inner.register, request)
@@ -258,7 +259,19 @@ class PacedGateway:
     def deregister(self, user_id: str, face_ids: tuple[str, ...], image_id: str | None) -> None:
         return self._call("deregister", self._inner.deregister, user_id, face_ids, image_id)
 
+    def _before_send(self, api: str) -> None:
+        """Each request of a gateway call, the client's retries included, waits for its own slot."""
+        self._attempts.count = getattr(self._attempts, "count", 0) + 1
+        try:
+            self._pacer.acquire(api)
+        except Booked as booked:
+            if self._attempts.count == 1:
+                raise  # nothing was sent for this call
+            # A retry of a request that may have been processed (a timeout): not provably harmless.
+            raise GatewayBusy(booked.reason, booked.retry_after, throttled=True) from booked
+
     def _call(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        self._attempts.count = 0
         try:
             return call(*args)
         except Booked:

@@ -351,3 +351,34 @@ def test_rekognition_calls_and_the_clients_own_retries_each_wait_for_a_slot():
     assert slots[0] == 0.0
     assert all(b - a >= 1 / RATE - 1e-9 for a, b in itertools.pairwise(slots))
     assert pacer.booked_seconds("DeleteFaces") == 0.0  # other APIs keep their own books
+
+
+def test_a_full_book_on_a_retry_is_not_taken_for_a_call_that_did_nothing():
+    """The first attempt may have been processed (it timed out): the busy answer must say so, so that the
+    next delivery looks the registration up instead of assuming none was made."""
+    from handlers.throttled_indexer.pacing import Booked
+
+    clock = SimClock()
+
+    class RetryingGateway:
+        name, needs_bytes, registers_per_image = "rekognition", False, True
+
+        def pace_calls(self, before_call):
+            self.before_call = before_call
+
+        def register(self, request):
+            self.before_call("IndexFaces")  # the first attempt goes out, and times out
+            clock.sleep(0.0)
+            pacer._book.advance("IndexFaces", lambda current: clock.now + 60)  # others fill the book
+            self.before_call("IndexFaces")  # botocore's retry
+            raise AssertionError("not reached")
+
+    pacer = Pacer({"IndexFaces": RATE}, LocalSlotBook(), clock=clock, sleep=clock.sleep)
+    gateway = PacedGateway(RetryingGateway(), pacer)
+    with pytest.raises(GatewayBusy) as caught:
+        gateway.register(_request(1))
+    assert not isinstance(caught.value, Booked)
+    assert caught.value.may_have_registered and caught.value.throttled
+    with pytest.raises(Booked) as first:  # a first attempt refused by the book: nothing sent
+        pacer.acquire("IndexFaces")
+    assert not first.value.may_have_registered
