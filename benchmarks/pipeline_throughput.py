@@ -200,24 +200,42 @@ def _backoff(result: dict[str, object]) -> str:
     return "compressed" if result["compressed"] else "deployed"
 
 
-def matrix(images: int, rate: float, concurrency: int, strict_pace: float, deployed_after: bool) -> None:
+def matrix(
+    images: int,
+    rate: float,
+    concurrency: int,
+    strict_pace: float,
+    deployed_after: bool,
+    ceiling: bool = True,
+    rows_wanted: list[int] | None = None,
+) -> None:
     """The issue-13 measurement, in one run: the machine's ceiling (each gateway unlimited, first),
     then per gateway the limit T with a strict (burst 1) and a one-second (burst T) bucket, pacing off
     ("before") and on ("after"); the strict rows first. Each result prints as it comes, a table at the end."""
-    rows = []
+    rows: list[dict[str, object]] = []
 
     def measure(**options: object) -> None:
         result = run(images, options.pop("rate", rate), concurrency, **options)  # type: ignore[arg-type]
         report(result)
         rows.append(result)
 
-    measure(rate=None, gateway="http")
-    measure(rate=None, gateway="rekognition")
-    for burst in (1.0, rate):
-        paced = rate * strict_pace if burst == 1.0 else rate
-        for gateway in ("http", "rekognition"):
-            measure(burst=burst, gateway=gateway)
-            measure(burst=burst, gateway=gateway, paced_rate=paced, compressed=not deployed_after)
+    if ceiling:
+        measure(rate=None, gateway="http")
+        measure(rate=None, gateway="rekognition")
+    strict, burst = rate * strict_pace, rate
+    after = {"compressed": not deployed_after}
+    plan = (
+        {"burst": 1.0, "gateway": "http"},
+        {"burst": 1.0, "gateway": "http", "paced_rate": strict, **after},
+        {"burst": 1.0, "gateway": "rekognition"},
+        {"burst": 1.0, "gateway": "rekognition", "paced_rate": strict, **after},
+        {"burst": rate, "gateway": "http", "paced_rate": burst, **after},
+        {"burst": rate, "gateway": "rekognition", "paced_rate": burst, **after},
+        {"burst": rate, "gateway": "http"},
+        {"burst": rate, "gateway": "rekognition"},
+    )
+    for index in rows_wanted or range(len(plan)):
+        measure(**plan[index])
     print(f"\npipeline_throughput matrix: {images} images, C={concurrency}, T={rate:g}/s")
     print(
         "| gateway | T | burst | pacing | back-off | images | registrations/s | rate/T "
@@ -278,6 +296,14 @@ def main(argv: list[str] | None = None) -> None:
         default=0.95,
         help="--matrix: pacing rate as a fraction of T against the strict (burst 1) bucket (default 0.95)",
     )
+    parser.add_argument("--no-ceiling", action="store_true", help="--matrix without the unlimited runs")
+    parser.add_argument(
+        "--rows",
+        type=lambda text: [int(i) for i in text.split(",")],
+        default=None,
+        help="--matrix: only these rows, in this order: 0/1 http strict off/on, 2/3 rekognition strict "
+        "off/on, 4/5 http/rekognition burst on, 6/7 http/rekognition burst off",
+    )
     parser.add_argument(
         "--deployed-after", action="store_true", help="--matrix: the paced runs without time compression"
     )
@@ -288,7 +314,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     images = 60 if args.quick else args.images
     if args.matrix:
-        matrix(images, float(args.rate), args.concurrency, args.strict_pace, args.deployed_after)
+        matrix(
+            images,
+            float(args.rate),
+            args.concurrency,
+            args.strict_pace,
+            args.deployed_after,
+            not args.no_ceiling,
+        )
         return
     extra_env = dict(item.split("=", 1) for item in args.indexer_env)
     result = run(
