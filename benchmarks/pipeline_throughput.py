@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             args.strict_pace,
             args.deployed_after,
             not args.no_ceiling,
+            args.rows,
         )
         return
     extra_env = dict(item.split("=", 1) for item in args.indexer_env)
