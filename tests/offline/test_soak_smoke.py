@@ -76,11 +76,6 @@ def test_a_lost_answer_after_registering_is_recovered_rekognition():
     assert result.passed, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: on 409 handlers/throttled_indexer/http_gateway.py records no ImageId (the emulated "
-    "API sends one), so the indexed record does not name its registration and a delete cannot remove it",
-)
 def test_a_lost_answer_after_registering_is_recovered_http():
     result, output = _run("http", LOST_ANSWER)
     assert result.injected["gateway timeout_after_success"] == 1, output
