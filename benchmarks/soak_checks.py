@@ -213,6 +213,11 @@ def _unexplained_dlq(state: SoakState) -> Iterable[Problem]:
             continue
         assert isinstance(message, ImportMessage)
         versions = [r for r in state.records.get(key, []) if r.version_id == message.object.version_id]
+        if message.mode == "import" and any(r.status == "indexed" for r in versions):
+            # A redundant copy: the version was imported, and SQS's redrive moved a copy that no handler saw
+            # again (its receipt handle went stale when its visibility ran out in flight, or its receives were
+            # spent by killed invocations). Nothing is lost, and redriving it is a no-op (already indexed).
+            continue
         if not any(r.status in FAILURE_STATUSES and r.reason for r in versions):
             seen = ", ".join(f"{r.status} {r.reason}" for r in versions) or "no record"
             yield Problem(DLQ_EXPLAINED, key, f"import message in the DLQ, history says {seen}")

@@ -23,7 +23,7 @@ from offline.gateway_limits import Registry
 BUCKET = "images"
 
 
-def _import_body(key: str, version: str = "v1") -> str:
+def _import_body(key: str, version: str = "v1", mode: str = "import") -> str:
     return json.dumps(
         {
             "v": 1,
@@ -31,6 +31,7 @@ def _import_body(key: str, version: str = "v1") -> str:
             "object": {"bucket": BUCKET, "key": key, "version_id": version, "etag": "e"},
             "user_id": "user",
             "run_id": "run-1",
+            "mode": mode,
         }
     )
 
@@ -144,7 +145,9 @@ def test_a_deleted_object_still_recorded_indexed_fails():
 
 def test_a_dlq_message_needs_a_recorded_failure():
     state = _perfect()
-    state.dlq_bodies.append(_import_body("soak/0.png"))  # the object says indexed: nothing explains it
+    state.dlq_bodies.append(_import_body("soak/0.png"))  # indexed: a redundant copy, nothing lost
+    assert _failed(state) == {}
+    state.dlq_bodies[:] = [_import_body("soak/0.png", mode="reindex")]  # a re-index that never happened
     assert "history says indexed" in _failed(state)[DLQ_EXPLAINED]
     state.objects["soak/5.png"] = ObjectState("soak/5.png", {"fp5"}, user_ids={"user-5"})
     state.records["soak/5.png"] = [VersionRecord("soak/5.png", "v1", "failed", "gave-up")]
