@@ -47,6 +47,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "soak")
 from moto.sqs.models import sqs_backends
 
 from benchmarks.soak_checks import Problem, SoakState, collect_state, find_problems, run_checks
+from handlers.throttled_indexer.rekognition_gateway import external_image_id
 from offline.deploy import REPO_ROOT, read_stack_config
 from offline.gateway_limits import Fault, FaultPlan, Registration, Registry
 from offline.http_gateway import RegistrationApi
@@ -127,7 +128,13 @@ class Injector:
         self.runtime = runtime
         self.plan = plan
         self.keys = keys
-        self.key_of_fingerprint = {hashlib.sha256(png(n + 1)).hexdigest(): key for n, key in enumerate(keys)}
+        # (user id, image SHA-256) -> key: put_images gives key n png(n + 1) and UserId user-<n + 1>; png
+        # repeats every 256 seeds (one photo, several users), so the bytes alone do not name the object.
+        self.key_of_identity = {
+            (user, hashlib.sha256(png(n + 1)).hexdigest()): key
+            for n, key in enumerate(keys)
+            for user in {f"user-{n + 1}", external_image_id(f"user-{n + 1}")}
+        }
         self.number_of_key = {key: n for n, key in enumerate(keys)}
         outputs = runtime.deployment.outputs  # type: ignore[union-attr]
         self.bucket = outputs["image_bucket_name"]
@@ -173,7 +180,7 @@ class Injector:
 
     # -- hooks ----------------------------------------------------------------------------------------------
     def on_registration(self, registration: Registration) -> None:
-        key = self.key_of_fingerprint.get(registration.fingerprint)
+        key = self.key_of_identity.get((registration.user_id, registration.fingerprint))
         with self._lock:
             count = self._registrations = self._registrations + 1
         if key is not None and self.number_of_key[key] in self.plan.race_deletes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from handlers.common.contracts import DeleteMessage, ImportMessage, MessageError, parse_message
 from handlers.common.history import DELETE_EVENTS_SK
 from handlers.common.history_schema import object_pk
+from handlers.throttled_indexer.rekognition_gateway import external_image_id
 from offline.gateway_limits import Registration, Registry
 from offline.report import Check, read_completion_report
 
@@ -43,6 +44,8 @@ class ObjectState:
     """SHA-256 of the bytes of every version the key has had."""
     deleted: bool = False
     """The key's current version is a delete marker (or it has none)."""
+    user_ids: set[str] = field(default_factory=set)
+    """The UserId tags of its versions: the same bytes may be registered once per user."""
 
 
 @dataclass
@@ -69,9 +72,28 @@ class SoakState:
     registry: Registry
     dlq_bodies: list[str]
     access_denied: list[dict[str, Any]] = field(default_factory=list)
+    bucket: str = ""
+    """The image bucket (registrations' S3 sources name it)."""
 
-    def key_of_fingerprint(self) -> dict[str, str]:
-        return {fp: obj.key for obj in self.objects.values() for fp in obj.fingerprints}
+    def key_of(self) -> Callable[[Registration], str | None]:
+        """The object a registration is of: its S3 source (Rekognition), else its (user, image SHA-256),
+        the identity the gateways register under (the user id as sent, or Rekognition's ExternalImageId)."""
+        by_identity = {
+            (user, fp): obj.key
+            for obj in self.objects.values()
+            for user_id in obj.user_ids
+            for user in {user_id, external_image_id(user_id)}
+            for fp in obj.fingerprints
+        }
+        prefix = f"{self.bucket}/"
+
+        def key_of(registration: Registration) -> str | None:
+            source = registration.source or ""
+            if self.bucket and source.startswith(prefix):
+                return source.removeprefix(prefix).rsplit("#", 1)[0]
+            return by_identity.get((registration.user_id, registration.fingerprint))
+
+        return key_of
 
 
 @dataclass(frozen=True)
@@ -135,14 +157,12 @@ def _unsettled(state: SoakState) -> Iterable[Problem]:
 
 
 def _registered_twice(state: SoakState) -> Iterable[Problem]:
-    key_of = state.key_of_fingerprint()
+    key_of = state.key_of()
     for registration in state.registry.duplicates:
-        yield Problem(
-            NOT_TWICE, key_of.get(registration.fingerprint), f"duplicate registration {registration.id}"
-        )
+        yield Problem(NOT_TWICE, key_of(registration), f"duplicate registration {registration.id}")
     active_by_key: dict[str | None, list[Registration]] = defaultdict(list)
     for registration in state.registry.active():
-        active_by_key[key_of.get(registration.fingerprint)].append(registration)
+        active_by_key[key_of(registration)].append(registration)
     recorded = {
         i: key
         for key, records in state.records.items()
@@ -166,11 +186,12 @@ def _registered_twice(state: SoakState) -> Iterable[Problem]:
 
 
 def _faces_of_deleted(state: SoakState) -> Iterable[Problem]:
-    active = Counter(r.fingerprint for r in state.registry.active())
+    key_of = state.key_of()
+    active = Counter(key_of(r) for r in state.registry.active())
     for key, obj in sorted(state.objects.items()):
         if not obj.deleted:
             continue
-        left = sum(active[fp] for fp in obj.fingerprints)
+        left = active[key]
         if left:
             yield Problem(NO_DELETED_FACE, key, f"deleted, {left} face(s) still registered")
         for record in state.records.get(key, []):
@@ -192,6 +213,11 @@ def _unexplained_dlq(state: SoakState) -> Iterable[Problem]:
             continue
         assert isinstance(message, ImportMessage)
         versions = [r for r in state.records.get(key, []) if r.version_id == message.object.version_id]
+        if message.mode == "import" and any(r.status == "indexed" for r in versions):
+            # A redundant copy: the version was imported, and SQS's redrive moved a copy that no handler saw
+            # again (its receipt handle went stale when its visibility ran out in flight, or its receives were
+            # spent by killed invocations). Nothing is lost, and redriving it is a no-op (already indexed).
+            continue
         if not any(r.status in FAILURE_STATUSES and r.reason for r in versions):
             seen = ", ".join(f"{r.status} {r.reason}" for r in versions) or "no record"
             yield Problem(DLQ_EXPLAINED, key, f"import message in the DLQ, history says {seen}")
@@ -218,6 +244,7 @@ def collect_state(runtime: Any, registry: Registry) -> SoakState:
         registry=registry,
         dlq_bodies=_drain(runtime.client("sqs"), _queue_url(runtime, outputs["dlq_url"])),
         access_denied=list(stats["access_denied"]),
+        bucket=bucket,
     )
 
 
@@ -236,6 +263,8 @@ def _objects(s3: Any, bucket: str) -> dict[str, ObjectState]:
             obj = objects.setdefault(version["Key"], ObjectState(version["Key"]))
             body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"]
             obj.fingerprints.add(hashlib.sha256(body.read()).hexdigest())
+            tags = s3.get_object_tagging(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            obj.user_ids.update(t["Value"] for t in tags["TagSet"] if t["Key"] == "UserId")
     return objects
 
 

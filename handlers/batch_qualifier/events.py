@@ -54,8 +54,15 @@ def parse_invocation(raw: dict[str, Any]) -> Invocation:
             f"unsupported S3 Batch invocation (schema {schema_version!r}, tasks {type(raw_tasks)})"
         )
     job = raw.get("job") or {}
+    if not isinstance(job, dict):
+        raise EventError(f"S3 Batch invocation field 'job' is a JSON {type(job).__name__}, not an object")
     job_id = str(job.get("id") or invocation_id)
-    arguments = event.job.user_arguments if schema_version == "2.0" and job else {}
+    arguments = (job.get("userArguments") or {}) if schema_version == "2.0" else {}
+    if not isinstance(arguments, dict):
+        raise EventError(
+            f"S3 Batch invocation field 'job.userArguments' is a JSON {type(arguments).__name__}, "
+            "not an object"
+        )
     run_id = str(arguments.get("runId") or job_id)
     mode = arguments.get("mode") or "import"
     job_problem = (

@@ -14,12 +14,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from handlers.common.s3_names import bucket_from_arn, bucket_name_problem
 from handlers.inventory_created.errors import ManifestError
 
 FORMATS = {"csv": "CSV", "parquet": "Parquet", "orc": "ORC"}
-# S3 bucket names: 3-63 characters of lowercase letters, digits, dots and hyphens.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_S3_BUCKET_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):s3:::([^/]+)$")
 # The inventory's own folder name: <destination prefix>/<source bucket>/<config id>/<date>/manifest.json
 _MANIFEST_KEY = re.compile(
     r"(?:^|/)([^/]+)/([^/]+)/(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/manifest\.(?:json|checksum)$"
@@ -65,21 +63,21 @@ class InventoryManifest(BaseModel):
     def _bucket_from_arn(cls, value: str) -> str:
         value = value.strip()
         if value.startswith("arn:"):
-            match = _S3_BUCKET_ARN.match(value)
-            if not match:
-                raise ValueError(
-                    f"must be an S3 bucket ARN (arn:aws:s3:::name) or a bucket name, got {value!r}"
-                )
-            value = match.group(2)
-        if not _BUCKET_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid S3 bucket name")
+            bucket, problem = bucket_from_arn(value)
+            if problem:
+                raise ValueError(f"must be an S3 bucket ARN or a bucket name; the ARN {problem}")
+            return bucket
+        problem = bucket_name_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} is not a valid S3 bucket name: it {problem}")
         return value
 
     @field_validator("source_bucket")
     @classmethod
     def _source_bucket(cls, value: str | None) -> str | None:
-        if value is not None and not _BUCKET_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid S3 bucket name")
+        problem = None if value is None else bucket_name_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} is not a valid S3 bucket name: it {problem}")
         return value
 
     @field_validator("file_format")
@@ -177,6 +175,6 @@ def source_bucket(manifest: InventoryManifest, manifest_key: str | None) -> str:
     candidates = [_MANIFEST_KEY.search(manifest_key)] if manifest_key else []
     candidates += [_DATA_KEY.search(f.key) for f in manifest.files[:1]]
     for match in candidates:
-        if match and _BUCKET_NAME.match(match.group(1)):
+        if match and bucket_name_problem(match.group(1)) is None:
             return match.group(1)
     return UNKNOWN_SOURCE

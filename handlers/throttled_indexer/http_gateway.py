@@ -136,7 +136,14 @@ class HttpGateway:
                 image_id=_id_from_body(response.body), details={"http_status": response.status}
             )
         if response.status == 409:
-            return Registration(already_registered=True, details={"http_status": 409})
+            # After a lost answer the registration that exists is ours: keep its id when
+            # the API names it, or a later delete could not name it to /deregister. Without an id in the body
+            # the record says so (`registration_id_unknown`): /deregister then gets the UserId alone.
+            image_id = _id_from_body(response.body)
+            details: dict[str, Any] = {"http_status": 409}
+            if image_id is None:
+                details["registration_id_unknown"] = True
+            return Registration(already_registered=True, image_id=image_id, details=details)
         raise self._failure("register", response)
 
     def find_registration(self, request: RegistrationRequest) -> Registration | None:

@@ -5,23 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from dataclasses import dataclass
 
 import pytest
 from qualifier_fixtures import HISTORY_TABLE, HOSTILE_KEYS, JPEG, batch_event, batch_task, s3_encoded
 
 from handlers.batch_qualifier.provider_loader import ProviderConfigError
 from handlers.common import aws as common_aws
+from tests.lambda_context import context_factory
 
 APP = "handlers.batch_qualifier.app"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "batch-qualifier"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:batch-qualifier"
-    aws_request_id: str = "req-1"
+FakeContext = context_factory("batch-qualifier")
 
 
 def _cold_start(monkeypatch, env, **variables):

@@ -90,6 +90,21 @@ def test_an_event_that_is_not_an_s3_batch_invocation_is_refused(event):
         parse_invocation(event)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("job", "f3cc4f60-61f6-4a2b-8a21-d07600c373ce", "'job' is a JSON str"),  # found by make fuzz
+        ("job", ["id"], "'job' is a JSON list"),
+        ("job", {"id": "j", "userArguments": "runId=r"}, "'job.userArguments' is a JSON str"),
+    ],
+)
+def test_a_job_field_of_the_wrong_json_type_is_refused_naming_it(field, value, named):
+    event = batch_event([batch_task("a.png")], schema_version="2.0")
+    event[field] = value
+    with pytest.raises(EventError, match=named):
+        parse_invocation(event)
+
+
 @pytest.mark.parametrize("schema_version", ["1.0", "2.0"])
 def test_response_echoes_the_invocation_and_sets_treat_missing_keys_as(schema_version):
     invocation = parse_invocation(

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 
 import pytest
 from inventory_fixtures import FUNCTION_ARN, INVENTORY_BUCKET, MANIFEST_BUCKET, Row, csv_gz, put_inventory
 
 from handlers.inventory_created import app
 from handlers.inventory_created.errors import EventError, ManifestError
+from tests.lambda_context import context_factory
 
-
-@dataclass
-class FakeContext:
-    function_name: str = "inventory-created"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = "req-1"
+FakeContext = context_factory("inventory-created", memory_mb=1024, arn=FUNCTION_ARN)
 
 
 @pytest.fixture

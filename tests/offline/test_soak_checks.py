@@ -23,7 +23,7 @@ from offline.gateway_limits import Registry
 BUCKET = "images"
 
 
-def _import_body(key: str, version: str = "v1") -> str:
+def _import_body(key: str, version: str = "v1", mode: str = "import") -> str:
     return json.dumps(
         {
             "v": 1,
@@ -31,6 +31,7 @@ def _import_body(key: str, version: str = "v1") -> str:
             "object": {"bucket": BUCKET, "key": key, "version_id": version, "etag": "e"},
             "user_id": "user",
             "run_id": "run-1",
+            "mode": mode,
         }
     )
 
@@ -42,13 +43,13 @@ def _perfect() -> SoakState:
     for n in range(3):
         key = f"soak/{n}.png"
         face = registry.add(f"user-{n}", f"fp{n}", f"{BUCKET}/{key}#v1")
-        objects[key] = ObjectState(key, {f"fp{n}"})
+        objects[key] = ObjectState(key, {f"fp{n}"}, user_ids={f"user-{n}"})
         records[key] = [VersionRecord(key, "v1", "indexed", "registered", (face.id,))]
     gone = registry.add("user-9", "fp9")
     registry.remove(gone.id)
-    objects["soak/9.png"] = ObjectState("soak/9.png", {"fp9"}, deleted=True)
+    objects["soak/9.png"] = ObjectState("soak/9.png", {"fp9"}, deleted=True, user_ids={"user-9"})
     records["soak/9.png"] = [VersionRecord("soak/9.png", "v1", "deleted", "object-deleted", (gone.id,))]
-    return SoakState(objects, records, {}, {}, registry, [])
+    return SoakState(objects, records, {}, {}, registry, [], bucket=BUCKET)
 
 
 def _failed(state: SoakState) -> dict[str, str]:
@@ -90,11 +91,35 @@ def test_a_face_registered_twice_fails():
     assert NOT_TWICE in failed and "soak/0.png" in failed[NOT_TWICE]
 
 
-def test_a_second_face_of_one_object_under_another_user_fails():
-    # Not a registry duplicate (another user id), still two faces for one object.
+def test_a_second_face_of_one_object_fails_and_a_face_of_no_object_too():
+    # Not a registry duplicate (no active one with the same user and bytes), still two faces for one object.
+    state = _perfect()
+    state.registry.add("other", "fp1", f"{BUCKET}/soak/1.png#v2")
+    assert "2 active registrations" in _failed(state)[NOT_TWICE]
     state = _perfect()
     state.registry.add("someone-else", "fp1")
-    assert "2 active registrations" in _failed(state)[NOT_TWICE]
+    assert "of no object in S3" in _failed(state)[NOT_TWICE]
+
+
+def test_the_same_photo_of_two_users_is_two_objects():
+    # The default soak's images repeat every 256 users: one user's deletion leaves the other's face.
+    state = _perfect()
+    twin = state.registry.add("user-7", "fp0")  # no S3 source (the HTTP API): known by user and bytes
+    state.objects["soak/7.png"] = ObjectState("soak/7.png", {"fp0"}, user_ids={"user-7"})
+    state.records["soak/7.png"] = [VersionRecord("soak/7.png", "v1", "indexed", "registered", (twin.id,))]
+    state.objects["soak/0.png"].deleted = True
+    state.registry.remove(state.records["soak/0.png"][0].registration_ids[0])
+    state.records["soak/0.png"][0].status = "deleted"
+    assert _failed(state) == {}
+    state.registry.remove(twin.id)  # and the live twin's face gone is caught
+    assert "not registered" in _failed(state)[NOT_TWICE]
+
+
+def test_rekognition_faces_are_known_by_their_external_image_id():
+    state = _perfect()
+    state.objects["soak/u.png"] = ObjectState("soak/u.png", {"fpu"}, deleted=True, user_ids={"user é"})
+    state.registry.add("user:20:c3:a9", "fpu")  # external_image_id("user é"), no source
+    assert "soak/u.png" in _failed(state)[NO_DELETED_FACE]
 
 
 def test_an_indexed_record_whose_face_is_gone_fails():
@@ -120,9 +145,11 @@ def test_a_deleted_object_still_recorded_indexed_fails():
 
 def test_a_dlq_message_needs_a_recorded_failure():
     state = _perfect()
-    state.dlq_bodies.append(_import_body("soak/0.png"))  # the object says indexed: nothing explains it
+    state.dlq_bodies.append(_import_body("soak/0.png"))  # indexed: a redundant copy, nothing lost
+    assert _failed(state) == {}
+    state.dlq_bodies[:] = [_import_body("soak/0.png", mode="reindex")]  # a re-index that never happened
     assert "history says indexed" in _failed(state)[DLQ_EXPLAINED]
-    state.objects["soak/5.png"] = ObjectState("soak/5.png", {"fp5"})
+    state.objects["soak/5.png"] = ObjectState("soak/5.png", {"fp5"}, user_ids={"user-5"})
     state.records["soak/5.png"] = [VersionRecord("soak/5.png", "v1", "failed", "gave-up")]
     state.dlq_bodies[:] = [_import_body("soak/5.png")]
     assert _failed(state) == {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import importlib
 import sys
-from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 import pytest
@@ -19,20 +18,15 @@ from moto import mock_aws
 
 from handlers.common import aws as common_aws
 from tests.batch_qualifier.qualifier_fixtures import HISTORY_TABLE, IMAGE_BUCKET, JPEG, Clients, Env
+from tests.lambda_context import ACCOUNT, context_factory
 
 APP = "handlers.batch_qualifier.app"
-ACCOUNT = "123456789012"
 RESPONSE_SAMPLE = samples("s3-batch", "*.response.json")[0]
 # An image key with what S3 Batch URL-encodes (space, `+`, `%`, unicode), and the samples' own keys.
 HOSTILE_KEY = "faces/Zoë + friends 100%.jpg"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "batch-qualifier"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:batch-qualifier"
-    aws_request_id: str = "req-real-1"
+FakeContext = context_factory("batch-qualifier", request_id="req-real-1")
 
 
 @pytest.fixture

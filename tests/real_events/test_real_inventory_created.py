@@ -28,6 +28,7 @@ from moto import mock_aws
 from handlers.inventory_created import app
 from handlers.inventory_created.errors import EventError, InventoryError
 from tests.inventory_created.inventory_fixtures import FUNCTION_ARN, MANIFEST_BUCKET, REGION, StubbedClient
+from tests.lambda_context import context_factory
 
 ACCOUNT = FUNCTION_ARN.split(":")[4]
 # The real deliveries' rows (all five versions of the OrcaBus test bucket; the current-only one has two):
@@ -68,12 +69,7 @@ TEST_EVENT = INVENTORY.parent / "s3-notification" / "awsdocs.test-event.json"
 OBJECT_NOTIFICATIONS = [p for p in samples("s3-notification") if "Records" in load(p)]
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "inventory-created"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = "req-real-1"
+FakeContext = context_factory("inventory-created", memory_mb=1024, arn=FUNCTION_ARN, request_id="req-real-1")
 
 
 @dataclass

@@ -10,10 +10,7 @@ their names only: queue ARN and region, bucket, key and version id.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -24,6 +21,7 @@ from corpus import eventbridge, ids, load, samples, sqs_envelope
 
 from handlers.common import history_schema as schema
 from handlers.common.contracts import dump_message
+from tests.lambda_context import context_factory
 from tests.throttled_indexer.indexer_fixtures import (
     IMAGE_BUCKET,
     TABLE_NAME,
@@ -31,6 +29,7 @@ from tests.throttled_indexer.indexer_fixtures import (
     ScriptedGateway,
     import_message,
     jpeg_bytes,
+    load_indexer_app,
     put_image,
 )
 
@@ -39,15 +38,7 @@ DELETED_SAMPLES = eventbridge("Object Deleted")
 CREATED_SAMPLES = eventbridge("Object Created")
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "throttled-indexer"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:throttled-indexer"
-    aws_request_id: str = "req-real-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+FakeContext = context_factory("throttled-indexer", memory_mb=512, request_id="req-real-1")
 
 
 @dataclass
@@ -89,13 +80,9 @@ def world(monkeypatch, s3, history_table):
             "HISTORY_TABLE": TABLE_NAME,
             "QUEUE_URL": url,
             "DLQ_URL": dlq_url,
-            # A fresh Powertools service name: this load gets its own stdout handler (see test_indexer_app).
-            "POWERTOOLS_SERVICE_NAME": f"indexer-real-events-{uuid.uuid4().hex}",
         }.items():
             monkeypatch.setenv(name, value)
-        for module in [n for n in sys.modules if n.startswith("handlers.throttled_indexer.")]:
-            monkeypatch.delitem(sys.modules, module)
-        app = importlib.import_module("handlers.throttled_indexer.app")  # a cold start
+        app = load_indexer_app(monkeypatch)  # a cold start
         yield World(app, s3, sqs, history_table, api, arn, dlq_url)
 
 

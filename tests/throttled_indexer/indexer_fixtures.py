@@ -3,8 +3,11 @@ from the shared key schema, a controllable clock."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def load_indexer_app(monkeypatch):
+    """Import the indexer's app.py afresh, as a cold start would, with the environment the test set.
+
+    Powertools loggers of one service name share one stdout handler, bound to whatever sys.stdout was when
+    the first was made (another test's capture): a fresh service name gives this load its own handler. The
+    modules' child loggers take the service name when imported, so the indexer's modules are imported afresh
+    too (for this test only: monkeypatch puts the earlier ones back)."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"indexer-app-test-{uuid.uuid4().hex}")
+    for name in [n for n in sys.modules if n.startswith("handlers.throttled_indexer.")]:
+        monkeypatch.delitem(sys.modules, name)
+    return importlib.import_module("handlers.throttled_indexer.app")
 
 
 def create_history_table(dynamodb):

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import uuid
-from dataclasses import dataclass
 
 import boto3
 import pytest
-from indexer_fixtures import TABLE_NAME, Scripted, ScriptedGateway, import_message, jpeg_bytes, put_image
+from indexer_fixtures import (
+    TABLE_NAME,
+    Scripted,
+    ScriptedGateway,
+    import_message,
+    jpeg_bytes,
+    load_indexer_app,
+    put_image,
+)
 
 from handlers.common.contracts import dump_message
 from handlers.throttled_indexer.outcome import metric_name
 from handlers.throttled_indexer.settings import Settings, SettingsError
+from tests.lambda_context import context_factory
 
-
-@dataclass
-class FakeContext:
-    function_name: str = "throttled-indexer"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:throttled-indexer"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-def _load_app(monkeypatch):
-    # Powertools loggers of one service name share one stdout handler, bound to whatever sys.stdout was when
-    # the first was made (another test's capture): a fresh service name gives this load its own handler. The
-    # modules' child loggers take the service name when imported, so the indexer's modules are imported
-    # afresh too (for this test only: monkeypatch puts the earlier ones back).
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"indexer-app-test-{uuid.uuid4().hex}")
-    for name in [n for n in sys.modules if n.startswith("handlers.throttled_indexer.")]:
-        monkeypatch.delitem(sys.modules, name)
-    return importlib.import_module("handlers.throttled_indexer.app")
+FakeContext = context_factory("throttled-indexer", memory_mb=512)
 
 
 def test_handler_indexes_a_batch_and_emits_outcome_metrics(monkeypatch, s3, history_table, capsys):
@@ -54,7 +39,7 @@ def test_handler_indexes_a_batch_and_emits_outcome_metrics(monkeypatch, s3, hist
             "QUEUE_URL": url,
         }.items():
             monkeypatch.setenv(name, value)
-        app = _load_app(monkeypatch)
+        app = load_indexer_app(monkeypatch)
         event = {
             "Records": [
                 {

@@ -9,8 +9,15 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
-from indexer_fixtures import TABLE_NAME, Scripted, ScriptedGateway, import_message, jpeg_bytes, put_image
-from test_indexer_app import FakeContext, _load_app
+from indexer_fixtures import (
+    TABLE_NAME,
+    Scripted,
+    ScriptedGateway,
+    import_message,
+    jpeg_bytes,
+    load_indexer_app,
+    put_image,
+)
 from test_indexer_batch import queues, receive_as_lambda, runner_for  # noqa: F401
 
 # Imported before any test: _load_app re-imports the indexer's modules and puts back only those already
@@ -19,7 +26,9 @@ import handlers.throttled_indexer.importer  # noqa: F401
 from handlers.common.contracts import dump_message
 from handlers.throttled_indexer.batch import BackPressureProcessor
 from handlers.throttled_indexer.gateway import GatewayBusy
+from tests.lambda_context import context_factory
 
+FakeContext = context_factory("throttled-indexer", memory_mb=512)
 REALDATA = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
 SQS_SAMPLES = ["sqs/powertools.sqsEvent.json", "sqs/aws-lambda-go.sqs-event.json"]
 
@@ -53,7 +62,7 @@ def test_an_all_busy_batch_through_the_handler_is_a_partial_failure_not_an_error
             "QUEUE_URL": url,
         }.items():
             monkeypatch.setenv(name, value)
-        app = _load_app(monkeypatch)
+        app = load_indexer_app(monkeypatch)
         response = app.handler({"Records": records}, FakeContext())
         assert len(api.received) == 1  # the rest of the batch was deferred, not attempted
     assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}

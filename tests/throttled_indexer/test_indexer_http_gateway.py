@@ -49,7 +49,17 @@ def test_register_posts_the_documented_json_and_records_the_id(api):
 
 def test_409_means_already_registered(api):
     api.script.append(Scripted(409, b'{"message": "exists"}'))
-    assert HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT).register(_request()).already_registered
+    registration = HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT).register(_request())
+    assert registration.already_registered and registration.image_id is None
+    assert registration.details["registration_id_unknown"] is True
+
+
+def test_a_409_that_names_the_registration_keeps_its_id_for_deregistration(api):
+    # After a lost answer, the registration that exists is ours: without its id a delete could not remove it.
+    api.script.append(Scripted(409, b'{"error": "already registered", "ImageId": "img-7"}'))
+    registration = HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT).register(_request())
+    assert registration.already_registered and registration.image_id == "img-7"
+    assert "registration_id_unknown" not in registration.details
 
 
 def test_429_is_busy_and_honours_retry_after_seconds(api):
