@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from indexer_fixtures import (
     IMAGE_BUCKET,
+    MAX_RECEIVES,
     QUARANTINE_BUCKET,
     FakeClock,
     FakeFaceIndex,
@@ -73,3 +76,23 @@ def importer(s3, history, face_index, clock, deleter):
         clock=clock,
         retire_superseded=deleter.retire_superseded,
     )
+
+
+@pytest.fixture
+def queues(aws):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName="indexer-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(
+        QueueName="indexer-input",
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+            ),
+        },
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs, url, arn, dlq_url

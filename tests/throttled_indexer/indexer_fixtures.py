@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aws_lambda_powertools import Logger
+
 from handlers.common.contracts import ImportMessage, ObjectRef
 from handlers.common.history_schema import GLOBAL_SECONDARY_INDEXES, PARTITION_KEY, SORT_KEY
+from handlers.throttled_indexer.batch import BatchConfig, BatchRunner
 
 TABLE_NAME = "import-history"
 
@@ -240,3 +243,55 @@ class ScriptedGateway:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------- SQS batches
+MAX_RECEIVES = 3
+"""The input queue's redrive maxReceiveCount in the `queues` fixture and `runner_for`'s default."""
+
+
+def receive_as_lambda(sqs, url: str, arn: str) -> list[dict]:
+    """What the SQS event source mapping hands the function: the Lambda record shape."""
+    response = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )
+    records = []
+    for m in response.get("Messages", []):
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
+                    for name, v in m.get("MessageAttributes", {}).items()
+                },
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+            }
+        )
+    return records
+
+
+def make_visible_again(sqs, url: str, records: list[dict]) -> None:
+    """Stand-in for time passing: the failed messages' visibility timeouts run out."""
+    for record in records:
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
+
+
+def runner_for(queues, history, importer, deleter, labels=None, **config) -> BatchRunner:
+    sqs = queues[0]
+    config.setdefault("max_receive_count", MAX_RECEIVES)
+    return BatchRunner(
+        sqs=sqs,
+        history=history,
+        process_import=importer.process,
+        process_delete=deleter.process,
+        config=BatchConfig(**config),
+        count=(labels.append if labels is not None else (lambda label: None)),
+        rng=lambda: 1.0,
+        root_logger=Logger(),
+    )

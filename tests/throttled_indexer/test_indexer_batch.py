@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import boto3
 import pytest
-from aws_lambda_powertools import Logger
-from indexer_fixtures import IMAGE_BUCKET, import_message, jpeg_bytes, put_image
+from indexer_fixtures import (
+    IMAGE_BUCKET,
+    MAX_RECEIVES,
+    import_message,
+    jpeg_bytes,
+    make_visible_again,
+    put_image,
+    receive_as_lambda,
+    runner_for,
+)
 
 from handlers.common.contracts import DeleteMessage, ObjectRef, dump_message
 from handlers.throttled_indexer.backoff import VISIBILITY_CEILING, retry_delay
@@ -17,80 +24,9 @@ from handlers.throttled_indexer.batch import (
     DELIVERIES_ATTRIBUTE,
     ERROR_ATTRIBUTE,
     FIRST_SENT_ATTRIBUTE,
-    BatchConfig,
-    BatchRunner,
     queue_url_from_arn,
 )
 from handlers.throttled_indexer.gateway import GatewayBusy
-
-MAX_RECEIVES = 3
-
-
-@pytest.fixture
-def queues(aws):
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq_url = sqs.create_queue(QueueName="indexer-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    url = sqs.create_queue(
-        QueueName="indexer-input",
-        Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
-            ),
-        },
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return sqs, url, arn, dlq_url
-
-
-def receive_as_lambda(sqs, url: str, arn: str) -> list[dict]:
-    """What the SQS event source mapping hands the function: the Lambda record shape."""
-    response = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-    )
-    records = []
-    for m in response.get("Messages", []):
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {
-                    name: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-                    for name, v in m.get("MessageAttributes", {}).items()
-                },
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-            }
-        )
-    return records
-
-
-def make_visible_again(sqs, url: str, records: list[dict]) -> None:
-    """Stand-in for time passing: the failed messages' visibility timeouts run out."""
-    for record in records:
-        sqs.change_message_visibility(
-            QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
-        )
-
-
-def runner_for(queues, history, importer, deleter, labels=None, **config) -> BatchRunner:
-    sqs = queues[0]
-    config.setdefault("max_receive_count", MAX_RECEIVES)
-    return BatchRunner(
-        sqs=sqs,
-        history=history,
-        process_import=importer.process,
-        process_delete=deleter.process,
-        config=BatchConfig(**config),
-        count=(labels.append if labels is not None else (lambda label: None)),
-        rng=lambda: 1.0,
-        root_logger=Logger(),
-    )
 
 
 def _send(sqs, url, *bodies: str) -> None:

@@ -17,8 +17,9 @@ from indexer_fixtures import (
     jpeg_bytes,
     load_indexer_app,
     put_image,
+    receive_as_lambda,
+    runner_for,
 )
-from test_indexer_batch import queues, receive_as_lambda, runner_for  # noqa: F401
 
 # Imported before any test: _load_app re-imports the indexer's modules and puts back only those already
 # loaded, so the `importer` fixture's Importer and the GatewayBusy raised here stay of one module.
@@ -71,7 +72,7 @@ def test_an_all_busy_batch_through_the_handler_is_a_partial_failure_not_an_error
 
 @pytest.mark.parametrize("name", SQS_SAMPLES)
 def test_real_sqs_samples_carrying_no_queue_message_are_dead_lettered(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     history,
     importer,
     deleter,
@@ -89,7 +90,7 @@ def test_real_sqs_samples_carrying_no_queue_message_are_dead_lettered(
 
 @pytest.mark.parametrize("name", SQS_SAMPLES)
 def test_real_sqs_samples_without_a_dlq_are_all_reported_failed_not_raised(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     history,
     importer,
     deleter,
@@ -106,7 +107,7 @@ def test_real_sqs_samples_without_a_dlq_are_all_reported_failed_not_raised(
 
 @pytest.mark.parametrize("name", SQS_SAMPLES)
 def test_a_real_sqs_envelope_with_queue_messages_is_indexed(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     s3,
     history,
     importer,
@@ -128,7 +129,7 @@ def test_a_real_sqs_envelope_with_queue_messages_is_indexed(
 
 
 def test_busy_then_the_rest_deferred_with_powertools_process_partial_response(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     s3,
     history,
     importer,

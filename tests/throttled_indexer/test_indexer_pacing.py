@@ -9,8 +9,14 @@ import random
 
 import boto3
 import pytest
-from indexer_fixtures import create_history_table, import_message, jpeg_bytes, put_image
-from test_indexer_batch import queues, receive_as_lambda, runner_for  # noqa: F401 (queues: a fixture)
+from indexer_fixtures import (
+    create_history_table,
+    import_message,
+    jpeg_bytes,
+    put_image,
+    receive_as_lambda,
+    runner_for,
+)
 
 from handlers.common.contracts import dump_message
 from handlers.common.history_schema import (
@@ -251,7 +257,7 @@ def test_paced_delay_is_the_retry_after_plus_the_place_in_line():
 
 
 def test_a_throttled_batch_waits_its_place_in_line_not_an_exponential_guess(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     s3,
     history,
     importer,
@@ -279,7 +285,7 @@ def test_a_throttled_batch_waits_its_place_in_line_not_an_exponential_guess(
 
 
 def test_an_outage_under_pacing_keeps_the_exponential_back_off(
-    queues,  # noqa: F811 (the fixture imported above)
+    queues,
     s3,
     history,
     importer,
