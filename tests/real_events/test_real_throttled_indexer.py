@@ -24,9 +24,9 @@ from handlers.common.contracts import dump_message
 from tests.lambda_context import context_factory
 from tests.throttled_indexer.indexer_fixtures import (
     IMAGE_BUCKET,
-    TABLE_NAME,
     Scripted,
     ScriptedGateway,
+    http_indexer_env,
     import_message,
     jpeg_bytes,
     load_indexer_app,
@@ -73,16 +73,7 @@ def world(monkeypatch, s3, history_table):
     dlq_url = sqs.create_queue(QueueName="indexer-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     with ScriptedGateway() as api:
-        for name, value in {
-            "GATEWAY": "http",
-            "GATEWAY_URL": api.url,
-            "GATEWAY_TIMEOUT_SECONDS": "2",
-            "HISTORY_TABLE": TABLE_NAME,
-            "QUEUE_URL": url,
-            "DLQ_URL": dlq_url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        app = load_indexer_app(monkeypatch)  # a cold start
+        app = load_indexer_app(monkeypatch, http_indexer_env(api.url, url, DLQ_URL=dlq_url))  # a cold start
         yield World(app, s3, sqs, history_table, api, arn, dlq_url)
 
 

@@ -34,13 +34,27 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def load_indexer_app(monkeypatch):
-    """Import the indexer's app.py afresh, as a cold start would, with the environment the test set.
+def http_indexer_env(api_url: str, queue_url: str, **extra: str) -> dict[str, str]:
+    """The indexer's environment against a local HTTP registration API (see ScriptedGateway)."""
+    return {
+        "GATEWAY": "http",
+        "GATEWAY_URL": api_url,
+        "GATEWAY_TIMEOUT_SECONDS": "2",
+        "HISTORY_TABLE": TABLE_NAME,
+        "QUEUE_URL": queue_url,
+        **extra,
+    }
+
+
+def load_indexer_app(monkeypatch, env: dict[str, str] | None = None):
+    """Import the indexer's app.py afresh, as a cold start would, with `env` set (for this test only).
 
     Powertools loggers of one service name share one stdout handler, bound to whatever sys.stdout was when
     the first was made (another test's capture): a fresh service name gives this load its own handler. The
     modules' child loggers take the service name when imported, so the indexer's modules are imported afresh
     too (for this test only: monkeypatch puts the earlier ones back)."""
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"indexer-app-test-{uuid.uuid4().hex}")
     for name in [n for n in sys.modules if n.startswith("handlers.throttled_indexer.")]:
         monkeypatch.delitem(sys.modules, name)

@@ -7,9 +7,9 @@ import json
 import boto3
 import pytest
 from indexer_fixtures import (
-    TABLE_NAME,
     Scripted,
     ScriptedGateway,
+    http_indexer_env,
     import_message,
     jpeg_bytes,
     load_indexer_app,
@@ -31,15 +31,7 @@ def test_handler_indexes_a_batch_and_emits_outcome_metrics(monkeypatch, s3, hist
     obj = put_image(s3, "photos/a b.jpg", jpeg_bytes("app"))
     with ScriptedGateway() as api:
         api.script.append(Scripted(200, b'{"ImageId": "portal-1"}'))
-        for name, value in {
-            "GATEWAY": "http",
-            "GATEWAY_URL": api.url,
-            "GATEWAY_TIMEOUT_SECONDS": "2",
-            "HISTORY_TABLE": TABLE_NAME,
-            "QUEUE_URL": url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        app = load_indexer_app(monkeypatch)
+        app = load_indexer_app(monkeypatch, http_indexer_env(api.url, url))
         event = {
             "Records": [
                 {

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from indexer_fixtures import (
-    TABLE_NAME,
     Scripted,
     ScriptedGateway,
+    http_indexer_env,
     import_message,
     jpeg_bytes,
     load_indexer_app,
@@ -55,15 +55,7 @@ def test_an_all_busy_batch_through_the_handler_is_a_partial_failure_not_an_error
     records = receive_as_lambda(sqs, url, arn)
     with ScriptedGateway() as api:
         api.script.append(Scripted(429, b'{"message": "slow down"}', {"Retry-After": "7"}))
-        for name, value in {
-            "GATEWAY": "http",
-            "GATEWAY_URL": api.url,
-            "GATEWAY_TIMEOUT_SECONDS": "2",
-            "HISTORY_TABLE": TABLE_NAME,
-            "QUEUE_URL": url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        app = load_indexer_app(monkeypatch)
+        app = load_indexer_app(monkeypatch, http_indexer_env(api.url, url))
         response = app.handler({"Records": records}, FakeContext())
         assert len(api.received) == 1  # the rest of the batch was deferred, not attempted
     assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
