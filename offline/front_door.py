@@ -21,10 +21,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from offline.loopback_server import LoopbackServer
 from offline.policy_eval import evaluate, role_policies
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
@@ -120,7 +121,7 @@ class FrontDoor:
         self.listeners: list[Callable[[Request, int], None]] = []
         """Called after each request with its status (events.py watches IAM changes, the demo counts)."""
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self.endpoint = ""
 
@@ -144,8 +145,7 @@ class FrontDoor:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="offline-front-door", daemon=True
         )

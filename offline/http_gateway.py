@@ -21,11 +21,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from offline.gateway_limits import FaultPlan, Registry, TokenBucket
 from offline.image_check import InvalidImage, analyse_image
+from offline.loopback_server import LoopbackServer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """The largest request accepted (a base64 image of ~6 MB); larger ones get 413."""
@@ -57,7 +58,7 @@ class RegistrationApi:
         self.responses: Counter[str] = Counter()
         """`<path> <status>` -> count."""
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -80,8 +81,7 @@ class RegistrationApi:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # counted in `responses`; per-request lines would drown the demo's output
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="registration-api", daemon=True
         )
