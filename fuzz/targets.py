@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponseRecord,
+)
 from botocore.exceptions import ClientError
 
 from handlers.batch_qualifier.events import BadTask, EventError, build_response, parse_invocation
@@ -93,10 +96,6 @@ def batch_invocation(data: bytes) -> None:
     except EventError as exc:
         _clear(exc)
         return
-    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-        S3BatchOperationResponseRecord,
-    )
-
     records = []
     for task in invocation.tasks:
         if isinstance(task, BadTask):
