@@ -31,13 +31,13 @@ from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
-from offline.deploy import REPO_ROOT, Deployment, deploy_program, read_stack_config
-from offline.events import EventRouter, SqsPoller
-from offline.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
-from offline.moto_server import ACCOUNT_ID, MotoServer
-from offline.resources import CreateContext
-from offline.s3_batch import S3BatchEmulator
-from offline.workers import Workers, worker_environment
+from offline.aws.events.routing import EventRouter, SqsPoller
+from offline.aws.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
+from offline.aws.moto_server import ACCOUNT_ID, MotoServer
+from offline.aws.s3_batch.api import S3BatchEmulator
+from offline.deployment.program import REPO_ROOT, Deployment, deploy_program, read_stack_config
+from offline.deployment.resources import CreateContext
+from offline.lambda_runtime.pool import Workers, worker_environment
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 ADMIN_USER = "offline-admin"
@@ -261,7 +261,8 @@ class OfflineRuntime:
         prepare: Callable[[CreateContext], None] | None = None,
     ) -> Deployment:
         """Deploy `stack`. `prepare(ctx)` runs first with the deployment's context (admin clients in the
-        stack's region): it creates what the stack expects to exist already (offline.stack_prereqs)."""
+        stack's region): it creates what the stack expects to exist already
+        (offline.deployment.stack_prereqs)."""
         if not self._started:
             self.start()
         if self.deployment is not None:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from offline.image_check import InvalidImage, analyse_image, decode_jpeg
-from offline.sample_data import build_sample_set, face_picture, jpeg_bytes, png_bytes
+from offline.demo.sample_data import build_sample_set, face_picture, jpeg_bytes, png_bytes
+from offline.gateways.faces import InvalidImage, analyse_image, decode_jpeg
 
 
 def test_every_image_expected_indexed_holds_one_face_and_is_unique():

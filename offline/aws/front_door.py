@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from offline.aws.policy_eval import evaluate, role_policies
 from offline.loopback_server import LoopbackServer
-from offline.policy_eval import evaluate, role_policies
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _STREAM_CHUNK = 256 * 1024

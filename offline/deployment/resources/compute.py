@@ -15,7 +15,15 @@ import pulumi
 from moto.iam.models import iam_backends
 from moto.sqs.models import sqs_backends
 
-from offline.resources import CreateContext, CreatorError, autoname, creates, first, json_text, to_int
+from offline.deployment.resources import (
+    CreateContext,
+    CreatorError,
+    autoname,
+    creates,
+    first,
+    json_text,
+    to_int,
+)
 
 # Third-party packages come from this interpreter's site-packages, not from the archive: the archive's
 # dependency bundles are built for the Lambda runtime and architecture (manylinux arm64 by default), which
@@ -329,7 +337,8 @@ def event_source_mapping(ctx: CreateContext, name: str, inputs: dict[str, Any]) 
     uuid = created["UUID"]
     if ":sqs:" in inputs["eventSourceArn"]:
         # moto would consume the queue itself on every SendMessage (and fail to run the function without
-        # Docker); the offline runtime's poller (offline/events.py) is the mapping's only consumer.
+        # Docker); the offline runtime's poller (offline/aws/events/sqs_poller.py) is the mapping's only
+        # consumer.
         _, _, _, region, account, queue_name = inputs["eventSourceArn"].split(":")
         sqs_backends[account][region].get_queue(queue_name).lambda_event_source_mappings.clear()
     return uuid, {

@@ -35,8 +35,8 @@ from botocore.exceptions import ClientError
 from botocore.parsers import RestXMLParser
 from botocore.serialize import RestXMLSerializer
 
-from offline.front_door import AccessDenied, Caller, Request, Response
-from offline.policy_eval import role_trusts_service
+from offline.aws.front_door import AccessDenied, Caller, Request, Response
+from offline.aws.policy_eval import role_trusts_service
 
 _NAMESPACE = "http://awss3control.amazonaws.com/doc/2018-08-20/"
 _MODEL = botocore.session.get_session().get_service_model("s3control")

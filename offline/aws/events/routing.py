@@ -46,9 +46,9 @@ from moto.s3.models import S3Backend
 from moto.sns.models import Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 
-from offline.deploy import MappingSpec
-from offline.policy_eval import Decision, evaluate
-from offline.workers import FunctionPool
+from offline.aws.policy_eval import Decision, evaluate
+from offline.deployment.program import MappingSpec
+from offline.lambda_runtime.pool import FunctionPool
 
 Invoker = Callable[[str, bytes, str], Any]
 """(function name or ARN, payload, source) -> request id: an asynchronous invocation."""

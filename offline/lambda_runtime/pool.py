@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from offline.deploy import FunctionSpec
+from offline.deployment.program import FunctionSpec
 
 # Seconds a new worker may take to import its handler (Lambda's init phase limit is 10 s; imports of boto3,
 # pydantic and Powertools on a busy shared machine can take longer).

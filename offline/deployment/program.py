@@ -22,9 +22,9 @@ import pulumi
 import yaml
 from pulumi.runtime.mocks import MockMonitor
 
-from offline.resources import CREATORS, CreateContext, CreatedResource, CreatorError
+from offline.deployment.resources import CREATORS, CreateContext, CreatedResource, CreatorError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------------- results
