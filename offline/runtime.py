@@ -37,7 +37,7 @@ from offline.aws.moto_server import ACCOUNT_ID, MotoServer
 from offline.aws.s3_batch.api import S3BatchEmulator
 from offline.deployment.program import REPO_ROOT, Deployment, deploy_program, read_stack_config
 from offline.deployment.resources import CreateContext
-from offline.lambda_runtime.pool import Workers, worker_environment
+from offline.lambda_runtime.workers import Workers, worker_environment
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 ADMIN_USER = "offline-admin"
