@@ -31,7 +31,8 @@ from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
-from offline.aws.events.routing import EventRouter, SqsPoller
+from offline.aws.events.routing import EventRouter
+from offline.aws.events.sqs_poller import SqsPoller
 from offline.aws.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
 from offline.aws.moto_server import ACCOUNT_ID, MotoServer
 from offline.aws.s3_batch.api import S3BatchEmulator
