@@ -33,8 +33,9 @@ from moto.sqs.models import sqs_backends
 from handlers.common.aws import strip_account_host_prefix
 from offline.aws.events.routing import EventRouter
 from offline.aws.events.sqs_poller import SqsPoller
-from offline.aws.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
+from offline.aws.front_door import FrontDoor
 from offline.aws.moto_server import ACCOUNT_ID, MotoServer
+from offline.aws.requests import Caller, Identities, Request, Response, json_response
 from offline.aws.s3_batch.api import S3BatchEmulator
 from offline.deployment.program import REPO_ROOT, Deployment, deploy_program, read_stack_config
 from offline.deployment.resources import CreateContext
@@ -114,7 +115,7 @@ class OfflineRuntime:
     def start(self) -> None:
         if self._started:
             return
-        # moto's backends and the hooks of events.py are process-wide: one runtime per process at a time.
+        # moto's backends and the event router's hooks are process-wide: one runtime per process at a time.
         with _ACTIVE_LOCK:
             if OfflineRuntime._active is not None:
                 raise RuntimeError("another OfflineRuntime is running in this process; stop it first")
@@ -220,7 +221,7 @@ class OfflineRuntime:
     def authorize(
         self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None
     ) -> None:
-        """Raise front_door.AccessDenied unless `caller` may do `action` on `resource` (once IAM is enforced).
+        """Raise requests.AccessDenied unless `caller` may do `action` on `resource` (once IAM is enforced).
 
         For emulators that act with the caller's permissions (Rekognition reading the image from S3).
         """

@@ -24,8 +24,8 @@ import botocore.session
 from botocore.parsers import RestXMLParser
 from botocore.serialize import RestXMLSerializer
 
-from offline.aws.front_door import Caller, Request, Response
 from offline.aws.policy_eval import role_trusts_service
+from offline.aws.requests import Caller, Request, Response
 from offline.aws.s3_batch.jobs import TERMINAL, Job
 from offline.aws.s3_batch.runner import JobRunner
 
