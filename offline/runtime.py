@@ -13,8 +13,8 @@ and worker process it started.
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -23,11 +23,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
-from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
@@ -39,9 +37,9 @@ from offline.aws.requests import Caller, Identities, Request, Response, json_res
 from offline.aws.s3_batch.api import S3BatchEmulator
 from offline.deployment.program import REPO_ROOT, Deployment, deploy_program, read_stack_config
 from offline.deployment.resources import CreateContext
+from offline.lambda_runtime.service import LogShipper, destination_sender, invoke_route
 from offline.lambda_runtime.workers import Workers, worker_environment
 
-_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 ADMIN_USER = "offline-admin"
 Progress = Callable[[str, dict[str, Any]], None]
 _ACTIVE_LOCK = threading.Lock()
@@ -95,7 +93,7 @@ class OfflineRuntime:
         self._admin: dict[str, str] = {}
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._rekognition: Any = None
-        self._logs_lock = threading.Lock()
+        self._ship_logs = LogShipper(self.account_id, self.region)
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -156,7 +154,7 @@ class OfflineRuntime:
             progress=self._emit,
         )
         self.front_door.routes["s3control"] = self.batch.handle
-        self.front_door.routes["lambda"] = self._lambda_route
+        self.front_door.routes["lambda"] = invoke_route(self.workers, self.front_door.authorize)
         self.events = EventRouter(self.account_id, self.region, self._invoke_async)
         self.events.install()
 
@@ -303,7 +301,12 @@ class OfflineRuntime:
                 # By function name, or by its Pulumi resource name (stable: auto-names get a random suffix).
                 self.worker_env.get(spec.name) or self.worker_env.get(spec.urn.rsplit("::", 1)[-1]),
             )
-            self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn), self._ship_logs)
+            send = destination_sender(
+                functools.partial(self.role_client, role_arn=spec.role_arn),
+                lambda name: f"{self.endpoint}/{self.account_id}/{name}",
+                self._invoke_async,
+            )
+            self.workers.add(spec, env, send, self._ship_logs)
         sqs_backend = sqs_backends[self.account_id][self.region]
         for mapping in deployment.mappings:
             if not mapping.enabled:
@@ -371,92 +374,9 @@ class OfflineRuntime:
         status, answer = self._rekognition.handle(action, body, request.caller)
         return json_response(status, answer, answer.get("__type") if status >= 300 else None)
 
-    def _lambda_route(self, request: Request) -> Response | None:
-        assert self.workers is not None and self.front_door is not None
-        match = _INVOKE_PATH.match(request.path)
-        if not match or request.method != "POST":
-            return None  # management APIs (GetFunction, ...) are moto's
-        name = unquote(match.group(1))
-        qualifier = (request.query.get("Qualifier") or [None])[0]
-        try:
-            if qualifier not in (None, "$LATEST"):
-                raise KeyError(f"function {name}:{qualifier}: only $LATEST runs offline")
-            pool = self.workers.pool(name)
-        except KeyError as exc:
-            return json_response(404, {"Type": "User", "Message": str(exc)}, "ResourceNotFoundException")
-        self.front_door.authorize(request.caller, "lambda:InvokeFunction", pool.spec.arn, None)
-        invocation_type = (
-            request.headers.get("X-Amz-Invocation-Type")
-            or request.headers.get("x-amz-invocation-type")
-            or "RequestResponse"
-        )
-        source = f"invoke:{request.caller.label}"
-        if invocation_type == "DryRun":
-            return Response(204, b"", {})
-        if invocation_type == "Event":
-            request_id = pool.invoke_async(request.body, source)
-            return Response(202, b"", {"x-amzn-RequestId": request_id})
-        result = pool.invoke_sync(request.body, source)
-        if result.status == 429:
-            return Response(
-                429,
-                result.payload,
-                {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"},
-            )
-        headers = {
-            "Content-Type": "application/json",
-            "X-Amz-Executed-Version": "$LATEST",
-            "x-amzn-RequestId": result.request_id,
-        }
-        if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
-        return Response(result.status, result.payload, headers)
-
     def _invoke_async(self, function: str, payload: bytes, source: str) -> str:
         assert self.workers is not None
         return self.workers.pool(function).invoke_async(payload, source)
-
-    def _ship_logs(self, spec: Any, lines: list[str]) -> None:
-        """Function output into its CloudWatch Logs group, as Lambda does (in-process, not counted)."""
-        backend = logs_backends[self.account_id][self.region]
-        group = spec.log_group or f"/aws/lambda/{spec.name}"
-        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]offline"
-        with self._logs_lock:
-            if group not in backend.groups:
-                backend.create_log_group(group, {})
-            if stream not in backend.groups[group].streams:
-                backend.create_log_stream(group, stream)
-            now = int(time.time() * 1000)
-            backend.put_log_events(group, stream, [{"timestamp": now, "message": line} for line in lines])
-
-    def _send_to_destination_as(self, role_arn: str) -> Callable[[str, dict[str, Any]], None]:
-        """Lambda sends an async invocation's record to its destination with the function's role."""
-
-        clients: dict[str, Any] = {}
-
-        def client(service: str) -> Any:
-            if service not in clients:
-                clients[service] = self.role_client(service, role_arn)
-            return clients[service]
-
-        def send(destination: str, record: dict[str, Any]) -> None:
-            service = destination.split(":")[2]
-            body = json.dumps(record)
-            if service == "sqs":
-                name = destination.split(":")[-1]
-                client("sqs").send_message(
-                    QueueUrl=f"{self.endpoint}/{self.account_id}/{name}", MessageBody=body
-                )
-            elif service == "sns":
-                client("sns").publish(TopicArn=destination, Message=body)
-            elif service == "lambda":
-                self._invoke_async(destination, body.encode(), "destination")
-            else:
-                raise ValueError(
-                    f"destination {destination}: only SQS, SNS and Lambda destinations run offline"
-                )
-
-        return send
 
     def on_api_call(self, listener: Callable[[Request, int], None]) -> None:
         """Call `listener(request, status)` after the front door has answered each request.
