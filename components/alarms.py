@@ -47,6 +47,32 @@ def metric_alarm(
     )
 
 
+def queue_alarm(
+    name: str,
+    parent: pulumi.Resource,
+    queue: aws.sqs.Queue,
+    actions: list[pulumi.Input[str]],
+    description: str,
+    *,
+    metric_name: str,
+    threshold: float = 0,
+    comparison_operator: str = "GreaterThanThreshold",
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on the maximum of one of a queue's AWS/SQS metrics."""
+    return metric_alarm(
+        name,
+        parent,
+        description,
+        namespace="AWS/SQS",
+        metric_name=metric_name,
+        dimensions={"QueueName": queue.name},
+        statistic="Maximum",
+        threshold=threshold,
+        comparison_operator=comparison_operator,
+        actions=actions,
+    )
+
+
 def queue_not_empty_alarm(
     name: str,
     parent: pulumi.Resource,
@@ -55,15 +81,8 @@ def queue_not_empty_alarm(
     description: str,
 ) -> aws.cloudwatch.MetricAlarm:
     """Alarm as soon as a (dead-letter / failure) queue holds a message."""
-    return metric_alarm(
-        name,
-        parent,
-        description,
-        namespace="AWS/SQS",
-        metric_name="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": queue.name},
-        statistic="Maximum",
-        actions=actions,
+    return queue_alarm(
+        name, parent, queue, actions, description, metric_name="ApproximateNumberOfMessagesVisible"
     )
 
 
@@ -77,17 +96,15 @@ def oldest_message_alarm(
     threshold_seconds: int,
 ) -> aws.cloudwatch.MetricAlarm:
     """Alarm when a queue's oldest message is `threshold_seconds` old: the queue is not draining."""
-    return metric_alarm(
+    return queue_alarm(
         name,
         parent,
+        queue,
+        actions,
         description,
-        namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
-        dimensions={"QueueName": queue.name},
-        statistic="Maximum",
         threshold=threshold_seconds,
         comparison_operator="GreaterThanOrEqualToThreshold",
-        actions=actions,
     )
 
 
