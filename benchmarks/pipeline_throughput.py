@@ -1,6 +1,6 @@
 """Pipeline throughput: the dev stack in the offline runtime, its gateway (the emulated Rekognition, or the
-local HTTP registration API, offline/gateways/registration_api.py) limited to T requests/s with a token bucket of
-`--burst` requests, the indexer mapping's maximum concurrency C, pacing off or on (`--pace R`:
+local HTTP registration API, offline/gateways/registration_api.py) limited to T requests/s with a token
+bucket of `--burst` requests, the indexer mapping's maximum concurrency C, pacing off or on (`--pace R`:
 throttledIndexer.gatewayRatePerSecond).
 
 Prints
