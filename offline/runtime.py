@@ -35,7 +35,8 @@ from offline.aws.front_door import FrontDoor
 from offline.aws.moto_server import ACCOUNT_ID, MotoServer
 from offline.aws.requests import Caller, Identities, Request, Response, json_response
 from offline.aws.s3_batch.api import S3BatchEmulator
-from offline.deployment.program import REPO_ROOT, Deployment, deploy_program, read_stack_config
+from offline.deployment.deployed import Deployment
+from offline.deployment.program import REPO_ROOT, deploy_program, read_stack_config
 from offline.deployment.resources import CreateContext
 from offline.lambda_runtime.service import LogShipper, destination_sender, invoke_route
 from offline.lambda_runtime.workers import Workers, worker_environment

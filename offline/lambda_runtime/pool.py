@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from offline.deployment.program import FunctionSpec
+from offline.deployment.deployed import FunctionSpec
 from offline.lambda_runtime.process import WorkerProcess
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from offline.deployment.program import FunctionSpec
+from offline.deployment.deployed import FunctionSpec
 
 # Seconds a new worker may take to import its handler (Lambda's init phase limit is 10 s; imports of boto3,
 # pydantic and Powertools on a busy shared machine can take longer).

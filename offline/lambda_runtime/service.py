@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from moto.logs.models import logs_backends
 
 from offline.aws.requests import Caller, Request, Response, json_response
-from offline.deployment.program import FunctionSpec
+from offline.deployment.deployed import FunctionSpec
 from offline.lambda_runtime.workers import Workers
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")

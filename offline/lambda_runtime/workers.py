@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline.deployment.program import FunctionSpec
+from offline.deployment.deployed import FunctionSpec
 from offline.lambda_runtime.pool import FunctionPool
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from offline.deployment.program import MappingSpec
+from offline.deployment.deployed import MappingSpec
 from offline.lambda_runtime.pool import FunctionPool
 
 

@@ -275,7 +275,7 @@ def bucket_object(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tupl
     if inputs.get("content") is not None:
         body = str(inputs["content"]).encode()
     elif source is not None and getattr(source, "path", None):
-        from offline.deployment.resources.compute import archive_bytes
+        from offline.deployment.resources.archives import archive_bytes
 
         body = archive_bytes(source, ctx.program_dir)
     elif source is not None and getattr(source, "text", None) is not None:
