@@ -94,7 +94,7 @@ class OfflineRuntime:
         self._admin: dict[str, str] = {}
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._rekognition: Any = None
-        self._ship_logs = LogShipper(self.account_id, self.region)
+        self._ship_logs = LogShipper()
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------------

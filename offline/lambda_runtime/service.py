@@ -73,13 +73,13 @@ def invoke_route(workers: Workers, authorize: Authorize) -> Callable[[Request], 
 class LogShipper:
     """Function output into its CloudWatch Logs group, as Lambda does (in moto's backend, not counted)."""
 
-    def __init__(self, account_id: str, region: str) -> None:
-        self.account_id = account_id
-        self.region = region
+    def __init__(self) -> None:
         self._lock = threading.Lock()
 
     def __call__(self, spec: FunctionSpec, lines: list[str]) -> None:
-        backend = logs_backends[self.account_id][self.region]
+        # The function's own account and region (its ARN's): the stack's region is known only once deployed.
+        region, account_id = spec.arn.split(":")[3:5]
+        backend = logs_backends[account_id][region]
         group = spec.log_group or f"/aws/lambda/{spec.name}"
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]offline"
         with self._lock:
