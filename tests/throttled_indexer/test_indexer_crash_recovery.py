@@ -360,7 +360,7 @@ def test_crash_then_a_duplicate_was_indexed_the_image_stays_registered_once(
         make_importer(before_finish=die).process(import_message(first), first_attempt())
     clock.advance(LEASE_SECONDS + 1)  # the dead worker's fingerprint claim lapses with its lease
     second = put_image(s3, "second.jpg", data)
-    assert make_importer().process(import_message(second), first_attempt()).label == ("indexed")
+    assert make_importer().process(import_message(second), first_attempt()).label == "indexed"
     outcome = make_importer().process(import_message(first), first_attempt(2))
     assert outcome.label == "skipped:duplicate"
     assert face_index.registered_keys() == ["second.jpg"]

@@ -50,6 +50,7 @@ _HELD_BY_CLAIM = "#status = :indexing AND claim_token = :token"
 class ImportVersions(HistoryTable):
     """The object-version items: queued by the qualifier, claimed and settled by the indexer's workers."""
 
+    # ------------------------------------------------------------------------------------------- outcomes
     def record_queued(self, message: ImportMessage) -> bool:
         """Record that `message` was put on the indexer's queue.
 
