@@ -30,7 +30,7 @@ from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
 from offline.aws.events.routing import EventRouter
-from offline.aws.events.sqs_poller import SqsPoller
+from offline.aws.events.sqs_poller import SqsPoller, start_pollers
 from offline.aws.front_door import FrontDoor
 from offline.aws.moto_server import ACCOUNT_ID, MotoServer
 from offline.aws.requests import Caller, Identities, Request, Response, json_response
@@ -308,34 +308,17 @@ class OfflineRuntime:
                 self._invoke_async,
             )
             self.workers.add(spec, env, send, self._ship_logs)
-        sqs_backend = sqs_backends[self.account_id][self.region]
-        for mapping in deployment.mappings:
-            if not mapping.enabled:
-                continue
-            if ":sqs:" not in mapping.queue_arn:
-                deployment.not_created.append(
-                    {
-                        "urn": "",
-                        "type": "event source",
-                        "name": mapping.queue_arn,
-                        "reason": "only SQS event sources run offline",
-                    }
-                )
-                continue
-            pool = self.workers.pool(mapping.function_name)
-            queue_name = mapping.queue_arn.split(":")[-1]
-            sqs_backend.get_queue(queue_name)  # fails loudly if the mapping names a queue that does not exist
-            queue_url = f"{self.endpoint}/{self.account_id}/{queue_name}"
-            poller = SqsPoller(
-                mapping,
-                pool,
-                self.role_client("sqs", pool.spec.role_arn),
-                queue_url,
+        self.pollers.extend(
+            start_pollers(
+                deployment,
+                self.workers,
+                lambda role_arn: self.role_client("sqs", role_arn),
+                lambda name: f"{self.endpoint}/{self.account_id}/{name}",
+                sqs_backends[self.account_id][self.region],
                 self.region,
                 self.failed_visibility_timeout_s,
             )
-            poller.start()
-            self.pollers.append(poller)
+        )
         self.deployment = deployment
         return deployment
 

@@ -9,10 +9,11 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offline.deployment.deployed import MappingSpec
+from offline.deployment.deployed import Deployment, MappingSpec
 from offline.lambda_runtime.pool import FunctionPool
 
 
@@ -209,3 +210,44 @@ class SqsPoller:
                 return batch_ids
             ids.add(identifier)
         return ids
+
+
+def start_pollers(
+    deployment: Deployment,
+    workers: Any,
+    sqs_client_for_role: Callable[[str], Any],
+    queue_url: Callable[[str], str],
+    sqs_backend: Any,
+    region: str,
+    failed_visibility_timeout_s: int | None,
+) -> list[SqsPoller]:
+    """One started poller per enabled SQS event source mapping, polling with its function's role; other event
+    sources are recorded in `deployment.not_created` (only SQS ones run offline)."""
+    pollers = []
+    for mapping in deployment.mappings:
+        if not mapping.enabled:
+            continue
+        if ":sqs:" not in mapping.queue_arn:
+            deployment.not_created.append(
+                {
+                    "urn": "",
+                    "type": "event source",
+                    "name": mapping.queue_arn,
+                    "reason": "only SQS event sources run offline",
+                }
+            )
+            continue
+        pool = workers.pool(mapping.function_name)
+        queue_name = mapping.queue_arn.split(":")[-1]
+        sqs_backend.get_queue(queue_name)  # fails loudly if the mapping names a queue that does not exist
+        poller = SqsPoller(
+            mapping,
+            pool,
+            sqs_client_for_role(pool.spec.role_arn),
+            queue_url(queue_name),
+            region,
+            failed_visibility_timeout_s,
+        )
+        poller.start()
+        pollers.append(poller)
+    return pollers
