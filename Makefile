@@ -57,4 +57,4 @@ fuzz: venv
 	$(PY) -m fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGET)
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache
