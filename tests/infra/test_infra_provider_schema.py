@@ -29,19 +29,22 @@ def _record(build) -> Run:
     return run_pulumi(build, stack="unit")
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_recorded_input_matches_the_pulumi_aws_input_types(stack):
-    run = run_main(stack_config(stack), stack)
+@pytest.fixture(scope="module", params=STACKS)
+def stack_run(request) -> tuple[str, Run]:
+    return request.param, run_main(stack_config(request.param), request.param)
+
+
+def test_every_recorded_input_matches_the_pulumi_aws_input_types(stack_run):
+    stack, run = stack_run
     aws_resources = [r for r in run.resources if aws_input_types.is_aws_resource(r.typ)]
     assert aws_resources, f"{stack}: the program registered no pulumi-aws resource"
     mismatches = _mismatches(run)
     assert not mismatches, f"Pulumi.{stack}.yaml:\n" + "\n".join(mismatches)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_resource_outside_pulumi_aws_is_one_of_ours(stack):
+def test_every_resource_outside_pulumi_aws_is_one_of_ours(stack_run):
     """The check skips only this repo's components: an aws type it cannot resolve fails, never passes."""
-    run = run_main(stack_config(stack), stack)
+    _, run = stack_run
     skipped = {r.typ for r in run.resources if not aws_input_types.is_aws_resource(r.typ)}
     assert all(typ.startswith("bulkloader:") for typ in skipped), skipped
 
