@@ -14,22 +14,14 @@ from components import (
     BatchQualifierArgs,
     InventoryPipeline,
     InventoryPipelineArgs,
-    LambdaOptions,
     ThrottledIndexer,
     ThrottledIndexerArgs,
 )
 from components.config import StackConfig, load_config
-from components.secure import lambda_function_arn, physical_name, s3_bucket_arn, sns_topic_arn
+from components.names import lambda_function_arn, physical_name, s3_bucket_arn, sns_topic_arn
 
 
 def main(cfg: StackConfig) -> None:
-    lam = LambdaOptions(
-        runtime=cfg.lambda_.runtime,
-        architecture=cfg.lambda_.architecture,
-        log_retention_days=cfg.lambda_.log_retention_days,
-        log_level=cfg.lambda_.log_level,
-        metrics_namespace=cfg.lambda_.metrics_namespace,
-    )
     ti, bq, ip = cfg.throttled_indexer, cfg.batch_qualifier, cfg.inventory_pipeline
 
     image_bucket_name: pulumi.Input[str] | None = cfg.image_bucket.name
@@ -55,7 +47,7 @@ def main(cfg: StackConfig) -> None:
                 batch_function_arn=batch_function_arn,
                 image_suffixes=cfg.image_suffixes,
                 max_image_bytes=cfg.max_image_bytes,
-                lambda_options=lam,
+                lambda_settings=cfg.lambda_,
                 image_bucket_name=cfg.image_bucket.name,
                 image_bucket_versioned=cfg.image_bucket.versioned,
                 image_bucket_force_destroy=cfg.image_bucket.force_destroy,
@@ -91,7 +83,7 @@ def main(cfg: StackConfig) -> None:
             ThrottledIndexerArgs(
                 image_bucket_name=image_bucket_name,
                 image_bucket_arn=image_bucket_arn,
-                lambda_options=lam,
+                lambda_settings=cfg.lambda_,
                 gateway=ti.gateway,
                 collection_id=ti.collection_id,
                 gateway_url=ti.gateway_url,
@@ -132,7 +124,7 @@ def main(cfg: StackConfig) -> None:
                 queue_arn=queue_arn,
                 queue_url=queue_url,
                 image_suffixes=cfg.image_suffixes,
-                lambda_options=lam,
+                lambda_settings=cfg.lambda_,
                 history_table_name=table_name,
                 history_table_arn=table_arn,
                 history_ttl_days=cfg.history_ttl_days,

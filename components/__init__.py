@@ -1,8 +1,9 @@
 """The bulk loader's Pulumi components (ARCHITECTURE section 3) and what they share.
 
 Reuse from another Pulumi project: `from bulk_loader.components import InventoryPipeline, ...`.
-Names are loaded lazily so `python -m components.packaging` / `python -m components.config` run without
-importing Pulumi resources first.
+Names are loaded lazily: with plain imports here, `python -m components.packaging` and `python -m
+components.config` would find their module already imported by this package and run a second copy of it
+(runpy's RuntimeWarning), since the components import both.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .batch_qualifier import BatchQualifier, BatchQualifierArgs
+    from .config import LambdaSettings
     from .inventory_pipeline import InventoryPipeline, InventoryPipelineArgs
-    from .secure import LambdaOptions
     from .throttled_indexer import ThrottledIndexer, ThrottledIndexerArgs
 
 _EXPORTS = {
@@ -21,7 +22,7 @@ _EXPORTS = {
     "BatchQualifierArgs": ".batch_qualifier",
     "InventoryPipeline": ".inventory_pipeline",
     "InventoryPipelineArgs": ".inventory_pipeline",
-    "LambdaOptions": ".secure",
+    "LambdaSettings": ".config",
     "ThrottledIndexer": ".throttled_indexer",
     "ThrottledIndexerArgs": ".throttled_indexer",
 }
@@ -30,7 +31,7 @@ __all__ = [
     "BatchQualifierArgs",
     "InventoryPipeline",
     "InventoryPipelineArgs",
-    "LambdaOptions",
+    "LambdaSettings",
     "ThrottledIndexer",
     "ThrottledIndexerArgs",
 ]

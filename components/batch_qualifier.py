@@ -8,8 +8,9 @@ from typing import Any
 
 import pulumi
 
-from . import secure
-from .secure import LambdaOptions, allow
+from .config import LambdaSettings
+from .iam import allow
+from .lambda_function import FunctionOptions, powertools_env, secure_function
 
 
 @dataclass
@@ -26,7 +27,7 @@ class BatchQualifierArgs:
     """URL of the same queue (env QUEUE_URL)."""
     image_suffixes: tuple[str, ...]
     """Object key suffixes that count as images."""
-    lambda_options: LambdaOptions
+    lambda_settings: LambdaSettings
     """Runtime, architecture, log retention/level shared by every function."""
     history_table_name: pulumi.Input[str] | None = None
     """Import-history table; None: the qualifier writes no history."""
@@ -66,7 +67,6 @@ class BatchQualifier(pulumi.ComponentResource):
             raise ValueError("BatchQualifierArgs.image_suffixes: at least one suffix is required")
         if args.reserved_concurrency < 1:
             raise ValueError("BatchQualifierArgs.reserved_concurrency: must be >= 1")
-        ctx = secure.aws_context(self)
         image_objects = pulumi.Output.concat(args.image_bucket_arn, "/*")
         properties_objects = [
             pulumi.Output.concat(arn, "/*")
@@ -90,7 +90,7 @@ class BatchQualifier(pulumi.ComponentResource):
             "REGISTRATION_PROVIDER_CONFIG": json.dumps(args.provider_config, sort_keys=True),
             "IMAGE_SUFFIXES": ",".join(args.image_suffixes),
             "HISTORY_TTL_DAYS": str(args.history_ttl_days),
-            **args.lambda_options.powertools_env("batch_qualifier"),
+            **powertools_env(args.lambda_settings, "batch_qualifier"),
         }
         if args.history_table_name is not None:
             environment["HISTORY_TABLE"] = args.history_table_name
@@ -104,12 +104,11 @@ class BatchQualifier(pulumi.ComponentResource):
         for index, extra in enumerate(args.extra_policy_statements):
             statements.append({"Sid": f"Provider{index}", **extra})
 
-        lam = args.lambda_options
-        self.function = secure.secure_function(
+        self.function = secure_function(
             f"{name}-function",
             self,
-            ctx,
-            lam.function_spec(
+            args.lambda_settings,
+            FunctionOptions(
                 "batch_qualifier",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,

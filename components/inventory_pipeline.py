@@ -7,9 +7,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from . import secure
-from .secure import ExpiryRule, LambdaOptions, allow, service_grant
-from .throttled_indexer import function_errors_alarm, queue_not_empty_alarm
+from . import defaults
+from .alarms import function_errors_alarm, queue_not_empty_alarm
+from .builders import ExpiryRule, SecureBucket, secure_bucket, secure_queue, secure_topic
+from .config import LambdaSettings
+from .defaults import Statement
+from .iam import allow, policy_document, service_grant
+from .lambda_function import FunctionOptions, powertools_env, secure_function
+from .names import aws_context, physical_name, stack_scoped_name
 
 INVENTORY_PREFIX = "inventory"
 MANIFEST_PREFIX = "batch/manifests/"
@@ -31,7 +36,7 @@ class InventoryPipelineArgs:
     """Object key suffixes that count as images (lower case, with the dot)."""
     max_image_bytes: int
     """Bigger objects are skipped when building manifests."""
-    lambda_options: LambdaOptions
+    lambda_settings: LambdaSettings
     """Runtime, architecture, log retention/level shared by every function."""
     image_bucket_name: str | None = None
     """Existing image bucket; None creates one (private, encrypted, TLS-only)."""
@@ -86,13 +91,13 @@ class InventoryPipeline(pulumi.ComponentResource):
             raise ValueError(
                 f"InventoryPipelineArgs.inventory_format: CSV, Parquet or ORC, got {args.inventory_format!r}"
             )
-        ctx = secure.aws_context(self)
+        ctx = aws_context(self)
         child = pulumi.ResourceOptions(parent=self)
 
         # ---- image bucket (created, or given by name)
-        self.image_bucket: secure.SecureBucket | None = None
+        self.image_bucket: SecureBucket | None = None
         if args.image_bucket_name is None:
-            self.image_bucket = secure.secure_bucket(
+            self.image_bucket = secure_bucket(
                 f"{name}-images",
                 self,
                 versioned=args.image_bucket_versioned,
@@ -109,7 +114,7 @@ class InventoryPipeline(pulumi.ComponentResource):
         # ---- inventory bucket: inventory deliveries, batch manifests, reports, run state
         image_bucket_arn = self.image_bucket_arn
 
-        def inventory_delivery(bucket_arn: pulumi.Output[str]) -> list[secure.Statement]:
+        def inventory_delivery(bucket_arn: pulumi.Output[str]) -> list[Statement]:
             return [
                 service_grant(
                     ctx,
@@ -122,7 +127,7 @@ class InventoryPipeline(pulumi.ComponentResource):
                 )
             ]
 
-        self.inventory_bucket = secure.secure_bucket(
+        self.inventory_bucket = secure_bucket(
             f"{name}-inventory",
             self,
             force_destroy=args.force_destroy,
@@ -137,11 +142,11 @@ class InventoryPipeline(pulumi.ComponentResource):
         inventory_arn = self.inventory_bucket.bucket.arn
 
         # Created lazily: only when a dependency layer is too big for a direct upload (pyarrow).
-        self.artifacts_bucket: secure.SecureBucket | None = None
+        self.artifacts_bucket: SecureBucket | None = None
 
         def artifacts() -> aws.s3.Bucket:
             if self.artifacts_bucket is None:
-                self.artifacts_bucket = secure.secure_bucket(
+                self.artifacts_bucket = secure_bucket(
                     f"{name}-artifacts",
                     self,
                     versioned=True,
@@ -161,7 +166,7 @@ class InventoryPipeline(pulumi.ComponentResource):
         # gives no limit for an inventory Id; the sibling configuration ids (metrics, analytics) allow 64
         # letters, digits, '.', '-', '_'. Within those it is valid under every reading; it is also the folder
         # of the deliveries (<prefix>/<source bucket>/<id>/...).
-        self.inventory_configuration_id = secure.stack_scoped_name(name, limit=64, allowed="-_.")
+        self.inventory_configuration_id = stack_scoped_name(name, limit=64, allowed="-_.")
         self.inventory = aws.s3.Inventory(
             f"{name}-inventory-config",
             bucket=self.image_bucket_name,
@@ -184,7 +189,7 @@ class InventoryPipeline(pulumi.ComponentResource):
         )
 
         # ---- SNS topic for "inventory delivered" and the bucket notification feeding it
-        self.topic = secure.secure_topic(
+        self.topic = secure_topic(
             f"{name}-inventory-topic",
             self,
             ctx,
@@ -220,14 +225,17 @@ class InventoryPipeline(pulumi.ComponentResource):
         )
 
         # ---- where failed async invocations of inventory_created land
-        self.failure_queue = secure.secure_queue(
-            f"{name}-failures", self, max_receive_count=None, retention_seconds=14 * 24 * 3600
+        self.failure_queue = secure_queue(
+            f"{name}-failures",
+            self,
+            max_receive_count=None,
+            retention_seconds=defaults.MAX_QUEUE_RETENTION_SECONDS,
         )
 
         # ---- the S3 Batch Operations role: read manifests, write reports, invoke only the batch function
         self.batch_role = aws.iam.Role(
             f"{name}-batch-role",
-            assume_role_policy=secure.policy_document(
+            assume_role_policy=policy_document(
                 [
                     {
                         "Effect": "Allow",
@@ -246,7 +254,7 @@ class InventoryPipeline(pulumi.ComponentResource):
         self.batch_role_policy = aws.iam.RolePolicy(
             f"{name}-batch-role-policy",
             role=self.batch_role.id,
-            policy=secure.policy_document(
+            policy=policy_document(
                 [
                     allow(
                         "ReadManifests",
@@ -267,18 +275,17 @@ class InventoryPipeline(pulumi.ComponentResource):
         )
 
         # ---- the inventory_created function
-        function_name = args.function_name or secure.physical_name(
+        function_name = args.function_name or physical_name(
             f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-created"
         )
         own_arn = ctx.arn(
             "lambda", f"function:{function_name}"
         )  # built from parts: no cycle via the function
-        lam = args.lambda_options
-        self.function = secure.secure_function(
+        self.function = secure_function(
             f"{name}-inventory-created",
             self,
-            ctx,
-            lam.function_spec(
+            args.lambda_settings,
+            FunctionOptions(
                 "inventory_created",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
@@ -295,7 +302,7 @@ class InventoryPipeline(pulumi.ComponentResource):
                 "IMAGE_SUFFIXES": ",".join(args.image_suffixes),
                 "MAX_IMAGE_BYTES": str(args.max_image_bytes),
                 "ONLY_NEW_OBJECTS": "true" if args.only_new_objects else "false",
-                **lam.powertools_env("inventory_created"),
+                **powertools_env(args.lambda_settings, "inventory_created"),
             },
             statements=[
                 allow(

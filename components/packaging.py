@@ -17,8 +17,8 @@ Powertools 3.37.0, after stripping):
 
 (MB = MiB.) Decision: every bundle is a layer. All stay well under the 250 MB unzipped limit (function +
 layers), so pyarrow ships whole (no fragile pruning of its shared libraries); the pyarrow layer is over the
-50 MB direct-upload limit, so `secure_function` uploads it as an S3 object in the component's artifacts bucket
-and publishes the layer from there (smaller bundles are uploaded directly).
+50 MB direct-upload limit, so `lambda_function.secure_function` uploads it as an S3 object in the component's
+artifacts bucket and publishes the layer from there (smaller bundles are uploaded directly).
 
 `host_check_bundle` builds one more bundle per function for THIS machine's Python (x86_64 Linux), used only by
 the archive import test; it is never deployed.

@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
-from types import ModuleType
 
 import pulumi
 import pulumi_aws as aws
 
-from . import packaging, secure
-from .config import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PACED_APIS
-from .secure import LambdaOptions, allow, service_grant
+from .alarms import alarm_topic, function_errors_alarm, oldest_message_alarm, queue_not_empty_alarm
+from .builders import SecureTopic, secure_queue, secure_table
+from .config import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PACED_APIS, LambdaSettings
+from .iam import allow, service_grant
+from .lambda_function import FunctionOptions, powertools_env, secure_function
+from .names import aws_context
+
+# The table's keys, declared once next to the handlers that read and write them. Installed as `bulk_loader`,
+# handlers/ is the sibling package `bulk_loader.handlers`; in the source tree it is the top-level `handlers`
+# (components/ is then top-level too, so the relative import has no parent package to climb to).
+try:
+    from ..handlers.common import history_schema
+except ImportError:
+    from handlers.common import history_schema
 
 GATEWAYS = ("rekognition", "http")
 GATEWAY_AUTHS = ("none", "sigv4", "api-key")
 # Lambda's guidance for SQS sources: visibility timeout at least 6x the function timeout, so a batch that is
 # retried by Lambda's poller is not redelivered while still in flight.
 VISIBILITY_TIMEOUT_FACTOR = 6
-
-
-def load_history_schema() -> ModuleType:
-    """`handlers/common/history_schema.py`, loaded by file path: one source of truth for the table's keys,
-    found next to this package both in the source tree and when installed."""
-    path = packaging.HANDLERS_DIR / "common" / "history_schema.py"
-    spec = importlib.util.spec_from_file_location("bulk_loader_history_schema", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the import-history schema from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -41,7 +38,7 @@ class ThrottledIndexerArgs:
     """The bucket holding the images."""
     image_bucket_arn: pulumi.Input[str]
     """ARN of the image bucket (for the role's object permissions)."""
-    lambda_options: LambdaOptions
+    lambda_settings: LambdaSettings
     """Runtime, architecture, log retention/level shared by every function."""
     gateway: str = "rekognition"
     """`rekognition` (IndexFaces into a collection) or `http` (POST {gateway_url}/register)."""
@@ -105,18 +102,17 @@ class ThrottledIndexer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("bulkloader:index:ThrottledIndexer", name, None, opts)
         _validate(args)
-        ctx = secure.aws_context(self)
+        ctx = aws_context(self)
         child = pulumi.ResourceOptions(parent=self)
-        schema = load_history_schema()
 
         # ---- import history
-        self.history_table = secure.secure_table(
+        self.history_table = secure_table(
             f"{name}-history",
             self,
-            hash_key=schema.PARTITION_KEY,
-            range_key=schema.SORT_KEY,
-            global_secondary_indexes=schema.GLOBAL_SECONDARY_INDEXES,
-            ttl_attribute=schema.TTL_ATTRIBUTE,
+            hash_key=history_schema.PARTITION_KEY,
+            range_key=history_schema.SORT_KEY,
+            global_secondary_indexes=history_schema.GLOBAL_SECONDARY_INDEXES,
+            ttl_attribute=history_schema.TTL_ATTRIBUTE,
             deletion_protection=args.history_deletion_protection,
         )
 
@@ -157,7 +153,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
         rule = self.delete_rule
 
         # ---- input queue + DLQ, with its ONE policy (EventBridge may send, for our rule only)
-        self.queue = secure.secure_queue(
+        self.queue = secure_queue(
             f"{name}-queue",
             self,
             visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * args.timeout_seconds,
@@ -262,7 +258,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
             "MAX_RECEIVE_COUNT": str(args.max_receive_count),
             "MAX_IMAGE_BYTES": str(args.max_image_bytes),
             "HISTORY_TTL_DAYS": str(args.history_ttl_days),
-            **args.lambda_options.powertools_env("throttled_indexer"),
+            **powertools_env(args.lambda_settings, "throttled_indexer"),
         }
         if args.gateway_rates:
             # The workers' shared slot book lives in the history table (handlers/throttled_indexer/pacing.py):
@@ -310,12 +306,11 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 )
             )
 
-        lam = args.lambda_options
-        self.function = secure.secure_function(
+        self.function = secure_function(
             f"{name}-function",
             self,
-            ctx,
-            lam.function_spec(
+            args.lambda_settings,
+            FunctionOptions(
                 "throttled_indexer",
                 timeout_seconds=args.timeout_seconds,
                 memory_mb=args.memory_mb,
@@ -336,29 +331,11 @@ class ThrottledIndexer(pulumi.ComponentResource):
         )
 
         # ---- alarms
-        self.alarm_topic: secure.SecureTopic | None = None
+        self.alarm_topic: SecureTopic | None = None
         if args.alarm_actions:
             alarm_actions: list[pulumi.Input[str]] = list(args.alarm_actions)
         else:
-            alarm_source = ctx.arn("cloudwatch", "alarm:*")
-            self.alarm_topic = secure.secure_topic(
-                f"{name}-alarms",
-                self,
-                ctx,
-                publisher_service="cloudwatch.amazonaws.com",
-                publisher_source_arns=[alarm_source],
-                topic_name=args.alarm_topic_name,
-                extra_statements=lambda topic_arn: [
-                    service_grant(
-                        ctx,
-                        sid="AllowCloudWatchAlarms",
-                        service="cloudwatch.amazonaws.com",
-                        actions=["sns:Publish"],
-                        resources=[topic_arn],
-                        source_arn=alarm_source,
-                    )
-                ],
-            )
+            self.alarm_topic = alarm_topic(f"{name}-alarms", self, ctx, topic_name=args.alarm_topic_name)
             alarm_actions = [self.alarm_topic.topic.arn]
         self.alarm_actions = alarm_actions
         self.alarms = {
@@ -369,17 +346,13 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 alarm_actions,
                 "Messages the indexer gave up on are waiting in the DLQ",
             ),
-            "oldest-message": metric_alarm(
+            "oldest-message": oldest_message_alarm(
                 f"{name}-oldest-message",
                 self,
+                self.queue.queue,
+                alarm_actions,
                 "The indexer's input queue is not draining",
-                namespace="AWS/SQS",
-                metric_name="ApproximateAgeOfOldestMessage",
-                dimensions={"QueueName": self.queue.queue.name},
-                statistic="Maximum",
-                threshold=args.oldest_message_alarm_seconds,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                actions=alarm_actions,
+                threshold_seconds=args.oldest_message_alarm_seconds,
             ),
             "function-errors": function_errors_alarm(f"{name}-function-errors", self, fn, alarm_actions),
         }
@@ -403,76 +376,6 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 "alarm_topic_arn": self.alarm_topic.topic.arn if self.alarm_topic else None,
             }
         )
-
-
-def metric_alarm(
-    name: str,
-    parent: pulumi.Resource,
-    description: str,
-    *,
-    namespace: str,
-    metric_name: str,
-    dimensions: dict[str, pulumi.Input[str]],
-    statistic: str,
-    actions: list[pulumi.Input[str]],
-    threshold: float = 0,
-    comparison_operator: str = "GreaterThanThreshold",
-    notify_ok: bool = True,
-) -> aws.cloudwatch.MetricAlarm:
-    """A 5-minute, single-period alarm; no data is not a breach (an idle pipeline is healthy)."""
-    return aws.cloudwatch.MetricAlarm(
-        name,
-        alarm_description=description,
-        namespace=namespace,
-        metric_name=metric_name,
-        dimensions=dimensions,
-        statistic=statistic,
-        period=300,
-        evaluation_periods=1,
-        threshold=threshold,
-        comparison_operator=comparison_operator,
-        treat_missing_data="notBreaching",
-        alarm_actions=actions,
-        ok_actions=actions if notify_ok else None,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
-def queue_not_empty_alarm(
-    name: str,
-    parent: pulumi.Resource,
-    queue: aws.sqs.Queue,
-    actions: list[pulumi.Input[str]],
-    description: str,
-) -> aws.cloudwatch.MetricAlarm:
-    """Alarm as soon as a (dead-letter / failure) queue holds a message."""
-    return metric_alarm(
-        name,
-        parent,
-        description,
-        namespace="AWS/SQS",
-        metric_name="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": queue.name},
-        statistic="Maximum",
-        actions=actions,
-    )
-
-
-def function_errors_alarm(
-    name: str, parent: pulumi.Resource, function: aws.lambda_.Function, actions: list[pulumi.Input[str]]
-) -> aws.cloudwatch.MetricAlarm:
-    """Alarm when a function reports errors (unhandled exceptions, timeouts)."""
-    return metric_alarm(
-        name,
-        parent,
-        "The function failed (errors or timeouts)",
-        namespace="AWS/Lambda",
-        metric_name="Errors",
-        dimensions={"FunctionName": function.name},
-        statistic="Sum",
-        actions=actions,
-        notify_ok=False,
-    )
 
 
 def _collection_name(raw: str) -> str:

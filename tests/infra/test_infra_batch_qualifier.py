@@ -8,7 +8,7 @@ import json
 import pytest
 from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
 
-from components import BatchQualifier, BatchQualifierArgs, LambdaOptions
+from components import BatchQualifier, BatchQualifierArgs, LambdaSettings
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:indexer-input"
 QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/indexer-input"
@@ -19,7 +19,7 @@ BASE = BatchQualifierArgs(
     queue_arn=QUEUE_ARN,
     queue_url=QUEUE_URL,
     image_suffixes=(".jpg",),
-    lambda_options=LambdaOptions(),
+    lambda_settings=LambdaSettings(),
     history_table_name="history",
     history_table_arn=TABLE_ARN,
 )

@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
 
-from components import InventoryPipeline, InventoryPipelineArgs, LambdaOptions
+from components import InventoryPipeline, InventoryPipelineArgs, LambdaSettings
 
 BATCH_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:some-batch-function"
 BASE = InventoryPipelineArgs(
     batch_function_arn=BATCH_ARN,
     image_suffixes=(".jpg", ".png"),
     max_image_bytes=15 * 1024 * 1024,
-    lambda_options=LambdaOptions(),
+    lambda_settings=LambdaSettings(),
 )
 
 

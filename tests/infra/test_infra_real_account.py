@@ -14,7 +14,8 @@ import pytest
 from infra_harness import REPO, Recorded, Run, env_of, run_main, stack_config
 
 from components.config import ConfigError, parse_config
-from components.secure import physical_name, policy_document
+from components.iam import policy_document
+from components.names import physical_name
 
 STACKS = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
 FUNCTIONS = ("inventory-inventory-created", "qualifier-function", "indexer-function")

@@ -28,7 +28,7 @@ PROGRAM = textwrap.dedent(
 
     import bulk_loader.components as components
     from bulk_loader.components import (
-        BatchQualifier, BatchQualifierArgs, InventoryPipeline, InventoryPipelineArgs, LambdaOptions,
+        BatchQualifier, BatchQualifierArgs, InventoryPipeline, InventoryPipelineArgs, LambdaSettings,
         ThrottledIndexer, ThrottledIndexerArgs,
     )
     from bulk_loader.components import packaging
@@ -54,17 +54,17 @@ PROGRAM = textwrap.dedent(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(Mocks(), project="consumer", stack="test", preview=False)
-    lam = LambdaOptions(architecture="arm64")
+    lam = LambdaSettings(architecture="arm64")
     indexer = ThrottledIndexer("faces", ThrottledIndexerArgs(
-        image_bucket_name="photos", image_bucket_arn="arn:aws:s3:::photos", lambda_options=lam))
+        image_bucket_name="photos", image_bucket_arn="arn:aws:s3:::photos", lambda_settings=lam))
     qualifier = BatchQualifier("qualify", BatchQualifierArgs(
         image_bucket_name="photos", image_bucket_arn="arn:aws:s3:::photos",
         queue_arn=indexer.queue_arn, queue_url=indexer.queue_url,
         history_table_name=indexer.history_table_name, history_table_arn=indexer.history_table_arn,
-        image_suffixes=(".jpg",), lambda_options=lam))
+        image_suffixes=(".jpg",), lambda_settings=lam))
     InventoryPipeline("inventory", InventoryPipelineArgs(
         batch_function_arn=qualifier.function_arn, image_bucket_name="photos", image_suffixes=(".jpg",),
-        max_image_bytes=15 * 1024 * 1024, lambda_options=lam))
+        max_image_bytes=15 * 1024 * 1024, lambda_settings=lam))
     loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
     print(json.dumps({
         "components_file": components.__file__,

@@ -8,13 +8,13 @@ import json
 import pytest
 from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
 
-from components import LambdaOptions, ThrottledIndexer, ThrottledIndexerArgs
-from components.throttled_indexer import load_history_schema
+from components import LambdaSettings, ThrottledIndexer, ThrottledIndexerArgs
+from handlers.common import history_schema as schema
 
 BASE = ThrottledIndexerArgs(
     image_bucket_name="photos",
     image_bucket_arn="arn:aws:s3:::photos",
-    lambda_options=LambdaOptions(architecture="x86_64"),
+    lambda_settings=LambdaSettings(architecture="x86_64"),
 )
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:userportal-key-AbCdEf"
 API = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5/prod/POST/register"
@@ -49,7 +49,6 @@ def test_event_source_mapping(run):
 
 
 def test_history_table_matches_the_shared_schema(run):
-    schema = load_history_schema()
     table = run.one("aws:dynamodb/table:Table")
     assert (table.inputs["hashKey"], table.inputs["rangeKey"]) == (schema.PARTITION_KEY, schema.SORT_KEY)
     indexes = {
