@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from handlers.batch_qualifier.provider_loader import parse_provider_config
 from handlers.common.settings_model import SettingsError, setting
-from handlers.common.shared_settings import HistoryTtlSettings, ImageSettings
+from handlers.common.shared_settings import (
+    HistoryTableSettings,
+    HistoryTtlSettings,
+    ImageSettings,
+    QueueSettings,
+)
 
 __all__ = ["Settings", "SettingsError"]
-
-
-def _queue_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise ValueError(f"must be the SQS queue URL, got {value!r}")
-    return value
 
 
 def _provider_config(value: Any) -> Any:
@@ -27,17 +26,9 @@ def _provider_config(value: Any) -> Any:
 ProviderSpec = Annotated[str, Field(pattern=r"^(s3-tags|dynamodb-mapping|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
 
 
-class Settings(ImageSettings, HistoryTtlSettings):
-    """What batch_qualifier reads from its environment."""
+class Settings(QueueSettings, HistoryTableSettings, ImageSettings, HistoryTtlSettings):
+    """What batch_qualifier reads from its environment (no HISTORY_TABLE: it writes no history)."""
 
-    queue_url: Annotated[str, BeforeValidator(_queue_url)] = setting(
-        env="QUEUE_URL",
-        doc="The indexer's input queue the qualified objects are sent to.",
-        expect="the SQS queue URL",
-    )
-    history_table: str | None = setting(
-        None, env="HISTORY_TABLE", doc="Import-history table; unset: the qualifier writes no history."
-    )
     provider: ProviderSpec = setting(
         "s3-tags",
         env="REGISTRATION_PROVIDER",
@@ -49,3 +40,9 @@ class Settings(ImageSettings, HistoryTtlSettings):
         env="REGISTRATION_PROVIDER_CONFIG",
         doc="JSON object handed to the provider as keyword arguments.",
     )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Settings:
+        if problems := self.unset("queue_url"):  # the qualifier sends every qualified object there
+            raise ValueError("; ".join(problems))
+        return self

@@ -87,6 +87,13 @@ def _expect(info: FieldInfo) -> str | None:
     return extra.get("expect") if isinstance(extra, dict) else None  # type: ignore[return-value]
 
 
+def _missing(info: FieldInfo, name: str) -> str:
+    expect = _expect(info)
+    if expect:
+        return f"environment variable {name} must be {expect}; it is not set"
+    return f"environment variable {name} is required and is not set ({info.description})"
+
+
 def _problem(info: FieldInfo, error: Mapping[str, Any]) -> str:
     """What is wrong, in the words "must be ...", for one pydantic error of one field."""
     expect = _expect(info)
@@ -180,17 +187,20 @@ class EnvSettings(BaseModel):
             info = fields[str(item["loc"][0])]
             name = info.alias or str(item["loc"][0])
             if item["type"] == "missing":
-                expect = _expect(info)
-                lines.append(
-                    f"environment variable {name} must be {expect}; it is not set"
-                    if expect
-                    else f"environment variable {name} is required and is not set ({info.description})"
-                )
+                lines.append(_missing(info, name))
                 continue
             problem = _problem(info, item)
             got = "" if "got " in problem else f", got {env.get(name)!r}"
             lines.append(f"environment variable {name} {problem}{got}")
         return "; ".join(lines)
+
+    def unset(self, *fields: str) -> list[str]:
+        """A problem for each of `fields` that has no value (for a rule that makes an optional setting
+        required), worded as `from_env` words a missing variable."""
+        infos = type(self).model_fields
+        return [
+            _missing(infos[name], infos[name].alias or name) for name in fields if getattr(self, name) is None
+        ]
 
     @classmethod
     def to_environment(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,24 +217,26 @@ class EnvSettings(BaseModel):
         return environment
 
 
-def env_table(model: type[EnvSettings], written_by: Callable[[str], str] | None = None) -> str:
-    """A markdown table of a model's environment variables (docs/<function>.md; a test keeps it in sync)."""
+def env_table(*models: type[EnvSettings]) -> str:
+    """A markdown table of the models' environment variables (docs/<function>.md; a test keeps it in sync)."""
     lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
-    for name, info in model.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        shown = (
-            "required" if info.is_required() else ("" if default is None else f"`{encode(info, default)}`")
-        )
-        low, high = _bounds(info)
-        kind = _short_type(info.annotation) + (
-            f" ({low}-{high})"
-            if low is not None and high is not None
-            else f" (>= {low})"
-            if low is not None
-            else ""
-        )
-        meaning = " ".join((info.description or "").split()).replace("|", "/")
-        lines.append(f"| `{info.alias or name}` | {kind} | {shown} | {meaning} |")
+    for model in models:
+        for name, info in model.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            shown = (
+                "required"
+                if info.is_required()
+                else ""
+                if default in (None, {})
+                else f"`{encode(info, default)}`"
+            )
+            low, high = _bounds(info)
+            bounds = f" ({low}-{high})" if low is not None and high is not None else ""
+            bounds = bounds or (f" (>= {low})" if low is not None else "")
+            meaning = " ".join((info.description or "").split()).replace("|", "/")
+            lines.append(
+                f"| `{info.alias or name}` | {_short_type(info.annotation)}{bounds} | {shown} | {meaning} |"
+            )
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from handlers.common.s3_names import bucket_name_problem
 from handlers.common.settings_model import EnvSettings, setting
@@ -51,6 +51,12 @@ def _some_suffix(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _queue_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"must be the SQS queue URL, got {value!r}")
+    return value
+
+
 def _gateway_url(value: str) -> str:
     parsed = urlparse(value)
     # https only; plain http is accepted for loopback addresses so the offline runtime can serve a fake API.
@@ -81,6 +87,22 @@ SecretArn = Annotated[
 Gateway = Literal["rekognition", "http"]
 
 
+class QueueSettings(EnvSettings):
+    queue_url: Annotated[str, BeforeValidator(_queue_url)] | None = setting(
+        None,
+        env="QUEUE_URL",
+        doc="The indexer's input queue: the qualifier sends to it, the indexer re-queues and changes "
+        "visibility on it (unset in the indexer: taken from the event's queue ARN).",
+        expect="the SQS queue URL",
+    )
+
+
+class HistoryTableSettings(EnvSettings):
+    history_table: str | None = setting(
+        None, env="HISTORY_TABLE", doc="The import-history DynamoDB table name (the qualifier: optional)."
+    )
+
+
 class ImageSettings(EnvSettings):
     """Which objects are images, and how big one may be (inventory_created, batch_qualifier, indexer)."""
 
@@ -95,8 +117,9 @@ class ImageSizeSettings(EnvSettings):
     max_image_bytes: int = setting(
         REKOGNITION_MAX_IMAGE_BYTES,
         env="MAX_IMAGE_BYTES",
-        doc="Images larger than this are skipped (manifests) and rejected (indexer); default 15 MiB, "
-        "Rekognition's S3 limit, which is also the maximum with gateway rekognition.",
+        doc="Images larger than this are left out of manifests (`too_large`) and refused by the indexer "
+        "(`invalid:too-large`); default 15 MiB, Rekognition's S3 limit, which is also the maximum with "
+        "gateway rekognition.",
         # No upper bound of its own: the stack never had one (the indexer's parser alone refused > 50 MiB, so
         # such a stack deployed and then failed every cold start); the HTTP API's owner sets its own limit.
         ge=1,
@@ -117,7 +140,9 @@ class HistoryTtlSettings(EnvSettings):
 class PowertoolsSettings(EnvSettings):
     """What every handler's Powertools Logger / Metrics read (written by every component)."""
 
-    service: str = setting(env="POWERTOOLS_SERVICE_NAME", doc="Service name in logs, metrics and traces.")
+    service: str | None = setting(
+        None, env="POWERTOOLS_SERVICE_NAME", doc="Service name in logs, metrics and traces: the function's."
+    )
     metrics_namespace: str = setting(
         "BulkLoader",
         env="POWERTOOLS_METRICS_NAMESPACE",

@@ -17,8 +17,10 @@ from handlers.common.shared_settings import (
     CollectionId,
     Gateway,
     GatewayUrl,
+    HistoryTableSettings,
     HistoryTtlSettings,
     ImageSizeSettings,
+    QueueSettings,
     S3Prefix,
     SecretArn,
 )
@@ -76,10 +78,10 @@ def rate_problem(rate: Any) -> str | None:
     return None
 
 
-def _gateway_rates(raw: str, gateway: str) -> dict[str, float]:
+def _gateway_rates(raw: str, gateway: str, name: str) -> dict[str, float]:
     """GATEWAY_RATE_PER_SECOND: a number (every paced API of the gateway at that rate) or a JSON object of
     API name -> calls per second (rekognition: IndexFaces, DeleteFaces, SearchFacesByImage; http: http)."""
-    name, apis = "GATEWAY_RATE_PER_SECOND", PACED_APIS[gateway]
+    apis = PACED_APIS[gateway]
     try:
         value = json.loads(raw)
     except ValueError:
@@ -96,12 +98,12 @@ def _gateway_rates(raw: str, gateway: str) -> dict[str, float]:
     return {api: float(rate) for api, rate in rates.items()}
 
 
-class Settings(ImageSizeSettings, HistoryTtlSettings):
+class Settings(HistoryTableSettings, QueueSettings, ImageSizeSettings, HistoryTtlSettings):
     """What throttled_indexer reads from its environment."""
 
-    history_table: str = setting(env="HISTORY_TABLE", doc="The import-history DynamoDB table name.")
-    queue_url: str | None = setting(None, env="QUEUE_URL", doc="The input queue (backoff re-queues to it).")
-    dlq_url: str | None = setting(None, env="DLQ_URL", doc="The input queue's DLQ (unparseable messages).")
+    dlq_url: str | None = setting(
+        None, env="DLQ_URL", doc="The DLQ for immediate copies of unparseable messages (unset: none)."
+    )
     gateway: Gateway = setting(
         "rekognition", env="GATEWAY", doc="Face index: Rekognition IndexFaces, or POST {gatewayUrl}/register."
     )
@@ -128,7 +130,8 @@ class Settings(ImageSizeSettings, HistoryTtlSettings):
     gateway_timeout_seconds: int = setting(
         10,
         env="GATEWAY_TIMEOUT_SECONDS",
-        doc="Timeout of one gateway call; below timeoutSeconds.",
+        doc="Timeout of one gateway call (HTTP connect / read), below timeoutSeconds; a message is not "
+        "started with less than 2x this + 5 s of the invocation left.",
         ge=1,
         le=55,
     )
@@ -142,24 +145,29 @@ class Settings(ImageSizeSettings, HistoryTtlSettings):
         5, env="MAX_RECEIVE_COUNT", doc="Deliveries of a message before it moves to the DLQ.", ge=1, le=1000
     )
     backoff_base_seconds: int = setting(
-        60, env="BACKOFF_BASE_SECONDS", doc="First wait of a throttled message (doubles per attempt).", ge=1
+        60,
+        env="BACKOFF_BASE_SECONDS",
+        doc="Back-off of a retried message: the first wait (it doubles per attempt).",
+        ge=1,
     )
     backoff_max_seconds: int = setting(
         6 * 3600,
         env="BACKOFF_MAX_SECONDS",
-        doc="Longest wait of a throttled message (SQS's 12-hour visibility limit, minus a minute).",
+        doc="Back-off of a retried message: the longest wait (within SQS's 12-hour visibility limit).",
         ge=1,
         le=MAX_VISIBILITY_SECONDS - 60,
     )
     max_wait_hours: float = setting(
         72.0,
         env="MAX_WAIT_HOURS",
-        doc="A throttled message gives up after waiting this long.",
+        doc="How long a message may wait on a busy gateway before it is given up.",
         ge=0,
         le=24 * 14,
     )
     quarantine_bucket: BucketName | None = setting(
-        None, env="QUARANTINE_BUCKET", doc="Bucket for images rejected permanently (optional)."
+        None,
+        env="QUARANTINE_BUCKET",
+        doc="Bucket for copies of images the gateway refuses permanently (optional).",
     )
     quarantine_prefix: S3Prefix = setting(
         "quarantine/", env="QUARANTINE_PREFIX", doc="Key prefix in the quarantine bucket."
@@ -173,13 +181,17 @@ class Settings(ImageSizeSettings, HistoryTtlSettings):
             gateway = data.get("gateway", "rekognition")
             data = {
                 **data,
-                "gateway_rates": _gateway_rates(raw, gateway if gateway in PACED_APIS else "rekognition"),
+                "gateway_rates": _gateway_rates(
+                    raw,
+                    gateway if gateway in PACED_APIS else "rekognition",
+                    cls.model_fields["gateway_rates"].alias or "gateway_rates",
+                ),
             }
         return data
 
     @model_validator(mode="after")
     def _rules(self) -> Settings:
-        problems = broken_rules(GATEWAY_RULES, self, _env_label)
+        problems = self.unset("history_table") + broken_rules(GATEWAY_RULES, self, _env_label)
         if self.gateway == "rekognition" and not self.collection_id:
             problems.append(
                 "COLLECTION_ID is required when GATEWAY is 'rekognition' (the component writes it)"
