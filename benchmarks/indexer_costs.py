@@ -24,11 +24,11 @@ from moto import mock_aws
 
 from handlers.common.contracts import DeleteMessage, ImportMessage, ObjectRef
 from handlers.common.history import HistoryStore
-from handlers.common.history_schema import GLOBAL_SECONDARY_INDEXES
 from handlers.throttled_indexer.deleter import Deleter
 from handlers.throttled_indexer.gateway import Registration
 from handlers.throttled_indexer.importer import Importer
 from handlers.throttled_indexer.outcome import Attempt
+from tests.history_fixtures import create_history_table
 
 
 class _Gateway:
@@ -56,27 +56,6 @@ class _Gateway:
         pass
 
 
-def _table(dynamodb):
-    attributes = {"pk", "sk"} | {a for _, p, s in GLOBAL_SECONDARY_INDEXES for a in (p, s)}
-    return dynamodb.create_table(
-        TableName="history",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": n,
-                "KeySchema": [
-                    {"AttributeName": p, "KeyType": "HASH"},
-                    {"AttributeName": s, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for n, p, s in GLOBAL_SECONDARY_INDEXES
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def main() -> None:
     calls: Counter[str] = Counter()
 
@@ -89,7 +68,7 @@ def main() -> None:
         session = boto3.Session(region_name="us-east-1")
         session.events.register("before-call.*.*", count)
         s3 = session.client("s3")
-        table = _table(session.resource("dynamodb"))
+        table = create_history_table(session.resource("dynamodb"))
         s3.create_bucket(Bucket="images")
         s3.put_bucket_versioning(Bucket="images", VersioningConfiguration={"Status": "Enabled"})
         now = [datetime.now(UTC)]

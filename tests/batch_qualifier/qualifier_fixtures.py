@@ -12,8 +12,8 @@ from botocore.config import Config
 from handlers.batch_qualifier.providers.s3_tags import S3TagsProvider
 from handlers.batch_qualifier.qualifier import Qualifier
 from handlers.batch_qualifier.registration import BatchTask
-from handlers.common import history_schema as schema
 from handlers.common.history import HistoryStore
+from tests.history_fixtures import create_history_table, history_item
 
 REGION = "us-east-1"
 IMAGE_BUCKET = "qualifier-images"
@@ -64,7 +64,9 @@ class Env:
         self.s3.create_bucket(Bucket=IMAGE_BUCKET)
         self.s3.create_bucket(Bucket=PROPERTIES_BUCKET)
         self.queue_url = self.sqs.create_queue(QueueName="qualifier-input")["QueueUrl"]
-        self.history_table = create_history_table(boto3.resource("dynamodb", region_name=REGION))
+        self.history_table = create_history_table(
+            boto3.resource("dynamodb", region_name=REGION), HISTORY_TABLE
+        )
         self.history = HistoryStore(self.history_table)
 
     def put_image(
@@ -106,40 +108,7 @@ class Env:
             messages += [json.loads(message["Body"]) for message in batch]
 
     def history_item(self, key: str, version_id: str | None = None) -> dict[str, Any] | None:
-        return self.history_table.get_item(
-            Key={
-                schema.PARTITION_KEY: schema.object_pk(IMAGE_BUCKET, key),
-                schema.SORT_KEY: schema.version_sk(version_id),
-            },
-            ConsistentRead=True,
-        ).get("Item")
-
-
-def create_history_table(dynamodb: Any) -> Any:
-    attributes = {schema.PARTITION_KEY, schema.SORT_KEY}
-    indexes = []
-    for name, partition, sort in schema.GLOBAL_SECONDARY_INDEXES:
-        attributes |= {partition, sort}
-        indexes.append(
-            {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": partition, "KeyType": "HASH"},
-                    {"AttributeName": sort, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    return dynamodb.create_table(
-        TableName=HISTORY_TABLE,
-        KeySchema=[
-            {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in sorted(attributes)],
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
+        return history_item(self.history_table, IMAGE_BUCKET, key, version_id)
 
 
 def make_task(key: str, *, version_id: str | None = None, mode: str = "import", bucket: str = IMAGE_BUCKET):

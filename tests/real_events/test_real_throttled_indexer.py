@@ -19,13 +19,14 @@ import boto3
 import pytest
 from corpus import eventbridge, ids, load, samples, sqs_envelope
 
-from handlers.common import history_schema as schema
 from handlers.common.contracts import dump_message
+from tests.history_fixtures import history_item
 from tests.lambda_context import context_factory
 from tests.throttled_indexer.indexer_fixtures import (
     IMAGE_BUCKET,
     Scripted,
     ScriptedGateway,
+    create_image_buckets,
     http_indexer_env,
     import_message,
     jpeg_bytes,
@@ -52,13 +53,7 @@ class World:
     dlq_url: str
 
     def history(self, key: str, version_id: str | None) -> dict[str, Any] | None:
-        return self.table.get_item(
-            Key={
-                schema.PARTITION_KEY: schema.object_pk(IMAGE_BUCKET, key),
-                schema.SORT_KEY: schema.version_sk(version_id),
-            },
-            ConsistentRead=True,
-        ).get("Item")
+        return history_item(self.table, IMAGE_BUCKET, key, version_id)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
@@ -79,26 +74,11 @@ def world(monkeypatch, s3, history_table):
 
 @pytest.fixture
 def s3(aws):
-    # The fixtures of tests/throttled_indexer (its conftest is not this folder's): a versioned image bucket.
+    # The buckets of tests/throttled_indexer's `s3` (its conftest is not this folder's); `aws` and
+    # `history_table` are the suite's (tests/conftest.py).
     client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket=IMAGE_BUCKET)
-    client.put_bucket_versioning(Bucket=IMAGE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    create_image_buckets(client)
     return client
-
-
-@pytest.fixture
-def aws():
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def history_table(aws):
-    from tests.throttled_indexer.indexer_fixtures import create_history_table
-
-    return create_history_table(boto3.resource("dynamodb", region_name="us-east-1"))
 
 
 def _import(world: World, sample, keys: list[str]) -> list[Any]:

@@ -1,5 +1,6 @@
 """Pytest fixtures of the indexer tests; the helpers they use live in indexer_fixtures.py (a unique name:
-`from conftest import ...` is ambiguous across test directories)."""
+`from conftest import ...` is ambiguous across test directories). `aws` and `history_table` are the suite's
+(tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,9 @@ import json
 
 import boto3
 import pytest
-from indexer_fixtures import (
-    IMAGE_BUCKET,
-    MAX_RECEIVES,
-    QUARANTINE_BUCKET,
-    FakeClock,
-    FakeFaceIndex,
-    create_history_table,
-)
-from moto import mock_aws
+from indexer_fixtures import MAX_RECEIVES, FakeClock, FakeFaceIndex, create_image_buckets
 
 from handlers.common.history import HistoryStore
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def history_table(aws):
-    return create_history_table(boto3.resource("dynamodb", region_name="us-east-1"))
 
 
 @pytest.fixture
@@ -44,10 +26,7 @@ def history(history_table, clock) -> HistoryStore:
 @pytest.fixture
 def s3(aws):
     client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket=IMAGE_BUCKET)
-    client.put_bucket_versioning(Bucket=IMAGE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    client.create_bucket(Bucket=QUARANTINE_BUCKET)
-    client.create_bucket(Bucket="flat")  # unversioned
+    create_image_buckets(client)
     return client
 
 
@@ -64,18 +43,28 @@ def deleter(s3, history, face_index, clock):
 
 
 @pytest.fixture
-def importer(s3, history, face_index, clock, deleter):
-    """Wired as bootstrap.build_runner wires it (older versions retired by the deleter)."""
+def make_importer(s3, history, face_index, clock):
+    """Builds Importers on this test's S3, history, face index and clock, images up to 1 MB; keyword
+    arguments replace or add Importer arguments (another gateway, a spy on the history, `before_finish`)."""
     from handlers.throttled_indexer.importer import Importer
 
-    return Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=1_000_000,
-        clock=clock,
-        retire_superseded=deleter.retire_superseded,
-    )
+    def make(**arguments):
+        wiring = {
+            "s3": s3,
+            "history": history,
+            "gateway": face_index,
+            "max_image_bytes": 10**6,
+            "clock": clock,
+        }
+        return Importer(**(wiring | arguments))
+
+    return make
+
+
+@pytest.fixture
+def importer(make_importer, deleter):
+    """Wired as bootstrap.build_runner wires it (older versions retired by the deleter)."""
+    return make_importer(retire_superseded=deleter.retire_superseded)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Fixtures for the throttled indexer and the import-history layer: moto-backed AWS, a history table built
-from the shared key schema, a controllable clock."""
+"""Helpers for the throttled indexer and the import-history layer tests: a controllable clock, the image
+buckets and images, a fake face index, a scripted HTTP registration API, SQS batches. The history table is
+tests/history_fixtures.py's."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aws_lambda_powertools import Logger
 
 from handlers.common.contracts import ImportMessage, ObjectRef
-from handlers.common.history_schema import GLOBAL_SECONDARY_INDEXES, PARTITION_KEY, SORT_KEY
 from handlers.throttled_indexer.batch import BatchConfig, BatchRunner
-
-TABLE_NAME = "import-history"
+from tests.history_fixtures import TABLE_NAME
 
 
 class FakeClock:
@@ -61,34 +60,6 @@ def load_indexer_app(monkeypatch, env: dict[str, str] | None = None):
     return importlib.import_module("handlers.throttled_indexer.app")
 
 
-def create_history_table(dynamodb):
-    """The table as components/throttled_indexer.py declares it (keys and indexes from history_schema)."""
-    attributes = {PARTITION_KEY, SORT_KEY}
-    indexes = []
-    for name, partition, sort in GLOBAL_SECONDARY_INDEXES:
-        attributes |= {partition, sort}
-        indexes.append(
-            {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": partition, "KeyType": "HASH"},
-                    {"AttributeName": sort, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    return dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 # ---------------------------------------------------------------------------------------------- images
 IMAGE_BUCKET = "images"
 QUARANTINE_BUCKET = "triage"
@@ -104,6 +75,14 @@ def jpeg_bytes(seed: str, size: int = 2048) -> bytes:
     """Distinct, deterministic fake JPEG bytes (the gateway fakes do not decode them)."""
     body = (seed.encode("utf-8") * (size // max(1, len(seed)) + 1))[:size]
     return b"\xff\xd8\xff\xe0" + body + b"\xff\xd9"
+
+
+def create_image_buckets(s3) -> None:
+    """The indexer tests' buckets: the versioned image bucket, the quarantine bucket, an unversioned one."""
+    s3.create_bucket(Bucket=IMAGE_BUCKET)
+    s3.put_bucket_versioning(Bucket=IMAGE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=QUARANTINE_BUCKET)
+    s3.create_bucket(Bucket="flat")  # unversioned
 
 
 def put_image(s3, key: str, data: bytes, bucket: str = IMAGE_BUCKET, tags: str | None = None) -> ObjectRef:

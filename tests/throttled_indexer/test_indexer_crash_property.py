@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_bytes, put_image
 
 from handlers.common.contracts import DeleteMessage, ImportMessage, ObjectRef
-from handlers.throttled_indexer.importer import Importer
 from handlers.throttled_indexer.recovery import UNVERIFIABLE
 
 LEASE_SECONDS = 900
@@ -50,21 +49,13 @@ def _die(_obj) -> None:
     drain_order=random.Random(0),
 )
 def test_crashed_workers_never_leave_a_version_registered_twice(
-    s3, history, importer, deleter, face_index, clock, steps, drain_order
+    s3, history, importer, deleter, face_index, clock, steps, drain_order, make_importer
 ):
     key = f"crash/{uuid.uuid4()}.jpg"
     sequencer = itertools.count(1)
     versions: list[str] = []
     pending: list[object] = []
-    crashing = Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-        retire_superseded=deleter.retire_superseded,
-        before_finish=_die,
-    )
+    crashing = make_importer(retire_superseded=deleter.retire_superseded, before_finish=_die)
 
     def readable(obj: ObjectRef) -> bool:
         try:

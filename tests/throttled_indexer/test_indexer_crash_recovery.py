@@ -27,7 +27,6 @@ from handlers.common.history import GATEWAY_CALL_ATTRIBUTE
 from handlers.throttled_indexer.deleter import Deleter
 from handlers.throttled_indexer.gateway import GatewayBusy, RegistrationRequest, RegistrationUnknown
 from handlers.throttled_indexer.http_gateway import HttpGateway
-from handlers.throttled_indexer.importer import Importer
 from handlers.throttled_indexer.recovery import UNVERIFIABLE
 from handlers.throttled_indexer.rekognition_gateway import (
     SEARCH_MAX_FACES,
@@ -112,29 +111,27 @@ def _matches(*faces: tuple[str, str]) -> dict:
     }
 
 
-def _importer(s3, history, gateway, clock, **kw) -> Importer:
-    return Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6, clock=clock, **kw)
-
-
 def _tags(s3, obj: ObjectRef) -> dict[str, str]:
     response = s3.get_object_tagging(Bucket=obj.bucket, Key=obj.key, VersionId=obj.version_id)
     return {t["Key"]: t["Value"] for t in response["TagSet"]}
 
 
 # ------------------------------------------------------------------------------------ rekognition, importer
-def test_crash_after_index_faces_is_recovered_without_a_second_registration(s3, history, clock, rekognition):
+def test_crash_after_index_faces_is_recovered_without_a_second_registration(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     obj = put_image(s3, "photos/a b+c.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
-    crashing = _importer(s3, history, RekognitionGateway(client, "faces"), clock, before_finish=die)
+    crashing = make_importer(gateway=RekognitionGateway(client, "faces"), before_finish=die)
     with pytest.raises(WorkerDied):
         crashing.process(message, first_attempt())
     marked = history.get(obj)
     assert (marked.status, marked.face_ids, marked.gateway_call_started) == ("indexing", (), True)
 
     # The redelivery waits for the dead worker's lease, then asks Rekognition instead of indexing again.
-    worker = _importer(s3, history, RekognitionGateway(client, "faces"), clock)
+    worker = make_importer(gateway=RekognitionGateway(client, "faces"))
     assert worker.process(message, first_attempt(receive_count=2)).label == "retry:in-progress"
     clock.advance(LEASE_SECONDS + 1)
     stubber.add_response("search_faces_by_image", _matches((FACE, USER)), _search_params(obj))
@@ -151,45 +148,49 @@ def test_crash_after_index_faces_is_recovered_without_a_second_registration(s3, 
     assert worker.process(message, first_attempt(receive_count=4)).label == "skipped:already-indexed"
 
 
-def test_crash_before_the_gateway_call_indexes_normally_without_a_search(s3, history, clock, rekognition):
+def test_crash_before_the_gateway_call_indexes_normally_without_a_search(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     s3.meta.events.register("before-call.s3.GetObject", die, unique_id="crash")
     with pytest.raises(WorkerDied):
-        _importer(s3, history, RekognitionGateway(client, "faces"), clock).process(message, first_attempt())
+        make_importer(gateway=RekognitionGateway(client, "faces")).process(message, first_attempt())
     s3.meta.events.unregister("before-call.s3.GetObject", unique_id="crash")
     assert history.get(obj).gateway_call_started is False
 
     clock.advance(LEASE_SECONDS + 1)
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
-    worker = _importer(s3, history, RekognitionGateway(client, "faces"), clock)
+    worker = make_importer(gateway=RekognitionGateway(client, "faces"))
     assert worker.process(message, first_attempt(receive_count=2)).label == "indexed"
     record = history.get(obj)
     assert (record.reason, record.face_ids) == ("registered", (FACE,))
 
 
-def test_crash_after_the_mark_before_rekognition_got_the_call(s3, history, clock, rekognition):
+def test_crash_after_the_mark_before_rekognition_got_the_call(s3, history, clock, rekognition, make_importer):
     """The mark says "maybe": the search finds nothing, so IndexFaces runs once."""
     client, stubber = rekognition
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     client.meta.events.register("provide-client-params.rekognition.IndexFaces", die, unique_id="crash")
     with pytest.raises(WorkerDied):
-        _importer(s3, history, RekognitionGateway(client, "faces"), clock).process(message, first_attempt())
+        make_importer(gateway=RekognitionGateway(client, "faces")).process(message, first_attempt())
     client.meta.events.unregister("provide-client-params.rekognition.IndexFaces", unique_id="crash")
     assert history.get(obj).gateway_call_started
 
     clock.advance(LEASE_SECONDS + 1)
     stubber.add_response("search_faces_by_image", _matches(), _search_params(obj))
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
-    worker = _importer(s3, history, RekognitionGateway(client, "faces"), clock)
+    worker = make_importer(gateway=RekognitionGateway(client, "faces"))
     outcome = worker.process(message, first_attempt(receive_count=2))
     assert (outcome.label, outcome.reason) == ("indexed", "registered")
     assert history.get(obj).face_ids == (FACE,)
 
 
-def test_search_finding_no_face_in_the_image_continues_with_index_faces(s3, history, clock, rekognition):
+def test_search_finding_no_face_in_the_image_continues_with_index_faces(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
@@ -209,76 +210,74 @@ def test_search_finding_no_face_in_the_image_continues_with_index_faces(s3, hist
         {"FaceRecords": [], "UnindexedFaces": [{"Reasons": ["LOW_CONFIDENCE"]}]},
         _index_params(obj),
     )
-    outcome = _importer(s3, history, RekognitionGateway(client, "faces"), clock).process(
-        message, first_attempt()
-    )
+    outcome = make_importer(gateway=RekognitionGateway(client, "faces")).process(message, first_attempt())
     assert outcome.label == "invalid:no-face"
     record = history.get(obj)
     assert record.status == "invalid" and GATEWAY_CALL_ATTRIBUTE not in record.raw
 
 
-def test_faces_of_other_records_and_other_users_are_not_taken_for_this_image(s3, history, clock, rekognition):
+def test_faces_of_other_records_and_other_users_are_not_taken_for_this_image(
+    s3, history, clock, rekognition, make_importer
+):
     """The search matches by content: a near-identical photo of the same user (another record's face) and the
     same photo registered for another user are not this version's registration."""
     client, stubber = rekognition
     gateway = RekognitionGateway(client, "faces")
     other = put_image(s3, "other.jpg", jpeg_bytes("other"))
     stubber.add_response("index_faces", _indexed(OTHER_FACE), _index_params(other))
-    assert _importer(s3, history, gateway, clock).process(
-        import_message(other, user_id=USER), first_attempt()
-    )
+    assert make_importer(gateway=gateway).process(import_message(other, user_id=USER), first_attempt())
 
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
     with pytest.raises(WorkerDied):
-        _importer(s3, history, gateway, clock, before_finish=die).process(message, first_attempt())
+        make_importer(gateway=gateway, before_finish=die).process(message, first_attempt())
     clock.advance(LEASE_SECONDS + 1)
     stubber.add_response(
         "search_faces_by_image",
         _matches((OTHER_FACE, USER), (FACE, USER), (NEW_FACE, "someone else")),
         _search_params(obj),
     )
-    assert _importer(s3, history, gateway, clock).process(message, first_attempt(receive_count=2)).reason == (
+    assert make_importer(gateway=gateway).process(message, first_attempt(receive_count=2)).reason == (
         "recovered"
     )
     assert history.get(obj).face_ids == (FACE,)
     assert history.get(other).face_ids == (OTHER_FACE,)
 
 
-def test_only_other_records_faces_match_so_the_image_is_indexed(s3, history, clock, rekognition):
+def test_only_other_records_faces_match_so_the_image_is_indexed(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     gateway = RekognitionGateway(client, "faces")
     other = put_image(s3, "other.jpg", jpeg_bytes("other"))
     stubber.add_response("index_faces", _indexed(OTHER_FACE), _index_params(other))
-    _importer(s3, history, gateway, clock).process(import_message(other, user_id=USER), first_attempt())
+    make_importer(gateway=gateway).process(import_message(other, user_id=USER), first_attempt())
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     token, _ = history.claim(obj, lease_seconds=60)
     history.mark_gateway_call(obj, token, user_id=USER, fingerprint="f" * 64)
     clock.advance(61)
     stubber.add_response("search_faces_by_image", _matches((OTHER_FACE, USER)), _search_params(obj))
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
-    outcome = _importer(s3, history, gateway, clock).process(
-        import_message(obj, user_id=USER), first_attempt()
-    )
+    outcome = make_importer(gateway=gateway).process(import_message(obj, user_id=USER), first_attempt())
     assert (outcome.reason, history.get(obj).face_ids) == ("registered", (FACE,))
 
 
-def test_a_throttled_index_faces_settles_the_mark_a_timeout_keeps_it(s3, history, clock, rekognition):
+def test_a_throttled_index_faces_settles_the_mark_a_timeout_keeps_it(s3, history, rekognition, make_importer):
     client, stubber = rekognition
     gateway = RekognitionGateway(client, "faces")
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     # Throttled on the only attempt: Rekognition did nothing, the next attempt needs no search.
     stubber.add_client_error("index_faces", service_error_code="ThrottlingException", http_status_code=400)
-    assert _importer(s3, history, gateway, clock).process(message, first_attempt()).busy
+    assert make_importer(gateway=gateway).process(message, first_attempt()).busy
     assert (history.get(obj).status, history.get(obj).gateway_call_started) == ("queued", False)
     # A server error may hide a registration: the mark stays and the next attempt searches first.
     stubber.add_client_error("index_faces", service_error_code="InternalServerError", http_status_code=500)
-    assert _importer(s3, history, gateway, clock).process(message, first_attempt(receive_count=2)).busy
+    assert make_importer(gateway=gateway).process(message, first_attempt(receive_count=2)).busy
     assert history.get(obj).gateway_call_started is True
     stubber.add_response("search_faces_by_image", _matches((FACE, USER)), _search_params(obj))
-    outcome = _importer(s3, history, gateway, clock).process(message, first_attempt(receive_count=3))
+    outcome = make_importer(gateway=gateway).process(message, first_attempt(receive_count=3))
     assert (outcome.label, outcome.reason, history.get(obj).face_ids) == ("indexed", "recovered", (FACE,))
 
 
@@ -290,14 +289,16 @@ def _delete_marker_event(s3, obj: ObjectRef, sequencer: str) -> DeleteMessage:
     )
 
 
-def test_deleted_while_the_crashed_worker_lay_dead_no_face_remains(s3, history, clock, rekognition):
+def test_deleted_while_the_crashed_worker_lay_dead_no_face_remains(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     gateway = RekognitionGateway(client, "faces")
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
     with pytest.raises(WorkerDied):
-        _importer(s3, history, gateway, clock, before_finish=die).process(message, first_attempt())
+        make_importer(gateway=gateway, before_finish=die).process(message, first_attempt())
     clock.advance(LEASE_SECONDS + 1)
     # The deleter finds a dead claim that called Rekognition: it looks the face up by image and removes it.
     stubber.add_response("search_faces_by_image", _matches((FACE, USER)), _search_params(obj))
@@ -309,12 +310,10 @@ def test_deleted_while_the_crashed_worker_lay_dead_no_face_remains(s3, history, 
     record = history.get(obj)
     assert record.status == "deleted" and GATEWAY_CALL_ATTRIBUTE not in record.raw
     # The import's redelivery: nothing left to do, no Rekognition call.
-    assert (
-        _importer(s3, history, gateway, clock).process(message, first_attempt(2)).label == "skipped:deleted"
-    )
+    assert make_importer(gateway=gateway).process(message, first_attempt(2)).label == "skipped:deleted"
 
 
-def test_deleted_while_the_dead_workers_lease_still_ran(s3, history, clock, rekognition):
+def test_deleted_while_the_dead_workers_lease_still_ran(s3, history, clock, rekognition, make_importer):
     """Before the lease ends the deleter cannot tell a dead worker from a slow one: it leaves the mark, and
     the import's redelivery takes the face back."""
     client, stubber = rekognition
@@ -323,7 +322,7 @@ def test_deleted_while_the_dead_workers_lease_still_ran(s3, history, clock, reko
     message = import_message(obj, user_id=USER)
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
     with pytest.raises(WorkerDied):
-        _importer(s3, history, gateway, clock, before_finish=die).process(message, first_attempt())
+        make_importer(gateway=gateway, before_finish=die).process(message, first_attempt())
     deleter = Deleter(s3=s3, history=history, gateway=gateway, clock=clock)
     assert deleter.process(_delete_marker_event(s3, obj, "0A")).label == "deleted"
     assert history.get(obj).gateway_call_started
@@ -332,50 +331,50 @@ def test_deleted_while_the_dead_workers_lease_still_ran(s3, history, clock, reko
     stubber.add_response(
         "delete_faces", {"DeletedFaces": [FACE]}, {"CollectionId": "faces", "FaceIds": [FACE]}
     )
-    assert (
-        _importer(s3, history, gateway, clock).process(message, first_attempt(2)).label == "skipped:deleted"
-    )
+    assert make_importer(gateway=gateway).process(message, first_attempt(2)).label == "skipped:deleted"
     assert GATEWAY_CALL_ATTRIBUTE not in history.get(obj).raw
 
 
 # ------------------------------------------------------------------------------------ fake index: outcomes
-def test_crash_then_the_version_became_stale_its_face_is_taken_back(s3, history, clock, face_index):
+def test_crash_then_the_version_became_stale_its_face_is_taken_back(
+    s3, history, clock, face_index, make_importer
+):
     v1 = put_image(s3, "a.jpg", jpeg_bytes("v1"))
     message = import_message(v1)
     with pytest.raises(WorkerDied):
-        _importer(s3, history, face_index, clock, before_finish=die).process(message, first_attempt())
+        make_importer(before_finish=die).process(message, first_attempt())
     put_image(s3, "a.jpg", jpeg_bytes("v2"))  # v1 is no longer current
     clock.advance(LEASE_SECONDS + 1)
-    outcome = _importer(s3, history, face_index, clock).process(message, first_attempt(2))
+    outcome = make_importer().process(message, first_attempt(2))
     assert outcome.label == "skipped:stale"
     assert face_index.faces == {} and face_index.register_calls == 1
     assert history.get(v1).raw["deregistered_unrecorded_faces"] == ["face-1"]
 
 
-def test_crash_then_a_duplicate_was_indexed_the_image_stays_registered_once(s3, history, clock, face_index):
+def test_crash_then_a_duplicate_was_indexed_the_image_stays_registered_once(
+    s3, clock, face_index, make_importer
+):
     data = jpeg_bytes("same")
     first = put_image(s3, "first.jpg", data)
     with pytest.raises(WorkerDied):
-        _importer(s3, history, face_index, clock, before_finish=die).process(
-            import_message(first), first_attempt()
-        )
+        make_importer(before_finish=die).process(import_message(first), first_attempt())
     clock.advance(LEASE_SECONDS + 1)  # the dead worker's fingerprint claim lapses with its lease
     second = put_image(s3, "second.jpg", data)
-    assert _importer(s3, history, face_index, clock).process(
-        import_message(second), first_attempt()
-    ).label == ("indexed")
-    outcome = _importer(s3, history, face_index, clock).process(import_message(first), first_attempt(2))
+    assert make_importer().process(import_message(second), first_attempt()).label == "indexed"
+    outcome = make_importer().process(import_message(first), first_attempt(2))
     assert outcome.label == "skipped:duplicate"
     assert face_index.registered_keys() == ["second.jpg"]
 
 
-def test_crash_during_a_reindex_leaves_the_image_registered_once(s3, history, clock, face_index):
+def test_crash_during_a_reindex_leaves_the_image_registered_once(
+    s3, history, clock, face_index, make_importer
+):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
-    importer = _importer(s3, history, face_index, clock)
+    importer = make_importer()
     assert importer.process(import_message(obj), first_attempt()).label == "indexed"
     reindex = import_message(obj, mode="reindex")
     with pytest.raises(WorkerDied):
-        _importer(s3, history, face_index, clock, before_finish=die).process(reindex, first_attempt())
+        make_importer(before_finish=die).process(reindex, first_attempt())
     assert len(face_index.faces) == 2  # the earlier registration and the dead worker's
     clock.advance(LEASE_SECONDS + 1)
     outcome = importer.process(reindex, first_attempt(2))
@@ -385,16 +384,18 @@ def test_crash_during_a_reindex_leaves_the_image_registered_once(s3, history, cl
 
 
 # ------------------------------------------------------------------------------------ http gateway
-def test_http_crash_after_the_api_registered_is_recorded_as_already_registered(s3, history, clock):
+def test_http_crash_after_the_api_registered_is_recorded_as_already_registered(
+    s3, history, clock, make_importer
+):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, user_id=USER)
     with ScriptedGateway() as api:
         gateway = HttpGateway(api.url, timeout_seconds=5)
         api.script += [Scripted(200, b'{"ImageId": "p-1"}'), Scripted(409, b'{"message": "exists"}')]
         with pytest.raises(WorkerDied):
-            _importer(s3, history, gateway, clock, before_finish=die).process(message, first_attempt())
+            make_importer(gateway=gateway, before_finish=die).process(message, first_attempt())
         clock.advance(LEASE_SECONDS + 1)
-        outcome = _importer(s3, history, gateway, clock).process(message, first_attempt(2))
+        outcome = make_importer(gateway=gateway).process(message, first_attempt(2))
         paths = [r.path for r in api.received]
     assert (outcome.label, outcome.reason) == ("indexed", "already-registered")
     record = history.get(obj)
@@ -403,7 +404,9 @@ def test_http_crash_after_the_api_registered_is_recorded_as_already_registered(s
     assert paths == ["/api/register", "/api/register"]  # no lookup call, no deregistration
 
 
-def test_unversioned_bucket_crash_recovery_searches_without_a_version(s3, history, clock, rekognition):
+def test_unversioned_bucket_crash_recovery_searches_without_a_version(
+    s3, history, clock, rekognition, make_importer
+):
     client, stubber = rekognition
     obj = put_image(s3, "u.jpg", jpeg_bytes("u"), bucket="flat")
     message = import_message(obj, user_id=USER)
@@ -412,7 +415,7 @@ def test_unversioned_bucket_crash_recovery_searches_without_a_version(s3, histor
         "index_faces", _indexed(FACE), {**_index_params(obj), "Image": {"S3Object": unversioned}}
     )
     with pytest.raises(WorkerDied):
-        _importer(s3, history, RekognitionGateway(client, "faces"), clock, before_finish=die).process(
+        make_importer(gateway=RekognitionGateway(client, "faces"), before_finish=die).process(
             message, first_attempt()
         )
     clock.advance(LEASE_SECONDS + 1)
@@ -421,15 +424,13 @@ def test_unversioned_bucket_crash_recovery_searches_without_a_version(s3, histor
         _matches((FACE, USER)),
         {**_search_params(obj), "Image": {"S3Object": unversioned}},
     )
-    outcome = _importer(s3, history, RekognitionGateway(client, "faces"), clock).process(
-        message, first_attempt(2)
-    )
+    outcome = make_importer(gateway=RekognitionGateway(client, "faces")).process(message, first_attempt(2))
     assert outcome.reason == "recovered" and history.get(obj).face_ids == (FACE,)
 
 
 # ------------------------------------------------------------------------------------ permanently deleted
 def test_a_version_deleted_for_good_while_its_worker_lay_dead_is_recorded_unverifiable(
-    s3, history, clock, rekognition
+    s3, history, clock, rekognition, make_importer
 ):
     """Known limit: Rekognition cannot search a version that no longer exists. It is not silent: the record
     says so (and the log has an error line)."""
@@ -438,7 +439,7 @@ def test_a_version_deleted_for_good_while_its_worker_lay_dead_is_recorded_unveri
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     stubber.add_response("index_faces", _indexed(FACE), _index_params(obj))
     with pytest.raises(WorkerDied):
-        _importer(s3, history, gateway, clock, before_finish=die).process(
+        make_importer(gateway=gateway, before_finish=die).process(
             import_message(obj, user_id=USER), first_attempt()
         )
     clock.advance(LEASE_SECONDS + 1)

@@ -15,7 +15,6 @@ from indexer_fixtures import Scripted, ScriptedGateway, first_attempt, import_me
 from handlers.common.contracts import ObjectRef, dump_message
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected, RegistrationRequest
 from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
-from handlers.throttled_indexer.importer import Importer
 
 OBJ = ObjectRef(bucket="images", key="a.jpg", version_id="v1")
 # Every scripted delay is bounded; the client timeout in these tests is far below it.
@@ -144,9 +143,9 @@ def test_sigv4_signs_for_execute_api(api):
     assert "X-Amz-Date" in api.received[0].headers
 
 
-def test_importer_with_the_http_gateway_end_to_end(api, s3, history, clock):
+def test_importer_with_the_http_gateway_end_to_end(api, s3, history, make_importer):
     gateway = HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT)
-    importer = Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6, clock=clock)
+    importer = make_importer(gateway=gateway)
     data = jpeg_bytes("portal")
     first = put_image(s3, "one.jpg", data)
     second = put_image(s3, "two.jpg", jpeg_bytes("other"))
@@ -165,12 +164,12 @@ def test_importer_with_the_http_gateway_end_to_end(api, s3, history, clock):
     assert (busy.done, busy.busy, busy.retry_after) == (False, True, 7)
 
 
-def test_a_slow_gateway_in_a_batch_defers_the_rest_instead_of_blocking(api, s3, history, clock):
+def test_a_slow_gateway_in_a_batch_defers_the_rest_instead_of_blocking(api, s3, history, make_importer):
     from handlers.throttled_indexer.batch import BatchConfig, BatchRunner
     from handlers.throttled_indexer.deleter import Deleter
 
     gateway = HttpGateway(api.url, timeout_seconds=CLIENT_TIMEOUT)
-    importer = Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6, clock=clock)
+    importer = make_importer(gateway=gateway)
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName="slow-test")["QueueUrl"]
     objs = [put_image(s3, f"{i}.jpg", jpeg_bytes(f"slow{i}")) for i in range(3)]

@@ -18,7 +18,6 @@ from indexer_fixtures import (
 
 from handlers.common.contracts import HistoryStatus, ObjectRef
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected
-from handlers.throttled_indexer.importer import Importer
 
 
 def _tags(s3, obj: ObjectRef) -> dict[str, str]:
@@ -90,16 +89,8 @@ def test_same_bytes_for_the_same_user_are_registered_once(s3, history, importer,
     assert face_index.registered_keys() == ["one.jpg", "three.jpg"]
 
 
-def test_a_permanent_refusal_is_recorded_and_quarantined(s3, history, face_index, clock):
-    importer = Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=1_000_000,
-        quarantine_bucket=QUARANTINE_BUCKET,
-        quarantine_prefix="failed/",
-        clock=clock,
-    )
+def test_a_permanent_refusal_is_recorded_and_quarantined(s3, history, face_index, clock, make_importer):
+    importer = make_importer(quarantine_bucket=QUARANTINE_BUCKET, quarantine_prefix="failed/")
     obj = put_image(s3, "noface.jpg", jpeg_bytes("x"))
     face_index.script.append(GatewayRejected("no-face", "no face", {"unindexed_reasons": ["LOW_CONFIDENCE"]}))
     outcome = importer.process(import_message(obj), first_attempt())
@@ -118,8 +109,8 @@ def test_a_permanent_refusal_is_recorded_and_quarantined(s3, history, face_index
     assert importer.process(import_message(again), first_attempt()).label == "indexed"
 
 
-def test_an_image_over_the_size_limit_is_invalid(s3, history, face_index, clock):
-    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=1000, clock=clock)
+def test_an_image_over_the_size_limit_is_invalid(s3, face_index, make_importer):
+    importer = make_importer(max_image_bytes=1000)
     obj = put_image(s3, "big.jpg", jpeg_bytes("big", size=5000))
     assert importer.process(import_message(obj), first_attempt()).label == "invalid:too-large"
     assert face_index.register_calls == 0
@@ -152,10 +143,10 @@ def test_an_unexpected_error_gives_the_claim_back_and_propagates(s3, history, im
     assert history.get(obj).status == "queued"
 
 
-def test_properties_by_reference(s3, history, face_index, clock):
+def test_properties_by_reference(s3, face_index, make_importer):
     captured = []
     face_index.on_register = captured.append
-    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    importer = make_importer()
     s3.put_object(Bucket=IMAGE_BUCKET, Key="props/u1.json", Body=json.dumps({"dept": "R&D", "name": "Ann"}))
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj, properties_ref=f"s3://{IMAGE_BUCKET}/props/u1.json")
@@ -186,13 +177,13 @@ def test_redelivery_sets_a_missing_tag(s3, history, importer, face_index):
     assert face_index.register_calls == 0
 
 
-def test_needs_bytes_gateways_get_the_exact_image(s3, history, clock):
+def test_needs_bytes_gateways_get_the_exact_image(s3, make_importer):
     from indexer_fixtures import FakeFaceIndex
 
     gateway = FakeFaceIndex(needs_bytes=True)
     seen = []
     gateway.on_register = lambda request: seen.append(request.image)
-    importer = Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6, clock=clock)
+    importer = make_importer(gateway=gateway)
     data = jpeg_bytes("exact", size=700_000)  # several streaming chunks
     obj = put_image(s3, "big.jpg", data)
     assert importer.process(import_message(obj), first_attempt()).label == "indexed"

@@ -11,7 +11,6 @@ from indexer_fixtures import IMAGE_BUCKET, first_attempt, import_message, jpeg_b
 from handlers.common.contracts import DeleteMessage, ObjectRef
 from handlers.common.history import pad_sequencer
 from handlers.throttled_indexer.gateway import GatewayBusy
-from handlers.throttled_indexer.importer import Importer
 
 
 def _delete_event(s3, obj: ObjectRef, sequencer: str, *, version: str | None = None) -> DeleteMessage:
@@ -27,11 +26,11 @@ def _delete_event(s3, obj: ObjectRef, sequencer: str, *, version: str | None = N
     )
 
 
-def test_two_workers_on_the_same_object_register_it_once(s3, history, face_index, clock):
+def test_two_workers_on_the_same_object_register_it_once(s3, face_index, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     message = import_message(obj)
-    worker_a = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
-    worker_b = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    worker_a = make_importer()
+    worker_b = make_importer()
     seen_by_b = []
     # B receives a duplicate of the message while A is inside the gateway call.
     face_index.on_register = lambda request: seen_by_b.append(worker_b.process(message, first_attempt()))
@@ -44,10 +43,10 @@ def test_two_workers_on_the_same_object_register_it_once(s3, history, face_index
     assert face_index.register_calls == 1 and face_index.registered_keys() == ["a.jpg"]
 
 
-def test_a_worker_that_died_is_taken_over_after_its_lease(s3, history, face_index, clock):
+def test_a_worker_that_died_is_taken_over_after_its_lease(s3, history, clock, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     _token, _ = history.claim(obj, lease_seconds=120)  # a worker claimed, then its invocation died
-    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    importer = make_importer()
     assert importer.process(import_message(obj), first_attempt()).label == "retry:in-progress"
     clock.advance(121)
     assert importer.process(import_message(obj), first_attempt(receive_count=2)).label == "indexed"
@@ -77,7 +76,9 @@ def test_delete_after_the_import_finished(s3, history, importer, deleter, face_i
     assert face_index.deregister_calls == 1
 
 
-def test_delete_while_reading_the_image_before_the_gateway_call(s3, history, face_index, clock, deleter):
+def test_delete_while_reading_the_image_before_the_gateway_call(
+    s3, history, face_index, deleter, make_importer
+):
     """The S3 delete and the delete event are processed after the claim, before the gateway call."""
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     real_claim = history.claim_fingerprint
@@ -87,23 +88,19 @@ def test_delete_while_reading_the_image_before_the_gateway_call(s3, history, fac
         assert deleter.process(_delete_event(s3, obj, "0B")).label == "deleted"
         return result
 
-    importer = Importer(
-        s3=s3,
-        history=_Spy(history, claim_fingerprint=claim_then_delete),
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-    )
+    importer = make_importer(history=_Spy(history, claim_fingerprint=claim_then_delete))
     outcome = importer.process(import_message(obj), first_attempt())
     assert outcome.done and outcome.label == "skipped:deleted"
     assert face_index.register_calls == 0 and face_index.faces == {}
     assert history.get(obj).status == "deleted"
 
 
-def test_delete_during_the_gateway_call_is_undone_by_the_importer(s3, history, face_index, clock, deleter):
+def test_delete_during_the_gateway_call_is_undone_by_the_importer(
+    s3, history, face_index, deleter, make_importer
+):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     face_index.on_register = lambda request: deleter.process(_delete_event(s3, obj, "0C"))
-    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    importer = make_importer()
     outcome = importer.process(import_message(obj), first_attempt())
     assert (outcome.label, outcome.done) == ("deleted:while-indexing", True)
     assert face_index.faces == {} and face_index.deregister_calls == 1
@@ -112,36 +109,22 @@ def test_delete_during_the_gateway_call_is_undone_by_the_importer(s3, history, f
     assert "pending_deregistration" not in record.raw
 
 
-def test_delete_between_the_gateway_call_and_the_final_write(s3, history, face_index, clock, deleter):
+def test_delete_between_the_gateway_call_and_the_final_write(s3, history, face_index, deleter, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
-    importer = Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-        before_finish=lambda ref: deleter.process(_delete_event(s3, obj, "0D")),
-    )
+    importer = make_importer(before_finish=lambda ref: deleter.process(_delete_event(s3, obj, "0D")))
     assert importer.process(import_message(obj), first_attempt()).label == "deleted:while-indexing"
     assert face_index.faces == {} and history.get(obj).status == "deleted"
 
 
-def test_a_failed_take_back_is_finished_by_the_next_delivery(s3, history, face_index, clock, deleter):
+def test_a_failed_take_back_is_finished_by_the_next_delivery(s3, history, face_index, deleter, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     face_index.deregister_script.append(GatewayBusy("HTTP 503"))
-    importer = Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-        before_finish=lambda ref: deleter.process(_delete_event(s3, obj, "0E")),
-    )
+    importer = make_importer(before_finish=lambda ref: deleter.process(_delete_event(s3, obj, "0E")))
     outcome = importer.process(import_message(obj), first_attempt())
     assert outcome.busy and not outcome.done
     assert len(face_index.faces) == 1  # still registered: the take-back is pending
     assert history.get(obj).raw["pending_deregistration"] is True
-    plain = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    plain = make_importer()
     assert plain.process(import_message(obj), first_attempt(receive_count=2)).label == "skipped:deleted"
     assert face_index.faces == {} and "pending_deregistration" not in history.get(obj).raw
 
@@ -217,7 +200,7 @@ def test_unversioned_delete_then_new_content_under_the_same_key(s3, history, imp
 
 
 @pytest.mark.parametrize("step", ["before-claim", "after-claim", "after-fingerprint", "gateway", "finish"])
-def test_a_delete_at_any_step_leaves_no_face(s3, history, face_index, clock, deleter, step):
+def test_a_delete_at_any_step_leaves_no_face(s3, history, face_index, deleter, step, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
     fired = []
 
@@ -235,14 +218,7 @@ def test_a_delete_at_any_step_leaves_no_face(s3, history, face_index, clock, del
     spy = _Spy(history, before=hooks)
     if step == "gateway":
         face_index.on_register = delete_now
-    importer = Importer(
-        s3=s3,
-        history=spy,
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-        before_finish=delete_now if step == "finish" else None,
-    )
+    importer = make_importer(history=spy, before_finish=delete_now if step == "finish" else None)
     outcome = importer.process(import_message(obj), first_attempt())
     assert fired == [step]
     assert outcome.done
@@ -277,9 +253,9 @@ class _Spy:
         return wrapped
 
 
-def test_a_delete_during_a_reindex_removes_old_and_new_faces(s3, history, face_index, clock, deleter):
+def test_a_delete_during_a_reindex_removes_old_and_new_faces(s3, history, face_index, deleter, make_importer):
     obj = put_image(s3, "a.jpg", jpeg_bytes("a"))
-    importer = Importer(s3=s3, history=history, gateway=face_index, max_image_bytes=10**6, clock=clock)
+    importer = make_importer()
     assert importer.process(import_message(obj), first_attempt()).label == "indexed"
     face_index.on_register = lambda request: deleter.process(_delete_event(s3, obj, "10"))
     outcome = importer.process(import_message(obj, mode="reindex"), first_attempt())
@@ -287,17 +263,12 @@ def test_a_delete_during_a_reindex_removes_old_and_new_faces(s3, history, face_i
     assert face_index.faces == {} and history.get(obj).status == "deleted"
 
 
-def test_a_newer_version_indexed_while_an_older_one_registers(s3, history, face_index, clock, deleter):
+def test_a_newer_version_indexed_while_an_older_one_registers(
+    s3, history, face_index, deleter, make_importer
+):
     """Per-image gateways (Rekognition): the older version's face is taken back."""
     v1 = put_image(s3, "a.jpg", jpeg_bytes("v1"))
-    importer = Importer(
-        s3=s3,
-        history=history,
-        gateway=face_index,
-        max_image_bytes=10**6,
-        clock=clock,
-        retire_superseded=deleter.retire_superseded,
-    )
+    importer = make_importer(retire_superseded=deleter.retire_superseded)
     v2_holder = []
 
     def upload_and_index_v2(request):
@@ -313,7 +284,7 @@ def test_a_newer_version_indexed_while_an_older_one_registers(s3, history, face_
     assert (history.get(v1).status, history.get(v1).reason) == ("skipped", "superseded")
 
 
-def test_superseding_keeps_a_user_level_registration(s3, history, clock):
+def test_superseding_keeps_a_user_level_registration(s3, history, make_importer):
     """HTTP-like gateways register the user, not the image: a newer version carries the registration on."""
     from indexer_fixtures import FakeFaceIndex
 
@@ -321,14 +292,7 @@ def test_superseding_keeps_a_user_level_registration(s3, history, clock):
 
     gateway = FakeFaceIndex(registers_per_image=False)
     deleter = Deleter(s3=s3, history=history, gateway=gateway)
-    importer = Importer(
-        s3=s3,
-        history=history,
-        gateway=gateway,
-        max_image_bytes=10**6,
-        clock=clock,
-        retire_superseded=deleter.retire_superseded,
-    )
+    importer = make_importer(gateway=gateway, retire_superseded=deleter.retire_superseded)
     v1 = put_image(s3, "a.jpg", jpeg_bytes("v1"))
     importer.process(import_message(v1), first_attempt())
     v2 = put_image(s3, "a.jpg", jpeg_bytes("v2"))

@@ -10,7 +10,6 @@ import random
 import boto3
 import pytest
 from indexer_fixtures import (
-    create_history_table,
     import_message,
     jpeg_bytes,
     put_image,
@@ -38,8 +37,8 @@ from handlers.throttled_indexer.pacing import (
     PacedGateway,
     Pacer,
 )
-from offline.gateway_limits import TokenBucket
-from offline.http_gateway import RegistrationApi
+from offline.gateways.limits import TokenBucket
+from offline.gateways.registration_api import RegistrationApi
 
 RATE = 5.0
 
@@ -57,20 +56,15 @@ class SimClock:
         self.now += seconds
 
 
-@pytest.fixture
-def table(aws):
-    return create_history_table(boto3.resource("dynamodb", region_name="us-east-1"))
-
-
 # ------------------------------------------------------------------------------------------ the slot book
-def test_workers_racing_for_slots_in_dynamodb_each_get_their_own_slot(table):
+def test_workers_racing_for_slots_in_dynamodb_each_get_their_own_slot(history_table):
     """Four workers (each its own book and client, as separate Lambda environments) take 25 slots each at
     the same instant, in turn: every book but the last writer's is stale, so each reservation first loses the
     conditional write, learns the current slot from the failure and takes the next one. 100 distinct slots,
     1/rate apart, none lost to the races."""
     workers, per_worker = 4, 25
     books = [
-        DynamoSlotBook(boto3.resource("dynamodb", region_name="us-east-1").Table(table.name))
+        DynamoSlotBook(boto3.resource("dynamodb", region_name="us-east-1").Table(history_table.name))
         for _ in range(workers)
     ]
     pacers = [
@@ -98,13 +92,13 @@ def test_workers_racing_for_slots_in_dynamodb_each_get_their_own_slot(table):
     assert len(lost) >= workers * per_worker - 1 - workers  # the races did happen (stale books)
 
 
-def test_the_pacer_item_stays_out_of_every_history_query(table):
+def test_the_pacer_item_stays_out_of_every_history_query(history_table):
     """Item layout: pk pacer#<api>, sk pacer, next_slot only: no index attribute (run, user, failure) and
     no TTL."""
-    Pacer({"DeleteFaces": RATE}, DynamoSlotBook(table), clock=lambda: 50.0, sleep=lambda s: None).acquire(
-        "DeleteFaces"
-    )
-    items = table.scan()["Items"]
+    Pacer(
+        {"DeleteFaces": RATE}, DynamoSlotBook(history_table), clock=lambda: 50.0, sleep=lambda s: None
+    ).acquire("DeleteFaces")
+    items = history_table.scan()["Items"]
     assert len(items) == 1
     item = items[0]
     assert (item[PARTITION_KEY], item[SORT_KEY]) == (f"{PACER_PK_PREFIX}DeleteFaces", "pacer")

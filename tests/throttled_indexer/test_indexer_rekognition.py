@@ -185,10 +185,10 @@ def test_external_image_id_examples():
     assert external_image_id("日本" * 64).startswith(HASHED_PREFIX)  # 128 chars, too long escaped
 
 
-def test_importer_with_the_rekognition_gateway_records_ids_and_the_external_id_mapping(s3, history, clock):
+def test_importer_with_the_rekognition_gateway_records_ids_and_the_external_id_mapping(
+    s3, history, make_importer
+):
     from indexer_fixtures import first_attempt, import_message, jpeg_bytes, put_image
-
-    from handlers.throttled_indexer.importer import Importer
 
     client = boto3.client("rekognition", region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
     obj = put_image(s3, "photos/a b.jpg", jpeg_bytes("r"))
@@ -208,13 +208,7 @@ def test_importer_with_the_rekognition_gateway_records_ids_and_the_external_id_m
                 "DetectionAttributes": [],
             },
         )
-        importer = Importer(
-            s3=s3,
-            history=history,
-            gateway=RekognitionGateway(client, "faces"),
-            max_image_bytes=10**6,
-            clock=clock,
-        )
+        importer = make_importer(gateway=RekognitionGateway(client, "faces"))
         outcome = importer.process(import_message(obj, user_id="José García"), first_attempt())
         stubber.assert_no_pending_responses()
     assert outcome.label == "indexed"
