@@ -13,6 +13,7 @@ from . import defaults
 from .alarms import function_errors_alarm, queue_not_empty_alarm
 from .builders import ExpiryRule, SecureBucket, secure_bucket, secure_queue, secure_topic
 from .defaults import Statement
+from .existing import Handle, create_or_use
 from .iam import allow, policy_document, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
 from .names import aws_context, physical_name, stack_scoped_name
@@ -58,19 +59,22 @@ class InventoryPipeline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # ---- image bucket (created, or given by name)
-        self.image_bucket: SecureBucket | None = None
-        if bucket.name is None:
-            self.image_bucket = secure_bucket(
-                f"{name}-images",
-                self,
-                versioned=bucket.versioned,
-                force_destroy=bucket.force_destroy,
+        def create_images() -> Handle[SecureBucket]:
+            images = secure_bucket(
+                f"{name}-images", self, versioned=bucket.versioned, force_destroy=bucket.force_destroy
             )
-            self.image_bucket_name: pulumi.Output[str] = self.image_bucket.bucket.bucket
-            self.image_bucket_arn: pulumi.Output[str] = self.image_bucket.bucket.arn
-        else:
-            self.image_bucket_name = pulumi.Output.from_input(bucket.name)
-            self.image_bucket_arn = pulumi.Output.concat("arn:", ctx.partition, ":s3:::", bucket.name)
+            return Handle(images.bucket.bucket, images.bucket.arn, images)
+
+        images = create_or_use(
+            bucket.name,
+            use=lambda given: Handle(
+                pulumi.Output.from_input(given), pulumi.Output.concat("arn:", ctx.partition, ":s3:::", given)
+            ),
+            create=create_images,
+        )
+        self.image_bucket: SecureBucket | None = images.created
+        self.image_bucket_name: pulumi.Output[str] = images.id
+        self.image_bucket_arn: pulumi.Output[str] = images.arn
 
         # ---- inventory bucket: inventory deliveries, batch manifests, reports, run state
         image_bucket_arn = self.image_bucket_arn

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from .alarms import alarm_topic, function_errors_alarm, oldest_message_alarm, queue_not_empty_alarm
 from .builders import SecureTopic, secure_queue, secure_table
+from .existing import Handle, create_or_use
 from .iam import allow, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
 from .names import aws_context, physical_name, sns_topic_arn
@@ -88,23 +89,25 @@ class ThrottledIndexer(pulumi.ComponentResource):
         )
 
         # ---- face collection (created or given) / HTTP gateway
-        self.collection: aws.rekognition.Collection | None = None
-        self.collection_id: pulumi.Output[str] | None = None
-        collection_arn = None
+        def create_collection() -> Handle[aws.rekognition.Collection]:
+            faces = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-faces"
+            collection = aws.rekognition.Collection(
+                f"{name}-collection", collection_id=_collection_name(faces), opts=child
+            )
+            return Handle(collection.collection_id, collection.arn, collection)
+
+        collection: Handle[aws.rekognition.Collection] | None = None
         if section.gateway == "rekognition":
-            if section.collection_id is None:
-                self.collection = aws.rekognition.Collection(
-                    f"{name}-collection",
-                    collection_id=_collection_name(
-                        f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-faces"
-                    ),
-                    opts=child,
-                )
-                self.collection_id = self.collection.collection_id
-                collection_arn = self.collection.arn
-            else:
-                self.collection_id = pulumi.Output.from_input(section.collection_id)
-                collection_arn = ctx.arn("rekognition", f"collection/{section.collection_id}")
+            collection = create_or_use(
+                section.collection_id,
+                use=lambda given: Handle(
+                    pulumi.Output.from_input(given), ctx.arn("rekognition", f"collection/{given}")
+                ),
+                create=create_collection,
+            )
+        self.collection = collection.created if collection else None
+        self.collection_id = collection.id if collection else None
+        collection_arn = collection.arn if collection else None
 
         # ---- deletions from the image bucket, via EventBridge (the rule exists before the queue's policy)
         self.delete_rule: aws.cloudwatch.EventRule | None = None
@@ -294,12 +297,14 @@ class ThrottledIndexer(pulumi.ComponentResource):
         )
 
         # ---- alarms
-        self.alarm_topic: SecureTopic | None = None
-        if section.alarm_actions:
-            alarm_actions: list[pulumi.Input[str]] = list(section.alarm_actions)
-        else:
-            self.alarm_topic = alarm_topic(f"{name}-alarms", self, ctx, topic_name=self.alarm_topic_name())
-            alarm_actions = [self.alarm_topic.topic.arn]
+        def create_alarm_topic() -> tuple[list[pulumi.Input[str]], SecureTopic | None]:
+            topic = alarm_topic(f"{name}-alarms", self, ctx, topic_name=self.alarm_topic_name())
+            return [topic.topic.arn], topic
+
+        # Existing alarm targets (SNS topics, functions: the stack's alarmActions), or a topic of our own.
+        alarm_actions, self.alarm_topic = create_or_use(
+            section.alarm_actions, use=lambda given: (list(given), None), create=create_alarm_topic
+        )
         self.alarm_actions = alarm_actions
         self.alarms = {
             "dlq-not-empty": queue_not_empty_alarm(
