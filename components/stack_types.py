@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
+from handlers.common.shared_settings import matching
+
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
@@ -24,50 +26,39 @@ _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
 _ACCOUNT = r"\d{12}"
 
 
-def _pattern(regex: str, what: str) -> AfterValidator:
-    compiled = re.compile(regex)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"must be {what}, got {value!r}")
-        return value
-
-    return AfterValidator(check)
-
-
 LambdaArn = Annotated[
     str,
-    _pattern(
+    matching(
         rf"{_PARTITION}:lambda:{_REGION}:{_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}}",
         "a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>, unqualified)",
     ),
 ]
 QueueArn = Annotated[
-    str, _pattern(rf"{_PARTITION}:sqs:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,80}}", "an SQS queue ARN")
+    str, matching(rf"{_PARTITION}:sqs:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,80}}", "an SQS queue ARN")
 ]
 QueueUrl = Annotated[
     str,
-    _pattern(
+    matching(
         r"https://sqs\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com(?:\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}",
         "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
     ),
 ]
 TableArn = Annotated[
     str,
-    _pattern(
+    matching(
         rf"{_PARTITION}:dynamodb:{_REGION}:{_ACCOUNT}:table/[A-Za-z0-9_.-]{{3,255}}", "a DynamoDB table ARN"
     ),
 ]
 ExecuteApiArn = Annotated[
     str,
-    _pattern(
+    matching(
         rf"{_PARTITION}:execute-api:{_REGION}:{_ACCOUNT}:[a-z0-9]{{10}}/[A-Za-z0-9_*-]+/[A-Z*]+/\S*",
         "an execute-api ARN (arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>)",
     ),
 ]
 AlarmActionArn = Annotated[
     str,
-    _pattern(
+    matching(
         rf"{_PARTITION}:(?:sns:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}"
         rf"|lambda:{_REGION}:{_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}})",
         "an SNS topic ARN or Lambda function ARN",

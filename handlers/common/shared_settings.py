@@ -21,7 +21,8 @@ REKOGNITION_MAX_IMAGE_BYTES = 15 * 1024 * 1024
 MAX_HISTORY_TTL_DAYS = 365
 
 
-def _pattern(regex: str, what: str) -> AfterValidator:
+def matching(regex: str, what: str) -> AfterValidator:
+    """A validator: the whole value matches `regex`; the error says it must be `what`."""
     compiled = re.compile(regex)
 
     def check(value: str) -> str:
@@ -72,14 +73,14 @@ BucketName = Annotated[str, AfterValidator(_bucket_name)]
 ImageSuffix = Annotated[str, AfterValidator(_suffix)]
 GatewayUrl = Annotated[str, AfterValidator(_gateway_url)]
 S3Prefix = Annotated[
-    str, _pattern(r"(?:[^\x00-\x1f/][^\x00-\x1f]{0,500}/)?", "empty or an S3 key prefix ending in '/'")
+    str, matching(r"(?:[^\x00-\x1f/][^\x00-\x1f]{0,500}/)?", "empty or an S3 key prefix ending in '/'")
 ]
 CollectionId = Annotated[
-    str, _pattern(r"[a-zA-Z0-9_.\-]{1,255}", "a Rekognition collection id ([a-zA-Z0-9_.-], 1-255)")
+    str, matching(r"[a-zA-Z0-9_.\-]{1,255}", "a Rekognition collection id ([a-zA-Z0-9_.-], 1-255)")
 ]
 SecretArn = Annotated[
     str,
-    _pattern(
+    matching(
         r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+",
         "a Secrets Manager secret ARN",
     ),
