@@ -140,7 +140,7 @@ def test_a_failed_run_does_not_poison_the_next():
 
 
 def test_the_program_only_composes_and_modules_stay_small():
-    """__main__.py composes the components and exports (under 100 lines); a component module stays readable."""
+    """__main__.py only composes and exports (under 100 lines); each component module stays readable."""
     assert len((REPO / "__main__.py").read_text().splitlines()) < 100
     too_long = {p.name: n for p in COMPONENT_FILES if (n := len(p.read_text().splitlines())) > 450}
     assert not too_long, f"component modules over 450 lines: {too_long}"
