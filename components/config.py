@@ -15,7 +15,12 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from handlers.common.shared_settings import REKOGNITION_MAX_IMAGE_BYTES, HistoryTtlSettings, ImageSettings
+from handlers.common.shared_settings import (
+    REKOGNITION_MAX_IMAGE_BYTES,
+    FileSuffixes,
+    HistoryTtlSettings,
+    ImageSettings,
+)
 
 from .sections import (
     LAMBDA_UNRESERVED_MINIMUM,
@@ -36,7 +41,8 @@ class ConfigError(ValueError):
 
 
 class StackConfig(
-    from_model(ImageSettings, "image_suffixes"), from_model(HistoryTtlSettings, "history_ttl_days")
+    from_model(ImageSettings, "image_suffixes", image_suffixes=FileSuffixes),
+    from_model(HistoryTtlSettings, "history_ttl_days"),
 ):
     """All `bulk-loader:*` keys of one stack."""
 

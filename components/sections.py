@@ -100,19 +100,16 @@ class Section(BaseModel):
         return {name: getattr(self, name) for name in model.model_fields if name in type(self).model_fields}
 
 
-def from_model(model: type[EnvSettings], *names: str, **defaults: Any) -> type[Section]:
+def from_model(model: type[EnvSettings], *names: str, **narrower: Any) -> type[Section]:
     """A section base holding `names` of a function's settings model: same type, bounds, default and doc,
-    keyed in camelCase. `defaults` overrides a default for the stack (none does today)."""
+    keyed in camelCase. `narrower` gives a field a stricter type for the stack (a default must still fit)."""
     fields: dict[str, Any] = {}
     for name in names:
         info = model.model_fields[name]
         annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        annotation = narrower.get(name, annotation)
         default = (
-            {"default": defaults[name]}
-            if name in defaults
-            else {"default_factory": info.default_factory}
-            if info.default_factory
-            else {"default": info.default}
+            {"default_factory": info.default_factory} if info.default_factory else {"default": info.default}
         )
         fields[name] = (annotation, Field(description=info.description, **default))
     return create_model(f"{model.__name__}Keys", __base__=_CopiedKeys, **fields)  # type: ignore[call-overload]

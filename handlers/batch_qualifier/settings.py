@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
 from handlers.batch_qualifier.provider_loader import parse_provider_config
 from handlers.common.settings_model import SettingsError, setting
 from handlers.common.shared_settings import (
+    FileSuffixes,
     HistoryTableSettings,
     HistoryTtlSettings,
     ImageSettings,
@@ -23,6 +24,7 @@ def _provider_config(value: Any) -> Any:
     return parse_provider_config(value) if isinstance(value, str) else value
 
 
+_FILE_SUFFIXES = TypeAdapter(FileSuffixes)
 ProviderSpec = Annotated[str, Field(pattern=r"^(s3-tags|dynamodb-mapping|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
 
 
@@ -43,6 +45,15 @@ class Settings(QueueSettings, HistoryTableSettings, ImageSettings, HistoryTtlSet
 
     @model_validator(mode="after")
     def _rules(self) -> Settings:
-        if problems := self.unset("queue_url"):  # the qualifier sends every qualified object there
+        problems = self.unset("queue_url")  # the qualifier sends every qualified object there
+        try:  # the stack's rule for imageSuffixes: file suffixes ('.png'), not any key ending
+            _FILE_SUFFIXES.validate_python(self.image_suffixes)
+        except ValidationError as failure:
+            name = type(self).model_fields["image_suffixes"].alias
+            reason = failure.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            problems.append(
+                f"environment variable {name} must be a comma-separated list like '.png,.jpg': {reason}"
+            )
+        if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -40,9 +40,15 @@ def _bucket_name(value: str) -> str:
     return value
 
 
-def _suffix(value: str) -> str:
+def _file_suffix(value: str) -> str:
     if not re.fullmatch(r"\.[A-Za-z0-9]{1,10}", value):
         raise ValueError(f"must be a file suffix like '.jpg', got {value!r}")
+    return value.lower()
+
+
+def _key_suffix(value: str) -> str:
+    if not value or any(c.isspace() or c == "," for c in value):
+        raise ValueError(f"must be a key suffix like '.jpg', got {value!r}")
     return value.lower()
 
 
@@ -70,7 +76,12 @@ def _gateway_url(value: str) -> str:
 
 
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
-ImageSuffix = Annotated[str, AfterValidator(_suffix)]
+# What a key is matched by (`key.lower().endswith(suffix)`): inventory_created takes any key suffix (AWS's own
+# sample inventory has keys without a file suffix); the stack and batch_qualifier take file suffixes only.
+KeySuffixes = Annotated[tuple[Annotated[str, AfterValidator(_key_suffix)], ...], AfterValidator(_some_suffix)]
+FileSuffixes = Annotated[
+    tuple[Annotated[str, AfterValidator(_file_suffix)], ...], AfterValidator(_some_suffix)
+]
 GatewayUrl = Annotated[str, AfterValidator(_gateway_url)]
 S3Prefix = Annotated[
     str, matching(r"(?:[^\x00-\x1f/][^\x00-\x1f]{0,500}/)?", "empty or an S3 key prefix ending in '/'")
@@ -107,7 +118,7 @@ class HistoryTableSettings(EnvSettings):
 class ImageSettings(EnvSettings):
     """Which objects are images, and how big one may be (inventory_created, batch_qualifier, indexer)."""
 
-    image_suffixes: Annotated[tuple[ImageSuffix, ...], AfterValidator(_some_suffix)] = setting(
+    image_suffixes: KeySuffixes = setting(
         (".png", ".jpg", ".jpeg"),
         env="IMAGE_SUFFIXES",
         doc="Object key suffixes that count as images (lower-cased).",
