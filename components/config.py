@@ -41,8 +41,8 @@ class ConfigError(ValueError):
 
 
 class StackConfig(
-    from_model(ImageSettings, "image_suffixes", image_suffixes=FileSuffixes),
-    from_model(HistoryTtlSettings, "history_ttl_days"),
+    from_model(ImageSettings, "image_suffixes", image_suffixes=FileSuffixes),  # type: ignore[misc]  # see sections.py
+    from_model(HistoryTtlSettings, "history_ttl_days"),  # type: ignore[misc]
 ):
     """All `bulk-loader:*` keys of one stack."""
 
@@ -146,7 +146,7 @@ def _printable(text: str) -> str:
 
 
 def _format_errors(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for item in error.errors(include_url=False):
         loc = [_printable(str(p)) for p in item["loc"]]
         message = item["msg"].removeprefix("Value error, ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -19,7 +20,7 @@ from .sections import LambdaSettings, SharedSettings, ThrottledIndexerSettings
 # handlers/ is the sibling package `bulk_loader.handlers`; in the source tree it is the top-level `handlers`
 # (components/ is then top-level too, so the relative import has no parent package to climb to).
 try:
-    from ..handlers.common import history_schema
+    from ..handlers.common import history_schema  # type: ignore[import-not-found]  # source tree: no parent
 except ImportError:
     from handlers.common import history_schema
 from handlers.throttled_indexer.settings import MAX_VISIBILITY_SECONDS
@@ -302,8 +303,11 @@ class ThrottledIndexer(pulumi.ComponentResource):
             return [topic.topic.arn], topic
 
         # Existing alarm targets (SNS topics, functions: the stack's alarmActions), or a topic of our own.
+        def use_alarm_actions(given: Sequence[str]) -> tuple[list[pulumi.Input[str]], SecureTopic | None]:
+            return list(given), None
+
         alarm_actions, self.alarm_topic = create_or_use(
-            section.alarm_actions, use=lambda given: (list(given), None), create=create_alarm_topic
+            section.alarm_actions, use=use_alarm_actions, create=create_alarm_topic
         )
         self.alarm_actions = alarm_actions
         self.alarms = {
