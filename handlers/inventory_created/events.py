@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.inventory_created.errors import EventError
 
-MODES = ("import", "reindex")
+Mode = Literal["import", "reindex"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 _CHECKSUM_SUFFIX = "manifest.checksum"
 _MANIFEST_SUFFIX = "manifest.json"
 
@@ -39,13 +40,13 @@ class ManifestLocation:
     manifest_key: str
     checksum_key: str | None
     """Set when the trigger was manifest.checksum: the manifest must match it."""
-    mode: str = "import"
+    mode: Mode = "import"
 
 
 @dataclass(frozen=True)
 class ManifestPayload:
     manifest: dict[str, Any]
-    mode: str = "import"
+    mode: Mode = "import"
 
 
 class ConvertTask(BaseModel):
@@ -61,7 +62,7 @@ class ConvertTask(BaseModel):
     part: int = Field(ge=0)
     parts: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
-    mode: Literal["import", "reindex"] = "import"
+    mode: Mode = "import"
 
 
 class DispatchTask(BaseModel):
@@ -74,7 +75,7 @@ class DispatchTask(BaseModel):
     manifest_key: str = Field(alias="manifestKey", min_length=1)
     start: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
-    mode: Literal["import", "reindex"] = "import"
+    mode: Mode = "import"
 
 
 Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask | DispatchTask
@@ -172,7 +173,7 @@ def _from_s3(record: S3EventRecord) -> list[Request]:
     return [_location(bucket, key, "import")]
 
 
-def _location(bucket: str, key: str, mode: str) -> ManifestLocation:
+def _location(bucket: str, key: str, mode: Mode) -> ManifestLocation:
     if key.endswith(_CHECKSUM_SUFFIX):
         return ManifestLocation(bucket, key[: -len(_CHECKSUM_SUFFIX)] + _MANIFEST_SUFFIX, key, mode)
     if key.endswith(_MANIFEST_SUFFIX):
@@ -180,11 +181,11 @@ def _location(bucket: str, key: str, mode: str) -> ManifestLocation:
     raise EventError(f"s3://{bucket}/{key} is not an inventory manifest (manifest.json or manifest.checksum)")
 
 
-def _mode(event: dict[str, Any]) -> str:
+def _mode(event: dict[str, Any]) -> Mode:
     mode = event.get("mode", "import")
     if mode not in MODES:
         raise EventError(f"event field mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+    return cast(Mode, mode)
 
 
 def _problems(exc: ValidationError) -> str:

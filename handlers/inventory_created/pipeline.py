@@ -19,7 +19,13 @@ from typing import Any
 
 from handlers.inventory_created.convert import RowFilter, convert
 from handlers.inventory_created.errors import InventoryError
-from handlers.inventory_created.events import ConvertTask, DispatchTask, ManifestLocation, ManifestPayload
+from handlers.inventory_created.events import (
+    ConvertTask,
+    DispatchTask,
+    ManifestLocation,
+    ManifestPayload,
+    Mode,
+)
 from handlers.inventory_created.jobs import JobTarget, create_job, create_job_request
 from handlers.inventory_created.manifest import (
     UNKNOWN_SOURCE,
@@ -108,7 +114,7 @@ class InventoryImporter:
         manifest: InventoryManifest,
         manifest_md5: str,
         manifest_key: str | None,
-        mode: str,
+        mode: Mode,
         *,
         bucket: str | None = None,
         start: int = 0,
@@ -174,7 +180,7 @@ class InventoryImporter:
         source: str,
         part: int,
         since_ms: int | None,
-        mode: str,
+        mode: Mode,
     ) -> ConvertTask:
         fields = manifest.model_dump(by_alias=True, exclude_none=True)
         task_manifest = {k: fields[k] for k in _TASK_MANIFEST_FIELDS if k in fields}

@@ -13,14 +13,14 @@ from handlers.throttled_indexer.deleter import Deleter
 from handlers.throttled_indexer.gateway import Gateway
 from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
 from handlers.throttled_indexer.importer import Importer
-from handlers.throttled_indexer.pacing import DynamoSlotBook, PacedGateway, Pacer
+from handlers.throttled_indexer.pacing import DynamoSlotBook, PaceableGateway, PacedGateway, Pacer
 from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
 from handlers.throttled_indexer.settings import Settings
 
 ClientFactory = Callable[[str], Any]
 
 
-def build_gateway(settings: Settings, clients: ClientFactory) -> Gateway:
+def build_gateway(settings: Settings, clients: ClientFactory) -> PaceableGateway:
     if settings.gateway == "rekognition":
         assert settings.collection_id is not None  # Settings validated it
         return RekognitionGateway(clients("rekognition"), settings.collection_id)
@@ -53,12 +53,14 @@ def build_runner(
 ) -> BatchRunner:
     """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
     s3 = clients("s3")
+    assert settings.history_table is not None  # Settings validated it (required for this function)
     history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
-    gateway = build_gateway(settings, clients)
+    paceable = build_gateway(settings, clients)
+    gateway: Gateway = paceable
     if settings.gateway_rates:
         # Every worker takes its call slots from one book in the history table (pacing.py).
         book = DynamoSlotBook(history.table)
-        gateway = PacedGateway(gateway, Pacer(settings.gateway_rates, book))
+        gateway = PacedGateway(paceable, Pacer(settings.gateway_rates, book))
     deleter = Deleter(s3=s3, history=history, gateway=gateway)
     importer = Importer(
         s3=s3,

@@ -225,9 +225,10 @@ class Importer:
         if claim.found is not None:
             registration = claim.found  # recorded now, not registered again
         else:
-            registration = self._register(message, claim, properties, image)
-            if isinstance(registration, Outcome):
-                return registration
+            registered = self._register(message, claim, properties, image)
+            if isinstance(registered, Outcome):
+                return registered
+            registration = registered
 
         if self._before_finish is not None:
             self._before_finish(obj)
@@ -312,8 +313,9 @@ class Importer:
         obj = message.object
         record = self._history.get(obj)
         status = record.status if record is not None else None
-        if status == HistoryStatus.DELETED or (
-            status == HistoryStatus.SKIPPED and record is not None and record.reason == SUPERSEDED
+        if record is not None and (
+            status == HistoryStatus.DELETED
+            or (status == HistoryStatus.SKIPPED and record.reason == SUPERSEDED)
         ):
             # Deleted (or superseded by a newer version) while we were registering it: take our registration
             # back. The pending deregistration is written first, so a failure here is finished by the next

@@ -142,7 +142,7 @@ def _slot_of(item: dict[str, Any] | None) -> float | None:
         return None
     value = item[SLOT_ATTRIBUTE]
     if isinstance(value, dict):  # low-level client shape {"N": "..."}
-        value = value.get("N")
+        value = value["N"]  # a number attribute always has N
     return float(value)
 
 
