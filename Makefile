@@ -25,11 +25,13 @@ lambda-deps: venv
 test: venv lambda-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Python (ruff) and the GitHub workflows: actionlint (syntax, expressions, action inputs, deprecated runtimes) and
-# zizmor (security audit: unpinned actions, persisted credentials, permissions). --offline: no network here.
+# Python: ruff, and mypy over components/, handlers/ and __main__.py (pyproject.toml [tool.mypy]). The GitHub
+# workflows: actionlint (syntax, expressions, action inputs, deprecated runtimes) and zizmor (security audit:
+# unpinned actions, persisted credentials, permissions), --offline: no network here.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --quiet .github
 

