@@ -80,11 +80,13 @@ def _denies_insecure_transport(document: dict[str, Any]) -> bool:
     for statement in statements(document):
         if statement.get("Effect") != "Deny" or statement.get("Principal") not in ("*", {"AWS": "*"}):
             continue
-        condition = statement.get("Condition") or {}
-        flag = (
-            (condition.get("Bool") or {}).get("aws:SecureTransport") if isinstance(condition, dict) else None
-        )
-        if str(flag).lower() == "false":
+        condition = statement.get("Condition")
+        bool_condition = condition.get("Bool") if isinstance(condition, dict) else None
+        if not isinstance(bool_condition, dict):
+            continue
+        # Condition keys are case-insensitive; a value may be a JSON boolean, a string or a list of them.
+        flags = [v for k, v in bool_condition.items() if k.lower() == "aws:securetransport"]
+        if any(str(value).lower() == "false" for flag in flags for value in as_list(flag)):
             return True
     return False
 

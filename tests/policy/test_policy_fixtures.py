@@ -426,10 +426,26 @@ def test_a_function_with_reserved_concurrency_needs_no_mapping_limit():
     assert not RULES_BY_NAME["bounded-concurrency"].violations(stack)
 
 
-def test_the_lambda_execution_role_trust_needs_no_source_condition():
-    """Lambda sends no source context when it assumes an execution role: the one documented exception."""
-    trust = json.loads(
-        _find(list(stack_resources("dev")), "Role", "indexer-function-role").props["assumeRolePolicy"]
-    )
+def test_only_the_lambda_execution_role_trust_goes_without_source_conditions():
+    """Lambda sends no source context when it assumes an execution role: the one exception. The same trust
+    statement for another service is rejected."""
+    rule = RULES_BY_NAME["service-principal-source-conditions"]
+    stack = list(stack_resources("dev"))
+    trust = json.loads(_find(stack, "Role", "indexer-function-role").props["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert "Condition" not in trust["Statement"][0]
+    assert not rule.violations(stack)
+    trust["Statement"][0]["Principal"] = {"Service": "states.amazonaws.com"}
+    broken = set_props("Role", "indexer-function-role", assumeRolePolicy=json.dumps(trust))(stack)
+    assert [v.resource.name for v in rule.violations(broken)] == ["indexer-function-role"]
+
+
+def test_the_tls_deny_may_spell_its_condition_key_and_value_either_way():
+    """IAM condition keys are case-insensitive, and a Bool condition takes a JSON boolean as well as text."""
+    stack = edit_statement(
+        "BucketPolicy",
+        "inventory-inventory-policy",
+        "DenyInsecureTransport",
+        lambda s: s.update(Condition={"Bool": {"aws:securetransport": False}}),
+    )(list(stack_resources("dev")))
+    assert not RULES_BY_NAME["tls-only-resource-policies"].violations(stack)
