@@ -7,7 +7,9 @@ credentials by OIDC token exchange only.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import yaml
 from infra_harness import REPO
@@ -120,13 +122,37 @@ def test_production_preview_refreshes_to_show_drift():
     assert "prod" in job["strategy"]["matrix"]["stack"]
 
 
+def test_preview_runs_the_policy_pack_in_its_virtualenv():
+    steps = _steps(_load("preview.yml"), "preview")
+    pulumi = {s.get("uses", "").split("@")[0]: s for s in steps}["pulumi/actions"]
+    assert pulumi["with"]["policyPacks"] == "policy"
+    runs = [s.get("run", "") for s in steps]
+    venv = next(i for i, run in enumerate(runs) if "policy/venv" in run and "policy/requirements.txt" in run)
+    assert venv < steps.index(pulumi)
+    assert "virtualenv: venv" in (REPO / "policy" / "PulumiPolicy.yaml").read_text()
+
+
+def _requirements_folders() -> set[str]:
+    """Every repo folder holding a requirements*.txt, as Dependabot names it ("/", "/policy")."""
+    found = set()
+    for folder, subfolders, files in os.walk(REPO):
+        # Not the virtualenv, build output or dot-folders (.venv and build are symlinks in a worktree).
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("build", "venv")]
+        if any(f.startswith("requirements") and f.endswith(".txt") for f in files):
+            relative = Path(folder).relative_to(REPO).as_posix()
+            found.add("/" if relative == "." else f"/{relative}")
+    return found
+
+
 def test_dependabot_keeps_actions_and_python_pins_current():
     config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
     ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
     assert {"github-actions", "pip"} <= set(ecosystems)
+    assert ecosystems["github-actions"]["directory"] == "/"
+    assert _requirements_folders() <= set(ecosystems["pip"]["directories"])
     for update in ecosystems.values():
-        assert update["directory"] == "/"
         assert update["schedule"]["interval"]
+        assert update["cooldown"]["default-days"] >= 7
 
 
 def test_make_lint_runs_the_type_checker_and_both_workflow_linters_offline():
