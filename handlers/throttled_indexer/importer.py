@@ -222,13 +222,10 @@ class Importer:
             )
             return Outcome.finished("skipped:duplicate", f"same image as {duplicate_of}")
 
-        if claim.found is not None:
-            registration = claim.found  # recorded now, not registered again
-        else:
-            registered = self._register(message, claim, properties, image)
-            if isinstance(registered, Outcome):
-                return registered
-            registration = registered
+        # A registration that recovery found is recorded now, not registered again (a Registration is truthy).
+        registration = claim.found or self._register(message, claim, properties, image)
+        if isinstance(registration, Outcome):
+            return registration
 
         if self._before_finish is not None:
             self._before_finish(obj)
