@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -59,13 +59,20 @@ def main(
     stdin: TextIO | None = None,
     clock: Callable[[], datetime] | None = None,
     sleep: Callable[[float], None] | None = None,
+    clients: dict[str, Any] | None = None,
 ) -> int:
-    """Run one command; `stdin`, `clock` and `sleep` are for tests (a prompt's answer, time, `--watch`)."""
+    """Run one command. For tests and embedding programs: `stdin` (a prompt's answer), `clock`, `sleep`
+    (`--watch`) and `clients` (boto3 clients by service name, e.g. a stubbed s3control)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad arguments: argparse prints the usage and exits 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # bad arguments (2, usage printed) or --help (0)
+        return int(exit_.code or 0)
+    aws = Aws.from_args(args)
+    aws.clients.update(clients or {})
     ctx = Context(
         StackOutputs.from_args(args),
-        Aws.from_args(args),
+        aws,
         Printer(as_json=args.json),
         clock=clock or (lambda: datetime.now(UTC)),
         stdin=stdin or sys.stdin,

@@ -35,7 +35,7 @@ class Aws:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Aws:
@@ -58,12 +58,12 @@ class Aws:
 
     def client(self, service: str) -> Any:
         """One client per service for the life of the command."""
-        if service not in self._clients:
+        if service not in self.clients:
             made = self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
             if service == "s3control" and self.endpoint_url:
                 made.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
-            self._clients[service] = made
-        return self._clients[service]
+            self.clients[service] = made
+        return self.clients[service]
 
     def table(self, name: str) -> Any:
         return self.session.resource("dynamodb", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG).Table(
