@@ -17,6 +17,8 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from .batch_jobs import GeneratedImport, account_of, describe, generated_manifest_request, recent_job_ids
 from .errors import EXIT_OK, CommandFailed, UsageError
 from .handler_code import inventory_settings
@@ -81,9 +83,18 @@ def newest_inventory_manifest(ctx: Context, image_bucket: str) -> tuple[str, str
     if config_id is None:
         return None
     s3 = ctx.aws.client("s3")
-    config = s3.get_bucket_inventory_configuration(Bucket=image_bucket, Id=config_id)[
-        "InventoryConfiguration"
-    ]
+    try:
+        answer = s3.get_bucket_inventory_configuration(Bucket=image_bucket, Id=config_id)
+    except ClientError as exc:
+        # 404 but for the bucket itself: no such configuration (inventory switched off, or not applied yet).
+        error = exc.response.get("Error", {})
+        if (
+            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+            and error.get("Code") != "NoSuchBucket"
+        ):
+            return None
+        raise
+    config = answer["InventoryConfiguration"]
     destination = config["Destination"]["S3BucketDestination"]
     bucket = destination["Bucket"].rsplit(":", 1)[-1]
     prefix = destination.get("Prefix", "").strip("/")

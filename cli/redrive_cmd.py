@@ -35,7 +35,7 @@ MAX_MOVE_RATE = 500
 DRY_RUN_SAMPLE = 10
 # How long a received message stays hidden while its copy is sent (it reappears if this command dies).
 RECEIVE_VISIBILITY_SECONDS = 120
-# Codes meaning "this endpoint has no message move task" (moto and other emulators), not a refusal of AWS.
+# Codes meaning "no message move task for this queue here" (e.g. a FIFO DLQ where redrive is unsupported).
 _NO_MOVE_TASK = {"InvalidAction", "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"}
 
 
@@ -54,7 +54,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--method",
         choices=("auto", "move-task", "resend"),
         default="auto",
-        help="DLQ: SQS's message move task where it applies (auto), always it, or receive + re-send",
+        help="DLQ: auto (default) = SQS's message move task when the DLQ is the input queue's and no "
+        "--max-messages / --endpoint-url is given, else receive + re-send; or force one of them",
     )
     parser.add_argument("--max-messages", type=int, default=0, help="move at most this many (0: all)")
     parser.add_argument(
@@ -112,15 +113,26 @@ def redrive_dlq(ctx: Context, args: argparse.Namespace) -> Result:
     if args.dry_run:
         result.sample = [_describe_message(m) for m in _peek(sqs, dlq_url)]
         return result
-    if args.method != "resend" and not args.max_messages:
+    if args.method == "move-task" or (args.method == "auto" and _move_task_applies(ctx, args, result)):
         if _start_move_task(sqs, dlq_url, queue_url, args, result):
             return result
         if args.method == "move-task":
-            result.failed.append("StartMessageMoveTask is not available for this DLQ (see the message above)")
+            result.failed.append("StartMessageMoveTask does not apply to this DLQ (see the note above)")
             return result
     result.method = "resend"
     _resend(sqs, dlq_url, queue_url, args.max_messages, result)
     return result
+
+
+def _move_task_applies(ctx: Context, args: argparse.Namespace, result: Result) -> bool:
+    """auto: the move task moves everything at SQS's pace; a count limit, or a custom endpoint (the offline
+    runtime's moto has no StartMessageMoveTask), means re-sending."""
+    if args.max_messages:
+        return False
+    if ctx.aws.endpoint_url:
+        result.sample.append({"note": "custom endpoint: re-sending (no message move task assumed there)"})
+        return False
+    return True
 
 
 def _start_move_task(

@@ -54,8 +54,12 @@ class Stack:
         stdin: io.StringIO | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
+        sqs: Any = None,
     ) -> int:
+        """Run `bulk-loader` on this stack; `sqs` replaces moto's client (a Stubber's, for the move task)."""
         clients = {"s3control": self.s3control, "lambda": self.lambda_client}
+        if sqs is not None:
+            clients["sqs"] = sqs
         return main(
             [*argv, "--outputs", str(self.outputs_file)],
             stdin=stdin,
