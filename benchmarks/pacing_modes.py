@@ -1,6 +1,6 @@
 """Which pacing holds a gateway's limit: each worker its share (rate / C, alone) or one book shared by all.
 
-C worker threads call a token-bucket limiter (offline.gateway_limits.TokenBucket, the emulated gateways' own)
+C worker threads call a token-bucket limiter (offline.gateways.limits.TokenBucket, the emulated gateways' own)
 through handlers/throttled_indexer/pacing.Pacer, in real time: each call first travels 5-30 ms (the request
 reaching the gateway), then the worker spends 50-300 ms on the rest of a message (S3, history writes) before
 it asks for its next slot. Per mode and limiter burst (1 = strict, T = one second's worth) it prints the rate
@@ -20,7 +20,7 @@ import threading
 import time
 
 from handlers.throttled_indexer.pacing import LocalSlotBook, Pacer
-from offline.gateway_limits import TokenBucket
+from offline.gateways.limits import TokenBucket
 
 
 def run(

@@ -1,6 +1,6 @@
 """Pipeline throughput: the dev stack in the offline runtime, its gateway (the emulated Rekognition, or the
-local HTTP registration API of offline/http_gateway.py) limited to T requests/s with a token bucket of
-`--burst` requests, the indexer mapping's maximum concurrency C, pacing off or on (`--pace R`:
+local HTTP registration API, offline/gateways/registration_api.py) limited to T requests/s with a token
+bucket of `--burst` requests, the indexer mapping's maximum concurrency C, pacing off or on (`--pace R`:
 throttledIndexer.gatewayRatePerSecond).
 
 Prints
@@ -33,8 +33,8 @@ from collections import Counter, defaultdict
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
-from offline.deploy import REPO_ROOT, read_stack_config
-from offline.http_gateway import RegistrationApi
+from offline.deployment.program import REPO_ROOT, read_stack_config
+from offline.gateways.registration_api import RegistrationApi
 from offline.runtime import OfflineRuntime
 from tests.e2e.e2e_support import deliver_inventory, history, make_rekognition, put_images
 

@@ -2,7 +2,7 @@
 
 Faults, chosen from `--seed`:
 - gateway: throttling (429 / ThrottlingException), outages (5xx), timeouts (before and after processing),
-  windows counted in gateway requests (offline.gateway_limits.FaultPlan);
+  windows counted in gateway requests (offline.gateways.limits.FaultPlan);
 - worker kills: the calling indexer environment is killed when its request reaches the gateway (before it is
   processed: `crash_before`) or after the gateway processed it (`crash_after`: a registration the worker
   never hears of);
@@ -48,10 +48,10 @@ from moto.sqs.models import sqs_backends
 
 from benchmarks.soak_checks import Problem, SoakState, collect_state, find_problems, run_checks
 from handlers.throttled_indexer.rekognition_gateway import external_image_id
-from offline.deploy import REPO_ROOT, read_stack_config
-from offline.gateway_limits import Fault, FaultPlan, Registration, Registry
-from offline.http_gateway import RegistrationApi
-from offline.report import Check
+from offline.demo.report import Check
+from offline.deployment.program import REPO_ROOT, read_stack_config
+from offline.gateways.limits import Fault, FaultPlan, Registration, Registry
+from offline.gateways.registration_api import RegistrationApi
 from offline.runtime import OfflineRuntime
 from tests.e2e.e2e_support import deliver_inventory, make_rekognition, png, put_images, redeliver
 

@@ -3,7 +3,7 @@ DLQ), never from what the fault injector believes it did.
 
 `collect_state` reads that state from a running OfflineRuntime; `find_problems` turns a `SoakState` into
 problems (check name, object key, detail) and `run_checks` into one pass/fail `Check` per rule, so the rules
-can be tested on planted states (tests/offline/test_soak_checks.py) as offline/report.py's are.
+can be tested on planted states (tests/offline/test_soak_checks.py) as offline/demo/report.py's are.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from handlers.common.contracts import DeleteMessage, ImportMessage, MessageError
 from handlers.common.history import DELETE_EVENTS_SK
 from handlers.common.history_schema import object_pk
 from handlers.throttled_indexer.rekognition_gateway import external_image_id
-from offline.gateway_limits import Registration, Registry
-from offline.report import Check, read_completion_report
+from offline.demo.report import Check, read_completion_report
+from offline.gateways.limits import Registration, Registry
 
 SETTLED = ("indexed", "deleted", "skipped", "invalid", "failed")
 # Statuses a DLQ message's object may hold: the indexer records why before the redrive moves the message.
@@ -285,7 +285,8 @@ def _history(dynamodb: Any, table: str, bucket: str) -> tuple[dict[str, list[Ver
                     delete_failures[key] = str(item.get("reason") or "")
                 continue
             version = sk.removeprefix("v#")
-            # As offline/report.py: face ids (Rekognition), else the image id (the HTTP API's registration).
+            # As offline/demo/report.py: face ids (Rekognition), else the image id (the HTTP API's
+            # registration).
             ids = tuple(item.get("face_ids") or ()) or ((item["image_id"],) if item.get("image_id") else ())
             records[key].append(
                 VersionRecord(

@@ -13,8 +13,8 @@ and worker process it started.
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -23,23 +23,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
-from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from handlers.common.aws import strip_account_host_prefix
-from offline.deploy import REPO_ROOT, Deployment, deploy_program, read_stack_config
-from offline.events import EventRouter, SqsPoller
-from offline.front_door import Caller, FrontDoor, Identities, Request, Response, json_response
-from offline.moto_server import ACCOUNT_ID, MotoServer
-from offline.resources import CreateContext
-from offline.s3_batch import S3BatchEmulator
-from offline.workers import Workers, worker_environment
+from offline.aws.events.routing import EventRouter
+from offline.aws.events.sqs_poller import SqsPoller, start_pollers
+from offline.aws.front_door import FrontDoor
+from offline.aws.moto_server import ACCOUNT_ID, MotoServer
+from offline.aws.requests import Caller, Identities, Request, Response, json_response
+from offline.aws.s3_batch.api import S3BatchEmulator
+from offline.deployment.deployed import Deployment
+from offline.deployment.program import REPO_ROOT, deploy_program, read_stack_config
+from offline.deployment.resources import CreateContext
+from offline.lambda_runtime.service import LogShipper, destination_sender, invoke_route
+from offline.lambda_runtime.workers import Workers, worker_environment
 
-_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 ADMIN_USER = "offline-admin"
 Progress = Callable[[str, dict[str, Any]], None]
 _ACTIVE_LOCK = threading.Lock()
@@ -93,7 +94,7 @@ class OfflineRuntime:
         self._admin: dict[str, str] = {}
         self._role_credentials: dict[str, dict[str, str]] = {}
         self._rekognition: Any = None
-        self._logs_lock = threading.Lock()
+        self._ship_logs = LogShipper()
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class OfflineRuntime:
     def start(self) -> None:
         if self._started:
             return
-        # moto's backends and the hooks of events.py are process-wide: one runtime per process at a time.
+        # moto's backends and the event router's hooks are process-wide: one runtime per process at a time.
         with _ACTIVE_LOCK:
             if OfflineRuntime._active is not None:
                 raise RuntimeError("another OfflineRuntime is running in this process; stop it first")
@@ -154,7 +155,7 @@ class OfflineRuntime:
             progress=self._emit,
         )
         self.front_door.routes["s3control"] = self.batch.handle
-        self.front_door.routes["lambda"] = self._lambda_route
+        self.front_door.routes["lambda"] = invoke_route(self.workers, self.front_door.authorize)
         self.events = EventRouter(self.account_id, self.region, self._invoke_async)
         self.events.install()
 
@@ -219,7 +220,7 @@ class OfflineRuntime:
     def authorize(
         self, caller: Caller, action: str, resource: str, context: dict[str, Any] | None = None
     ) -> None:
-        """Raise front_door.AccessDenied unless `caller` may do `action` on `resource` (once IAM is enforced).
+        """Raise requests.AccessDenied unless `caller` may do `action` on `resource` (once IAM is enforced).
 
         For emulators that act with the caller's permissions (Rekognition reading the image from S3).
         """
@@ -261,7 +262,8 @@ class OfflineRuntime:
         prepare: Callable[[CreateContext], None] | None = None,
     ) -> Deployment:
         """Deploy `stack`. `prepare(ctx)` runs first with the deployment's context (admin clients in the
-        stack's region): it creates what the stack expects to exist already (offline.stack_prereqs)."""
+        stack's region): it creates what the stack expects to exist already
+        (offline.deployment.stack_prereqs)."""
         if not self._started:
             self.start()
         if self.deployment is not None:
@@ -300,35 +302,23 @@ class OfflineRuntime:
                 # By function name, or by its Pulumi resource name (stable: auto-names get a random suffix).
                 self.worker_env.get(spec.name) or self.worker_env.get(spec.urn.rsplit("::", 1)[-1]),
             )
-            self.workers.add(spec, env, self._send_to_destination_as(spec.role_arn), self._ship_logs)
-        sqs_backend = sqs_backends[self.account_id][self.region]
-        for mapping in deployment.mappings:
-            if not mapping.enabled:
-                continue
-            if ":sqs:" not in mapping.queue_arn:
-                deployment.not_created.append(
-                    {
-                        "urn": "",
-                        "type": "event source",
-                        "name": mapping.queue_arn,
-                        "reason": "only SQS event sources run offline",
-                    }
-                )
-                continue
-            pool = self.workers.pool(mapping.function_name)
-            queue_name = mapping.queue_arn.split(":")[-1]
-            sqs_backend.get_queue(queue_name)  # fails loudly if the mapping names a queue that does not exist
-            queue_url = f"{self.endpoint}/{self.account_id}/{queue_name}"
-            poller = SqsPoller(
-                mapping,
-                pool,
-                self.role_client("sqs", pool.spec.role_arn),
-                queue_url,
+            send = destination_sender(
+                functools.partial(self.role_client, role_arn=spec.role_arn),
+                lambda name: f"{self.endpoint}/{self.account_id}/{name}",
+                self._invoke_async,
+            )
+            self.workers.add(spec, env, send, self._ship_logs)
+        self.pollers.extend(
+            start_pollers(
+                deployment,
+                self.workers,
+                lambda role_arn: self.role_client("sqs", role_arn),
+                lambda name: f"{self.endpoint}/{self.account_id}/{name}",
+                sqs_backends[self.account_id][self.region],
                 self.region,
                 self.failed_visibility_timeout_s,
             )
-            poller.start()
-            self.pollers.append(poller)
+        )
         self.deployment = deployment
         return deployment
 
@@ -368,92 +358,9 @@ class OfflineRuntime:
         status, answer = self._rekognition.handle(action, body, request.caller)
         return json_response(status, answer, answer.get("__type") if status >= 300 else None)
 
-    def _lambda_route(self, request: Request) -> Response | None:
-        assert self.workers is not None and self.front_door is not None
-        match = _INVOKE_PATH.match(request.path)
-        if not match or request.method != "POST":
-            return None  # management APIs (GetFunction, ...) are moto's
-        name = unquote(match.group(1))
-        qualifier = (request.query.get("Qualifier") or [None])[0]
-        try:
-            if qualifier not in (None, "$LATEST"):
-                raise KeyError(f"function {name}:{qualifier}: only $LATEST runs offline")
-            pool = self.workers.pool(name)
-        except KeyError as exc:
-            return json_response(404, {"Type": "User", "Message": str(exc)}, "ResourceNotFoundException")
-        self.front_door.authorize(request.caller, "lambda:InvokeFunction", pool.spec.arn, None)
-        invocation_type = (
-            request.headers.get("X-Amz-Invocation-Type")
-            or request.headers.get("x-amz-invocation-type")
-            or "RequestResponse"
-        )
-        source = f"invoke:{request.caller.label}"
-        if invocation_type == "DryRun":
-            return Response(204, b"", {})
-        if invocation_type == "Event":
-            request_id = pool.invoke_async(request.body, source)
-            return Response(202, b"", {"x-amzn-RequestId": request_id})
-        result = pool.invoke_sync(request.body, source)
-        if result.status == 429:
-            return Response(
-                429,
-                result.payload,
-                {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"},
-            )
-        headers = {
-            "Content-Type": "application/json",
-            "X-Amz-Executed-Version": "$LATEST",
-            "x-amzn-RequestId": result.request_id,
-        }
-        if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
-        return Response(result.status, result.payload, headers)
-
     def _invoke_async(self, function: str, payload: bytes, source: str) -> str:
         assert self.workers is not None
         return self.workers.pool(function).invoke_async(payload, source)
-
-    def _ship_logs(self, spec: Any, lines: list[str]) -> None:
-        """Function output into its CloudWatch Logs group, as Lambda does (in-process, not counted)."""
-        backend = logs_backends[self.account_id][self.region]
-        group = spec.log_group or f"/aws/lambda/{spec.name}"
-        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]offline"
-        with self._logs_lock:
-            if group not in backend.groups:
-                backend.create_log_group(group, {})
-            if stream not in backend.groups[group].streams:
-                backend.create_log_stream(group, stream)
-            now = int(time.time() * 1000)
-            backend.put_log_events(group, stream, [{"timestamp": now, "message": line} for line in lines])
-
-    def _send_to_destination_as(self, role_arn: str) -> Callable[[str, dict[str, Any]], None]:
-        """Lambda sends an async invocation's record to its destination with the function's role."""
-
-        clients: dict[str, Any] = {}
-
-        def client(service: str) -> Any:
-            if service not in clients:
-                clients[service] = self.role_client(service, role_arn)
-            return clients[service]
-
-        def send(destination: str, record: dict[str, Any]) -> None:
-            service = destination.split(":")[2]
-            body = json.dumps(record)
-            if service == "sqs":
-                name = destination.split(":")[-1]
-                client("sqs").send_message(
-                    QueueUrl=f"{self.endpoint}/{self.account_id}/{name}", MessageBody=body
-                )
-            elif service == "sns":
-                client("sns").publish(TopicArn=destination, Message=body)
-            elif service == "lambda":
-                self._invoke_async(destination, body.encode(), "destination")
-            else:
-                raise ValueError(
-                    f"destination {destination}: only SQS, SNS and Lambda destinations run offline"
-                )
-
-        return send
 
     def on_api_call(self, listener: Callable[[Request, int], None]) -> None:
         """Call `listener(request, status)` after the front door has answered each request.

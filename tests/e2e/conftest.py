@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from e2e_support import make_rekognition
 
-from offline.deploy import REPO_ROOT, read_stack_config
-from offline.rekognition import EmulatedRekognition
+from offline.deployment.program import REPO_ROOT, read_stack_config
+from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
 # Short waits: the indexer's own back-off (default 60 s base) and botocore's retries would make a test slow

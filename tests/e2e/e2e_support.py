@@ -1,7 +1,7 @@
 """Shared helpers of the end-to-end tests: images, an S3 Inventory delivery, reading history and reports.
 
-The gateway is `offline.rekognition.EmulatedRekognition` (rate limit, injected faults, and its registration
-registry: the ground truth of what is registered and whether anything was registered twice).
+The gateway is `offline.gateways.rekognition.EmulatedRekognition` (rate limit, injected faults, and its
+registration registry: the ground truth of what is registered and whether anything was registered twice).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from offline.inventory_report import Delivery, InventoryRow
-from offline.inventory_report import deliver_inventory as write_inventory
-from offline.rekognition import EmulatedRekognition
+from offline.aws.s3_inventory import Delivery, InventoryRow
+from offline.aws.s3_inventory import deliver_inventory as write_inventory
+from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
 
@@ -73,7 +73,7 @@ def put_images(runtime: OfflineRuntime, keys: Iterable[str], first_seed: int = 1
 
 
 def deliver_inventory(runtime: OfflineRuntime, rows: list[list[str]]) -> Delivery:
-    """An S3 Inventory delivery of `rows` (from put_images), written by offline.inventory_report as S3 does:
+    """An S3 Inventory delivery of `rows` (from put_images), written by offline.aws.s3_inventory as S3 does:
     data file, manifest.json, then manifest.checksum (which starts the pipeline)."""
     objects = [
         InventoryRow(

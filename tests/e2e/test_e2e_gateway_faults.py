@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from e2e_support import active_by_key, deliver_inventory, explain, history, put_images
 
-from offline.gateway_limits import Fault, FaultPlan
+from offline.gateways.limits import Fault, FaultPlan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -13,9 +13,9 @@ import pytest
 from handlers.common.contracts import ObjectRef
 from handlers.throttled_indexer.gateway import GatewayBusy, GatewayRejected, RegistrationRequest
 from handlers.throttled_indexer.http_gateway import HttpGateway
-from offline.gateway_limits import Fault, FaultPlan
-from offline.http_gateway import RegistrationApi
-from offline.sample_data import face_picture, jpeg_bytes, png_bytes, uniform_picture
+from offline.demo.sample_data import face_picture, jpeg_bytes, png_bytes, uniform_picture
+from offline.gateways.limits import Fault, FaultPlan
+from offline.gateways.registration_api import RegistrationApi
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""An inventory delivered by offline.inventory_report is what S3 writes and what inventory_created reads.
+"""An inventory delivered by offline.aws.s3_inventory is what S3 writes and what inventory_created reads.
 
 S3's own deliveries to compare with: tests/events/inventory (real CSV.gz, Parquet and ORC files + manifests).
 """
@@ -21,8 +21,8 @@ from moto import mock_aws
 
 from handlers.inventory_created.manifest import load_manifest
 from handlers.inventory_created.reader import DataFileReader
-from offline.deploy import REPO_ROOT
-from offline.inventory_report import FIELD_ORDER, InventoryRow, deliver_inventory
+from offline.aws.s3_inventory import FIELD_ORDER, InventoryRow, deliver_inventory
+from offline.deployment.program import REPO_ROOT
 
 SOURCE, DESTINATION = "images", "inventories"
 KEYS = ["plain.png", "a b/c+d %.jpg", "日本/é.png", 'quote"comma,.png']

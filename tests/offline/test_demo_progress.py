@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from offline.demo import Progress
-from offline.gateway_limits import Registry
+from offline.demo.cli import Progress
+from offline.gateways.limits import Registry
 
 
 class Clock:

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from offline.gateway_limits import Fault, FaultPlan
-from offline.rekognition import EmulatedRekognition
-from offline.sample_data import face_picture, jpeg_bytes, png_bytes, uniform_picture
+from offline.demo.sample_data import face_picture, jpeg_bytes, png_bytes, uniform_picture
+from offline.gateways.limits import Fault, FaultPlan
+from offline.gateways.rekognition import EmulatedRekognition
 
 BUCKET = "images"
 CALLER = object()

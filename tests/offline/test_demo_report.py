@@ -6,9 +6,9 @@ from collections import Counter
 
 from handlers.common.contracts import ObjectRef
 from handlers.common.history import HistoryRecord
-from offline.gateway_limits import Registry
-from offline.report import final_states, reason_code, run_checks
-from offline.sample_data import build_sample_set
+from offline.demo.report import final_states, reason_code, run_checks
+from offline.demo.sample_data import build_sample_set
+from offline.gateways.limits import Registry
 
 GATEWAY_REFUSALS = ("invalid-image-format", "no-face")  # recorded by the indexer, without "invalid:"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from offline.demo import main
-from offline.deploy import REPO_ROOT
+from offline.demo.cli import main
+from offline.deployment.program import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

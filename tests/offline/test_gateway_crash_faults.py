@@ -1,4 +1,4 @@
-"""The crash faults of offline.gateway_limits.FaultPlan in both emulated gateways: `crash_before` kills the
+"""The crash faults of offline.gateways.limits.FaultPlan in both emulated gateways: `crash_before` kills the
 caller before anything is registered, `crash_after` once the registration exists; the log names subjects."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from offline.gateway_limits import Fault, FaultPlan, Registry
-from offline.http_gateway import RegistrationApi
-from offline.rekognition import EmulatedRekognition
+from offline.gateways.limits import Fault, FaultPlan, Registry
+from offline.gateways.registration_api import RegistrationApi
+from offline.gateways.rekognition import EmulatedRekognition
 from tests.e2e.e2e_support import png
 
 

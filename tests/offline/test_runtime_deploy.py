@@ -7,7 +7,7 @@ import json
 import pytest
 from moto.s3.models import s3_backends
 
-from offline.deploy import read_stack_config, render_policy_document
+from offline.deployment.program import read_stack_config, render_policy_document
 from offline.runtime import OfflineRuntime
 from tests.offline.conftest import TINY_PROGRAM
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from offline.moto_server import MotoServer
+from offline.aws.moto_server import MotoServer
 
 
 def _client(endpoint: str, key: str = "anything"):

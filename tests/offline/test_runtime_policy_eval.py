@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from offline.policy_eval import evaluate
+from offline.aws.policy_eval import evaluate
 
 ROLE_POLICY = {
     "Version": "2012-10-17",

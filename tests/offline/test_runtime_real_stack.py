@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from offline.deploy import REPO_ROOT, read_stack_config
-from offline.rekognition import EmulatedRekognition
+from offline.deployment.program import REPO_ROOT, read_stack_config
+from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 from tests.e2e.e2e_support import deliver_inventory, put_images
 

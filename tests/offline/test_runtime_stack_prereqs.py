@@ -10,12 +10,12 @@ from moto.s3.models import s3_backends
 from moto.sns.models import sns_backends
 
 from components.config import parse_config
-from offline import demo
-from offline.deploy import REPO_ROOT
-from offline.rekognition import EmulatedRekognition
-from offline.resources import CreateContext
+from offline.demo import cli as demo
+from offline.deployment.program import REPO_ROOT
+from offline.deployment.resources import CreateContext
+from offline.deployment.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
+from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
-from offline.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
 
 PROD_BUCKET = "example-corp-registration-photos"
 OPS_TOPIC = "arn:aws:sns:eu-west-1:111122223333:ops-alerts"

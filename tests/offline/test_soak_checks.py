@@ -18,7 +18,7 @@ from benchmarks.soak_checks import (
     VersionRecord,
     run_checks,
 )
-from offline.gateway_limits import Registry
+from offline.gateways.limits import Registry
 
 BUCKET = "images"
 

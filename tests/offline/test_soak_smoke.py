@@ -7,8 +7,8 @@ import pytest
 
 from benchmarks.soak import SoakPlan, report, run
 from benchmarks.soak_checks import NO_DELETED_FACE, NOT_TWICE, run_checks
-from offline.deploy import REPO_ROOT
-from offline.gateway_limits import Fault
+from offline.deployment.program import REPO_ROOT
+from offline.gateways.limits import Fault
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -22,7 +22,7 @@ from handlers.common.contracts import (
     parse_message,
 )
 from handlers.common.history import pad_sequencer
-from offline.events import S3Sequencers
+from offline.aws.events.sequencers import S3Sequencers
 
 REAL_EVENTS = Path(__file__).resolve().parents[1] / "events"  # tests/events: the corpus of real AWS samples
 HOSTILE_KEYS = [

@@ -37,8 +37,8 @@ from handlers.throttled_indexer.pacing import (
     PacedGateway,
     Pacer,
 )
-from offline.gateway_limits import TokenBucket
-from offline.http_gateway import RegistrationApi
+from offline.gateways.limits import TokenBucket
+from offline.gateways.registration_api import RegistrationApi
 
 RATE = 5.0
 

@@ -21,8 +21,8 @@ from urllib.parse import unquote
 
 from handlers.common.contracts import ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore
-from offline.gateway_limits import Registry
-from offline.sample_data import SampleObject, SampleSet
+from offline.demo.sample_data import SampleObject, SampleSet
+from offline.gateways.limits import Registry
 
 # An indexed record's reason: registered now, found after a lost answer, or the API said it already had it.
 INDEXED_REASONS = {"registered", "recovered", "already-registered"}

@@ -1,4 +1,4 @@
-"""Lambda functions as local worker processes.
+"""The execution environments of one Lambda function: a pool of worker processes.
 
 Each deployed function gets a pool of worker processes (warm execution environments, reused between
 invocations). A worker runs `python -I` with exactly the function's deployed environment, plus what Lambda
@@ -16,9 +16,6 @@ destination of the FunctionEventInvokeConfig (the invocation record sent with th
 from __future__ import annotations
 
 import json
-import os
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -30,66 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from offline.deploy import FunctionSpec
-
-# Seconds a new worker may take to import its handler (Lambda's init phase limit is 10 s; imports of boto3,
-# pydantic and Powertools on a busy shared machine can take longer).
-INIT_TIMEOUT_S = 60.0
-
-# Runs inside the worker (`python -I -c`): one JSON line per request on stdin, one JSON line per response on
-# the original stdout; the handler's own prints and logs go to stderr (the function's log file).
-_BOOTSTRAP = r"""
-import importlib, json, os, sys, time, traceback
-proto = os.fdopen(os.dup(1), "wb", buffering=0)
-os.dup2(2, 1)
-code_dir, handler_path = sys.argv[1], sys.argv[2]
-# After site-packages: third-party packages come from the interpreter, our code from the archive.
-sys.path.append(code_dir)
-
-
-class Context:
-    def __init__(self, req):
-        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invoked_function_arn = req["invoked_function_arn"]
-        self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        self.aws_request_id = req["request_id"]
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.time() + req["timeout_s"]
-
-    def get_remaining_time_in_millis(self):
-        return max(0, int((self._deadline - time.time()) * 1000))
-
-
-def reply(obj):
-    sys.stdout.flush()
-    sys.stderr.flush()
-    proto.write((json.dumps(obj) + "\n").encode())
-
-
-try:
-    module_name, func_name = handler_path.rsplit(".", 1)
-    handler = getattr(importlib.import_module(module_name), func_name)
-    reply({"ready": True})
-except Exception as exc:
-    traceback.print_exc()
-    reply({"ready": False, "errorType": "Runtime.ImportModuleError",
-           "errorMessage": f"Unable to import module '{handler_path}': {type(exc).__name__}: {exc}"})
-    sys.exit(1)
-
-for line in sys.stdin:
-    req = json.loads(line)
-    try:
-        result = handler(json.loads(req["payload"]), Context(req))
-        reply({"ok": True, "payload": json.dumps(result)})
-    except Exception as exc:
-        traceback.print_exc()
-        reply({"ok": False, "errorType": type(exc).__name__, "errorMessage": str(exc),
-               "stackTrace": traceback.format_exc().splitlines()})
-"""
+from offline.deployment.deployed import FunctionSpec
+from offline.lambda_runtime.process import WorkerProcess
 
 
 @dataclass
@@ -111,102 +50,6 @@ class InvokeResult:
 
 class FunctionThrottled(Exception):
     """The function's reserved concurrency is exhausted (Lambda answers 429 TooManyRequestsException)."""
-
-
-class _Worker:
-    """One execution environment: a process that imported the handler and serves invocations in turn."""
-
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_file: Path) -> None:
-        self.spec = spec
-        self._log = log_file.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and bootstrap)
-            [sys.executable, "-I", "-c", _BOOTSTRAP, str(spec.code_dir), spec.handler],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            cwd=str(spec.code_dir),
-        )
-        self._buffer = b""
-        self.eof = False
-        """True once the worker closed its protocol pipe (it exited or crashed)."""
-        ready = self._read_line(INIT_TIMEOUT_S)
-        if ready is None or not ready.get("ready"):
-            self.kill()
-            message = (ready or {}).get("errorMessage") or f"worker did not start (see {log_file})"
-            raise RuntimeError(f"function {spec.name}: {message}")
-
-    def _read_line(self, timeout_s: float) -> dict[str, Any] | None:
-        """The next protocol line, or None on timeout or exit."""
-        if self.process.stdout is None or self.process.stdout.closed:
-            return None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                readable, _, _ = select.select([fd], [], [], remaining)
-                if not readable:
-                    return None
-                chunk = os.read(fd, 65536)
-            except (OSError, ValueError):  # killed while we waited (the runtime is stopping)
-                self.eof = True
-                return None
-            if not chunk:
-                self.eof = True
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def invoke(self, payload: bytes, request_id: str, timeout_s: float) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        request = {
-            "payload": payload.decode() or "null",
-            "request_id": request_id,
-            "invoked_function_arn": self.spec.arn,
-            "timeout_s": timeout_s,
-        }
-        try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            return {
-                "ok": False,
-                "errorType": "Runtime.ExitError",
-                "errorMessage": "the worker process had exited",
-            }
-        response = self._read_line(timeout_s)
-        if response is None:
-            if not self.eof and self.process.poll() is None:
-                self.kill()
-                return {
-                    "ok": False,
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
-                }
-            return {
-                "ok": False,
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status "
-                f"{self.process.wait(timeout=10)}",
-            }
-        return response
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                stream.close()
-        self._log.close()
 
 
 @dataclass
@@ -261,8 +104,8 @@ class FunctionPool:
         self.stats = FunctionStats()
         self._send_to_destination = send_to_destination
         self._retry_delays_s = retry_delays_s
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = set()
+        self._idle: list[WorkerProcess] = []
+        self._all: set[WorkerProcess] = set()
         self._started = 0
         self._in_flight = 0
         self._pending_async = 0
@@ -291,7 +134,7 @@ class FunctionPool:
             self._in_flight -= 1
             self._cond.notify_all()
 
-    def _take_worker(self) -> _Worker:
+    def _take_worker(self) -> WorkerProcess:
         with self._cond:
             while self._idle:
                 worker = self._idle.pop()
@@ -299,12 +142,12 @@ class FunctionPool:
                     return worker
                 worker.kill()
             self._started += 1
-        worker = _Worker(self.spec, self.env, self.log_file)
+        worker = WorkerProcess(self.spec, self.env, self.log_file)
         with self._cond:
             self._all.add(worker)
         return worker
 
-    def _return_worker(self, worker: _Worker) -> None:
+    def _return_worker(self, worker: WorkerProcess) -> None:
         with self._cond:
             if worker.alive and not self._closed:
                 self._idle.append(worker)
@@ -479,101 +322,3 @@ def _invocation_record(
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "responsePayload": json.loads(result.payload),
     }
-
-
-def worker_environment(
-    spec: FunctionSpec,
-    endpoint: str,
-    credentials: dict[str, str],
-    region: str,
-    extra: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """Exactly what a worker sees: the deployed environment plus what Lambda itself sets."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": "UTC",
-        # Lambda's reserved variables.
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"offline/{spec.name}",
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
-        "LAMBDA_TASK_ROOT": str(spec.code_dir),
-        "_HANDLER": spec.handler,
-        # The function's own role, and every AWS call through the offline front door.
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-        "AWS_ENDPOINT_URL": endpoint,
-        # Never the developer's ~/.aws, never an instance metadata service.
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    env.update(spec.environment)
-    # No X-Ray daemon offline: tracing would only log "cannot send segment" errors (deployed value wins).
-    env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    env.update(extra or {})
-    return env
-
-
-class Workers:
-    """All functions' pools; invocations by function name or ARN."""
-
-    def __init__(
-        self,
-        log_dir: Path,
-        max_local_workers: int = 4,
-        async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
-    ) -> None:
-        self.log_dir = log_dir
-        self.max_local_workers = max_local_workers
-        self.async_retry_delays_s = async_retry_delays_s
-        self.pools: dict[str, FunctionPool] = {}
-
-    def add(
-        self,
-        spec: FunctionSpec,
-        env: dict[str, str],
-        send_to_destination: Callable[[str, dict[str, Any]], None],
-        ship_logs: Callable[[FunctionSpec, list[str]], None] | None = None,
-    ) -> FunctionPool:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        pool = FunctionPool(
-            spec,
-            env,
-            self.log_dir / f"{spec.name}.log",
-            self.max_local_workers,
-            send_to_destination,
-            self.async_retry_delays_s,
-            ship_logs,
-        )
-        self.pools[spec.name] = pool
-        return pool
-
-    def pool(self, name_or_arn: str) -> FunctionPool:
-        name = name_or_arn
-        if name.startswith("arn:"):
-            parts = name.split(":")
-            if len(parts) > 7 and parts[7] not in ("$LATEST",):
-                raise KeyError(f"function {name_or_arn}: only $LATEST runs offline")
-            name = parts[6]
-        try:
-            return self.pools[name]
-        except KeyError:
-            raise KeyError(f"Function not found: {name_or_arn}") from None
-
-    @property
-    def busy(self) -> bool:
-        return any(pool.busy for pool in self.pools.values())
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return {name: pool.stats.as_dict() for name, pool in self.pools.items()}
-
-    def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()

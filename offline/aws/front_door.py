@@ -15,93 +15,23 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from offline.aws.operations import credential_scope, dynamodb_resources, iam_action, operation_name
+from offline.aws.policy_eval import evaluate, role_policies
+from offline.aws.requests import AccessDenied, Caller, Identities, Request, Response
 from offline.loopback_server import LoopbackServer
-from offline.policy_eval import evaluate, role_policies
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _STREAM_CHUNK = 256 * 1024
 # Bodies up to this size are read whole (to find the action of query-protocol calls); larger ones stream.
 _SMALL_BODY = 1024 * 1024
 _MAX_DENIALS_KEPT = 1000
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who signed a request."""
-
-    access_key: str
-    kind: str
-    """'admin' (the runtime's own credentials), 'role' (an assumed role) or 'unknown'."""
-    arn: str = ""
-    role_name: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.role_name or self.kind
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    service: str
-    region: str
-    caller: Caller
-
-    @property
-    def raw_query(self) -> str:
-        return "&".join(f"{k}={v}" for k, vs in self.query.items() for v in vs)
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] | None = None
-
-
-class RekognitionHandler(Protocol):
-    def handle(self, action: str, body: dict[str, Any], caller: Caller) -> tuple[int, dict[str, Any]]: ...
-
-
-class AccessDenied(Exception):
-    def __init__(self, action: str, resource: str, caller: Caller, reason: str) -> None:
-        super().__init__(
-            f"User: {caller.arn or caller.access_key} is not authorized to perform: {action} on resource: "
-            f"{resource} because {reason}"
-        )
-        self.action = action
-        self.resource = resource
-        self.caller = caller
-
-
-class Identities:
-    """Access key -> caller. The runtime registers its admin key and every role's assumed credentials."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[str, Caller] = {}
-        self._lock = threading.Lock()
-
-    def add(self, caller: Caller) -> None:
-        with self._lock:
-            self._by_key[caller.access_key] = caller
-
-    def get(self, access_key: str) -> Caller:
-        with self._lock:
-            return self._by_key.get(access_key) or Caller(access_key=access_key, kind="unknown")
 
 
 class FrontDoor:
@@ -119,7 +49,7 @@ class FrontDoor:
         self.denials: list[dict[str, str]] = []
         self.denial_counts: Counter[tuple[str, str]] = Counter()
         self.listeners: list[Callable[[Request, int], None]] = []
-        """Called after each request with its status (events.py watches IAM changes, the demo counts)."""
+        """Called after each request with its status (OfflineRuntime.on_api_call: the demo counts)."""
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
@@ -204,7 +134,7 @@ class FrontDoor:
         chunked = (
             "chunked" in (headers.get("Transfer-Encoding") or headers.get("transfer-encoding") or "").lower()
         )
-        service, region, access_key = _scope(headers, query)
+        service, region, access_key = credential_scope(headers, query)
         if service == "s3" and split.path.startswith("/v20180820/"):
             service = "s3control"  # S3 Control signs as "s3"; its paths are versioned
         caller = self.identities.get(access_key)
@@ -213,7 +143,7 @@ class FrontDoor:
             body = _read_chunked(handler)
         elif length is None or int(length) <= _SMALL_BODY:
             body = handler.rfile.read(int(length or 0))
-        action = _operation(service, handler.command, split.path, query, headers, body)
+        action = operation_name(service, handler.command, split.path, query, headers, body)
         with self._lock:
             self.calls[(service, action)] += 1
             self.calls_by_caller[(caller.label, service, action)] += 1
@@ -223,7 +153,7 @@ class FrontDoor:
         try:
             if service == "dynamodb" and body is not None:
                 # moto cannot name DynamoDB resources: their resource-level check happens here.
-                for resource in _dynamodb_resources(body, region or "us-east-1", self.account_id):
+                for resource in dynamodb_resources(body, region or "us-east-1", self.account_id):
                     self.authorize(caller, f"dynamodb:{action}", resource)
             if route is not None and body is not None:
                 response = route(request)
@@ -290,7 +220,7 @@ class FrontDoor:
                     or b"InvalidClientTokenId" in payload
                 ):
                     self.record_denial(
-                        _qualified(service, action), "", caller, payload.decode(errors="replace")[:300]
+                        iam_action(service, action), "", caller, payload.decode(errors="replace")[:300]
                     )
                 _send(handler, Response(status, payload, dict(response_headers)), keep_headers=True)
                 return status
@@ -328,136 +258,6 @@ class FrontDoor:
                 "access_denied": list(self.denials),
                 "access_denied_counts": {f"{c} {a}": n for (a, c), n in sorted(self.denial_counts.items())},
             }
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _scope(headers: dict[str, str], query: dict[str, list[str]]) -> tuple[str, str, str]:
-    """(service, region, access key) from the SigV4 Authorization header or a presigned URL."""
-    authorization = headers.get("Authorization") or headers.get("authorization") or ""
-    match = _CREDENTIAL.search(authorization)
-    if match:
-        return match.group(4), match.group(3), match.group(1)
-    credential = (query.get("X-Amz-Credential") or [""])[0]
-    parts = unquote(credential).split("/")
-    if len(parts) == 5:
-        return parts[3], parts[2], parts[0]
-    target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
-    return (target.split(".")[0].lower() or "unknown"), "", ""
-
-
-_S3_SUBRESOURCES = (
-    "tagging", "acl", "policy", "versioning", "notification", "lifecycle", "encryption", "inventory",
-    "uploads", "uploadId", "versions", "location", "publicAccessBlock", "ownershipControls", "delete",
-    "list-type",
-)  # fmt: skip
-
-
-def _operation(
-    service: str,
-    method: str,
-    path: str,
-    query: dict[str, list[str]],
-    headers: dict[str, str],
-    body: bytes | None,
-) -> str:
-    """The API operation name of a request (for counting and for naming denials)."""
-    target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
-    if target:
-        return target.split(".")[-1]
-    if body and (headers.get("Content-Type") or headers.get("content-type") or "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        action = parse_qs(body.decode(errors="replace")).get("Action")
-        if action:
-            return action[0]
-    if "Action" in query:
-        return query["Action"][0]
-    if service == "lambda":
-        if path.endswith("/invocations"):
-            return "Invoke"
-        return f"{method} {re.sub(r'/functions/[^/]+', '/functions/{name}', path)}"
-    if service == "s3control":
-        if "/jobs" in path:
-            listing = path.rstrip("/").endswith("/jobs")
-            if method == "POST":
-                return "CreateJob" if listing else "UpdateJobStatus"
-            return "ListJobs" if listing else "DescribeJob"
-        return f"{method} {path.split('/')[2] if path.count('/') > 1 else path}"
-    if service == "s3":
-        return _s3_operation(method, path, query, headers)
-    return f"{method} {path}"
-
-
-def _s3_operation(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> str:
-    if path in ("", "/"):
-        return "ListBuckets"
-    has_key = len(path.strip("/").split("/", 1)) > 1
-    sub = next((s for s in _S3_SUBRESOURCES if s in query), "")
-    if sub == "tagging":
-        return (
-            {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}[method]
-            if has_key
-            else f"{method.title()}BucketTagging"
-        )
-    if sub == "delete":
-        return "DeleteObjects"
-    if sub in ("uploads", "uploadId"):
-        return {
-            "POST": "CreateMultipartUpload" if sub == "uploads" else "CompleteMultipartUpload",
-            "PUT": "UploadPart",
-            "DELETE": "AbortMultipartUpload",
-            "GET": "ListParts",
-        }.get(method, method)
-    if sub in ("list-type", "versions") or (not has_key and method == "GET" and not sub):
-        return (
-            "ListObjectVersions"
-            if sub == "versions"
-            else "ListObjectsV2"
-            if sub == "list-type"
-            else "ListObjects"
-        )
-    if sub:
-        return f"{method.title()}Bucket{sub[0].upper()}{sub[1:]}"
-    if not has_key:
-        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(
-            method, f"{method} bucket"
-        )
-    if method == "PUT" and ("x-amz-copy-source" in headers or "X-Amz-Copy-Source" in headers):
-        return "CopyObject"
-    return {
-        "GET": "GetObject",
-        "PUT": "PutObject",
-        "DELETE": "DeleteObject",
-        "HEAD": "HeadObject",
-        "POST": "PostObject",
-    }.get(method, method)
-
-
-def _dynamodb_resources(body: bytes, region: str, account: str) -> list[str]:
-    """The table (or index) ARNs a DynamoDB request touches."""
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError:
-        return []
-    if not isinstance(request, dict):
-        return []
-    names = []
-    if request.get("TableName"):
-        table = request["TableName"]
-        if table.startswith("arn:"):
-            table = table.split("/", 1)[1]
-        names.append(f"{table}/index/{request['IndexName']}" if request.get("IndexName") else table)
-    names.extend((request.get("RequestItems") or {}).keys())
-    for item in request.get("TransactItems") or []:
-        for operation in item.values():
-            if isinstance(operation, dict) and operation.get("TableName"):
-                names.append(operation["TableName"])
-    return [f"arn:aws:dynamodb:{region}:{account}:table/{name}" for name in dict.fromkeys(names)]
-
-
-def _qualified(service: str, action: str) -> str:
-    prefix = {"s3control": "s3", "monitoring": "cloudwatch", "email": "ses"}.get(service, service)
-    return f"{prefix}:{action}"
 
 
 def _read_chunked(handler: BaseHTTPRequestHandler) -> bytes:
@@ -505,10 +305,3 @@ def _send(handler: BaseHTTPRequestHandler, response: Response, keep_headers: boo
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(response.body)
-
-
-def json_response(status: int, body: Any, error_type: str | None = None) -> Response:
-    headers = {"Content-Type": "application/json"}
-    if error_type:
-        headers["x-amzn-ErrorType"] = error_type
-    return Response(status, json.dumps(body).encode(), headers)

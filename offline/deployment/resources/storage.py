@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from offline.resources import CreateContext, CreatorError, autoname, creates, first, json_text, to_int
+from offline.deployment.resources import (
+    CreateContext,
+    CreatorError,
+    autoname,
+    creates,
+    first,
+    json_text,
+    to_int,
+)
 
 
 def _bucket_name(ctx: CreateContext, inputs: dict[str, Any]) -> str:
@@ -267,7 +275,7 @@ def bucket_object(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tupl
     if inputs.get("content") is not None:
         body = str(inputs["content"]).encode()
     elif source is not None and getattr(source, "path", None):
-        from offline.resources.compute import archive_bytes
+        from offline.deployment.resources.archives import archive_bytes
 
         body = archive_bytes(source, ctx.program_dir)
     elif source is not None and getattr(source, "text", None) is not None:

@@ -1,6 +1,6 @@
 """The AWS emulator: a moto server in this process, bound to 127.0.0.1 on a free port.
 
-It runs in-process on purpose: the event delivery (offline/events.py) hooks moto's S3 and SNS backends.
+It runs in-process on purpose: the event delivery (offline/aws/events/) hooks moto's S3 and SNS backends.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _patch_resource_matching() -> None:
     moto names the resource of S3, SQS, IAM and STS requests; for the other services (DynamoDB, ...) it checks
     the resource "*" against the statement's resources, so every least-privilege statement (a table ARN) would
     deny. With this patch such requests are authorized by action, and the front door checks the resource where
-    it can name it (DynamoDB tables and indexes: offline/front_door.py).
+    it can name it (DynamoDB tables and indexes: offline/aws/front_door.py).
     Actions: SQS batch calls are authorized with the single call's action, as IAM does.
     """
 

@@ -15,7 +15,7 @@ gateway refused for its rate, so pacing (or its absence) shows while the import 
 
 Any stack file runs (`Pulumi.<stack>.yaml`): what it says already exists (an image bucket by name, a
 collection, alarm topics) is created in the emulator first, what it leaves to the bucket's owner (EventBridge
-delivery) is done as the owner would, one line each (offline.stack_prereqs).
+delivery) is done as the owner would, one line each (offline.deployment.stack_prereqs).
 
 Exit status 0 when every check passes, 1 otherwise (or when the run did not settle in time), 2 when the
 stack cannot run offline (the one-line reason is printed).
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,12 +34,8 @@ import boto3
 from botocore.config import Config
 
 from handlers.common.history import HistoryStore
-from offline.deploy import REPO_ROOT
-from offline.gateway_limits import Registry
-from offline.http_gateway import RegistrationApi
-from offline.inventory_report import deliver_inventory
-from offline.rekognition import EmulatedRekognition
-from offline.report import (
+from offline.aws.s3_inventory import deliver_inventory
+from offline.demo.report import (
     DemoReport,
     Stages,
     final_states,
@@ -48,10 +43,14 @@ from offline.report import (
     read_completion_report,
     run_checks,
 )
-from offline.resources import CreatorError
+from offline.demo.sample_data import build_sample_set, upload_sample_set
+from offline.deployment.program import REPO_ROOT
+from offline.deployment.resources import CreatorError
+from offline.deployment.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
+from offline.gateways.limits import Registry
+from offline.gateways.registration_api import RegistrationApi
+from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
-from offline.sample_data import build_sample_set, upload_sample_set
-from offline.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
 
 DELETED_IMAGES = 3
 PROGRESS_EVERY_S = 3.0
@@ -364,7 +363,3 @@ The emulator keeps running at {runtime.endpoint} (Ctrl-C to stop). In another sh
 
 def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

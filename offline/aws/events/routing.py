@@ -3,7 +3,7 @@ delivers nothing to Lambda and builds thin events).
 
 - S3 bucket notifications: moto's S3 backend runs in this process; its `send_event` hook is replaced so each
   new/removed object produces AWS's event (S3 event structure 2.1, keys URL-encoded with quote_plus,
-  `versionId`, an increasing `sequencer` of 16 or 18 hex digits: `S3Sequencers`) for the bucket's configured
+  `versionId`, an increasing `sequencer` of 16 or 18 hex digits: sequencers.py) for the bucket's configured
   topics, queues and functions,
   checked against the destination's resource policy like AWS (topic policy, queue policy, Lambda permission).
   moto sends no event for a delete marker: that is added (ObjectRemoved:DeleteMarkerCreated).
@@ -15,20 +15,15 @@ delivers nothing to Lambda and builds thin events).
   tested under both readings.
 - SNS -> Lambda: moto's lambda subscriptions are taken over: the function is invoked asynchronously with the
   SNS event (`Sns.Message` is the published text), if its permission allows sns.amazonaws.com from the topic.
-- SQS event source mappings: a poller per mapping with the FUNCTION'S role credentials (as Lambda does),
-  batch size, maximum concurrency, ReportBatchItemFailures, visibility timeout and DLQ redrive (moto's).
 Deliveries happen on one dispatcher thread, in order, off moto's request threads.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import queue
 import sys
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -39,50 +34,18 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import moto.s3.notifications as s3_notifications
-from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import events_backends
-from moto.kms.models import kms_backends
 from moto.s3.models import S3Backend
 from moto.sns.models import Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 
-from offline.deploy import MappingSpec
-from offline.policy_eval import Decision, evaluate
-from offline.workers import FunctionPool
+from offline.aws.events.delivery_policy import delivery_decision
+from offline.aws.events.sequencers import S3Sequencers
 
 Invoker = Callable[[str, bytes, str], Any]
 """(function name or ARN, payload, source) -> request id: an asynchronous invocation."""
 # How `detail.object.key` is written into EventBridge events (see the module docstring).
 EVENTBRIDGE_KEY_ENCODINGS = ("raw", "quote_plus")
-
-
-class S3Sequencers:
-    """Event sequencers as S3 writes them, increasing under S3's documented comparison.
-
-    S3 User Guide, "Event message structure": sequencers of one key order its events; they "can be of
-    different lengths. So, to compare these values, first right pad the shorter value with zeros, and then do
-    a lexicographical comparison." AWS's samples have 18 upper-case digits in notifications
-    ("0055AED6DCD90281E5") and 16 lower-case ones in EventBridge events ("617f0837b476e463"). Here each
-    event's value is 18 digits, "00" + seconds at start (8) + a counter that steps by 0x40 (8); when its last
-    two digits are zeros (every fourth event) they are left off, so 16- and 18-digit values mix and right
-    padding gives back exactly the 18-digit value: every next sequencer is greater under the rule.
-    """
-
-    STEP = 0x40
-
-    def __init__(self, start_seconds: int | None = None) -> None:
-        self._base = (int(time.time()) if start_seconds is None else start_seconds) << 32
-        self._count = itertools.count(1)
-
-    def next(self) -> int:
-        return self._base + next(self._count) * self.STEP
-
-    @staticmethod
-    def render(value: int, *, lowercase: bool = False) -> str:
-        text = f"{value:018X}"
-        if text.endswith("00"):
-            text = text[:-2]
-        return text.lower() if lowercase else text
 
 
 def _now_iso() -> str:
@@ -440,14 +403,7 @@ class EventRouter:
         self, service: str, target_arn: str, principal: str, context: dict[str, Any]
     ) -> bool:
         """Whether the target's resource policy lets the AWS service principal deliver (as AWS checks)."""
-        action = {"sns": "sns:Publish", "sqs": "sqs:SendMessage", "lambda": "lambda:InvokeFunction"}[service]
-        document = self._resource_policy(service, target_arn)
-        decision = evaluate(
-            [document] if document else [], action, target_arn, context, principal={"service": principal}
-        )
-        if decision.allowed and service in ("sns", "sqs"):
-            decision = self._kms_allows(service, target_arn, principal, context)
-            action = action if decision.allowed else f"kms:GenerateDataKey (for {action})"
+        action, decision = delivery_decision(service, target_arn, principal, context)
         if not decision.allowed:
             entry = {
                 "action": action,
@@ -461,247 +417,3 @@ class EventRouter:
                 file=sys.stderr,
             )
         return decision.allowed
-
-    def _kms_allows(self, service: str, target_arn: str, principal: str, context: dict[str, Any]) -> Decision:
-        """An encrypted topic/queue also needs its KMS key to let the service principal encrypt (as in AWS).
-
-        The AWS managed keys (alias/aws/sns, alias/aws/sqs) never grant that to a service principal.
-        """
-        parts = target_arn.split(":")
-        region, account = parts[3], parts[4]
-        if service == "sns":
-            key_id = sns_backends[account][region].get_topic(target_arn).kms_master_key_id
-        else:
-            key_id = getattr(sqs_backends[account][region].get_queue(parts[5]), "kms_master_key_id", None)
-        if not key_id:
-            return Decision(True, "not encrypted with KMS")
-        if key_id.startswith("alias/aws/"):
-            return Decision(
-                False, f"its key is the AWS managed key {key_id}, whose policy never grants {principal}"
-            )
-        try:
-            key = kms_backends[account][region].describe_key(key_id)
-        except Exception:
-            return Decision(False, f"its KMS key {key_id} does not exist")
-        policy = json.loads(key.policy)
-        for kms_action in ("kms:GenerateDataKey", "kms:Decrypt"):
-            decision = evaluate([policy], kms_action, key.arn, context, principal={"service": principal})
-            if not decision.allowed:
-                return Decision(
-                    False, f"its KMS key {key.arn} does not allow {kms_action}: {decision.reason}"
-                )
-        return Decision(True, "the key policy allows it")
-
-    def _resource_policy(self, service: str, arn: str) -> dict[str, Any] | None:
-        parts = arn.split(":")
-        region, account = parts[3], parts[4]
-        if service == "sns":
-            return sns_backends[account][region].get_topic(arn)._policy_json
-        if service == "sqs":
-            policy = sqs_backends[account][region].get_queue(parts[5]).policy
-            return json.loads(policy) if policy else None
-        try:
-            text = lambda_backend(account, region).get_policy(parts[6], None)
-        except Exception:  # no permission statement at all
-            return None
-        document = json.loads(text) if isinstance(text, str) else text
-        # moto wraps it like the GetPolicy response: {"Policy": "<json>", "RevisionId": ...}.
-        if isinstance(document, dict) and isinstance(document.get("Policy"), str):
-            document = json.loads(document["Policy"])
-        return document
-
-
-# ---------------------------------------------------------------------------------------------- SQS mappings
-@dataclass
-class MappingStats:
-    batches: int = 0
-    messages: int = 0
-    deleted: int = 0
-    partial_failures: int = 0
-    batch_failures: int = 0
-    throttled: int = 0
-
-
-class SqsPoller:
-    """One SQS event source mapping: poll with the function's role, invoke, delete what succeeded."""
-
-    def __init__(
-        self,
-        mapping: MappingSpec,
-        pool: FunctionPool,
-        sqs_client: Any,
-        queue_url: str,
-        region: str,
-        failed_visibility_timeout_s: int | None = None,
-    ) -> None:
-        self.mapping = mapping
-        self.pool = pool
-        self.sqs = sqs_client
-        self.queue_url = queue_url
-        self.region = region
-        self.failed_visibility_timeout_s = failed_visibility_timeout_s
-        limits = [n for n in (mapping.maximum_concurrency, pool.spec.reserved_concurrency) if n]
-        # Lambda scales SQS pollers up to 1000 concurrent batches; maximum or reserved concurrency caps them.
-        self.concurrency = max(1, min(limits) if limits else 5)
-        self.stats = MappingStats()
-        self._active = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for index in range(self.concurrency):
-            thread = threading.Thread(
-                target=self._loop, name=f"esm-{self.mapping.uuid[:8]}-{index}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def busy(self) -> bool:
-        with self._lock:
-            return self._active > 0
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                messages = self._receive()
-            except Exception as exc:  # e.g. the role lost sqs:ReceiveMessage: keep trying, loudly
-                print(f"offline events: mapping {self.mapping.uuid} cannot receive: {exc}", file=sys.stderr)
-                self._stop.wait(1.0)
-                continue
-            if not messages:
-                continue
-            with self._lock:
-                self._active += 1
-            try:
-                self._process(messages)
-            except Exception as exc:
-                print(f"offline events: mapping {self.mapping.uuid} batch failed: {exc}", file=sys.stderr)
-            finally:
-                with self._lock:
-                    self._active -= 1
-
-    def _receive(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.mapping.batching_window_s
-        while len(messages) < self.mapping.batch_size and not self._stop.is_set():
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, self.mapping.batch_size - len(messages)),
-                WaitTimeSeconds=1,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            received = response.get("Messages", [])
-            messages.extend(received)
-            if not received or time.monotonic() >= deadline:
-                break
-        return messages
-
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        attributes = message.get("Attributes", {})
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {
-                k: attributes[k]
-                for k in (
-                    "ApproximateReceiveCount",
-                    "SentTimestamp",
-                    "SenderId",
-                    "ApproximateFirstReceiveTimestamp",
-                    "AWSTraceHeader",
-                    "MessageGroupId",
-                    "MessageDeduplicationId",
-                    "SequenceNumber",
-                )
-                if k in attributes
-            },
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
-                    "stringListValues": [],
-                    "binaryListValues": [],
-                    "dataType": value.get("DataType"),
-                }
-                for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 (SQS's checksum)
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.mapping.queue_arn,
-            "awsRegion": self.region,
-        }
-
-    def _process(self, messages: list[dict[str, Any]]) -> None:
-        self.stats.batches += 1
-        self.stats.messages += len(messages)
-        payload = json.dumps({"Records": [self._record(m) for m in messages]}).encode()
-        for attempt in range(6):
-            result = self.pool.invoke_sync(payload, source=f"sqs:{self.mapping.queue_arn.split(':')[-1]}")
-            if result.status != 429:
-                break
-            # Throttled by reserved concurrency: Lambda's poller backs off and retries the same batch.
-            self.stats.throttled += 1
-            self._stop.wait(0.1 * 2**attempt)
-        by_id = {m["MessageId"]: m for m in messages}
-        failed_ids: set[str]
-        if result.status != 200 or result.function_error is not None:
-            failed_ids = set(by_id)
-            self.stats.batch_failures += 1
-        elif self.mapping.report_batch_item_failures:
-            failed_ids = self._reported_failures(result.payload, set(by_id))
-            if failed_ids and failed_ids != set(by_id):
-                self.stats.partial_failures += 1
-            elif failed_ids:
-                self.stats.batch_failures += 1
-        else:
-            failed_ids = set()
-        done = [m for m in messages if m["MessageId"] not in failed_ids]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
-            self.stats.deleted += len(chunk)
-        if failed_ids and self.failed_visibility_timeout_s is not None:
-            # Offline time compression (off by default): failed messages come back sooner than the queue's
-            # visibility timeout would let them.
-            for message_id in failed_ids:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=by_id[message_id]["ReceiptHandle"],
-                    VisibilityTimeout=self.failed_visibility_timeout_s,
-                )
-
-    @staticmethod
-    def _reported_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
-        """Lambda's rules: null/empty -> all succeeded; an invalid response fails the whole batch."""
-        try:
-            response = json.loads(payload or b"null")
-        except ValueError:
-            return batch_ids
-        if response is None or response == {} or response == "":
-            return set()
-        if not isinstance(response, dict):
-            return set()
-        failures = response.get("batchItemFailures")
-        if failures is None or failures == []:
-            return set()
-        if not isinstance(failures, list):
-            return batch_ids
-        ids = set()
-        for item in failures:
-            identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
-            if not identifier or identifier not in batch_ids:
-                return batch_ids
-            ids.add(identifier)
-        return ids

@@ -105,7 +105,7 @@ def first(value: Any) -> Any:
 
 
 # Import the creator modules so that they register themselves.
-from offline.resources import compute, messaging, storage  # noqa: E402
+from offline.deployment.resources import compute, messaging, storage  # noqa: E402
 
 __all__ = [
     "CREATORS",

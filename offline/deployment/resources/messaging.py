@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from offline.resources import CreateContext, CreatorError, autoname, creates, first, json_text, to_int
+from offline.deployment.resources import (
+    CreateContext,
+    CreatorError,
+    autoname,
+    creates,
+    first,
+    json_text,
+    to_int,
+)
 
 
 @creates("aws:sns/topic:Topic")

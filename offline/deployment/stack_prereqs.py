@@ -21,8 +21,8 @@ from typing import Any
 from moto.sns.models import sns_backends
 
 from components.config import NAMESPACE, ConfigError, StackConfig, parse_config
-from offline.deploy import read_stack_config
-from offline.resources import CreateContext
+from offline.deployment.program import read_stack_config
+from offline.deployment.resources import CreateContext
 
 
 class StackNotRunnable(RuntimeError):

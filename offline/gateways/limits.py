@@ -89,7 +89,7 @@ class Fault:
 class FaultPlan:
     """Decides, request by request, whether a fault applies. Thread-safe; faults may be added at any time.
 
-    The fault-injection interface of both emulated gateways (offline.rekognition, offline.http_gateway):
+    The fault-injection interface of both emulated gateways (rekognition, registration_api):
     each data-plane request calls `next(subject)` once, after the rate limit let it through, and applies
     the kind returned (see `Fault`); `injected` counts them by kind and `log` keeps (kind, subject) per
     injected fault, so a soak can tell which object a fault hit. `crash`: kills the calling worker(s)

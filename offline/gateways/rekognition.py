@@ -3,9 +3,10 @@
 Covers what the stack and the indexer call: CreateCollection, DescribeCollection, DeleteCollection,
 ListCollections, IndexFaces, DeleteFaces, ListFaces, SearchFacesByImage. Images come from S3 (read from moto
 through the boto3 client given, after checking that the *caller* may read them, as Rekognition does) or from
-Image.Bytes. Faces are found by `offline.image_check` (one face per valid image unless it is of one colour).
+Image.Bytes. Faces are found by `offline.gateways.faces` (one face per valid image unless it is of one
+colour).
 SearchFacesByImage matches by fingerprint: identical bytes -> Similarity 100, anything else is no match.
-Rate limits, injected faults and the registration registry come from `offline.gateway_limits`.
+Rate limits, injected faults and the registration registry come from `offline.gateways.limits`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from offline.gateway_limits import FaultPlan, Registry, TokenBucket
-from offline.image_check import InvalidImage, analyse_image
+from offline.gateways.faces import InvalidImage, analyse_image
+from offline.gateways.limits import FaultPlan, Registry, TokenBucket
 
 Answer = tuple[int, dict[str, Any]]
 Authorize = Callable[[Any, str, str], None]

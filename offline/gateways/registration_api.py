@@ -4,7 +4,7 @@ http_gateway.py talks to.
 `POST /register` {"UserId", "Properties", "Image" (base64)} -> 201 {"ImageId"}; 409 when the same (UserId,
 SHA-256 of the image) is registered; 422 when the image is not a PNG/JPEG or holds no face; 400 for a bad
 request; 429 with Retry-After past the rate limit; injected faults (500, 429, slow answers, a killed caller)
-from a FaultPlan (offline.gateway_limits: its `next(subject)` gets the request's UserId).
+from a FaultPlan (offline.gateways.limits: its `next(subject)` gets the request's UserId).
 `POST /deregister` {"UserId", "ImageId"} -> 200, or 404 when nothing is registered under that id.
 Optional `api_key`: requests without the right `x-api-key` get 401.
 Binds 127.0.0.1 on a free port; daemon threads; `stop()` ends it.
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from offline.gateway_limits import FaultPlan, Registry, TokenBucket
-from offline.image_check import InvalidImage, analyse_image
+from offline.gateways.faces import InvalidImage, analyse_image
+from offline.gateways.limits import FaultPlan, Registry, TokenBucket
 from offline.loopback_server import LoopbackServer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024

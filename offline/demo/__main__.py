@@ -1,0 +1,5 @@
+import sys
+
+from offline.demo.cli import main
+
+sys.exit(main())
