@@ -1,0 +1,107 @@
+"""The `bulk-loader` command against the offline runtime (`--endpoint-url`), IAM enforced, the dev stack.
+
+An inventory is imported while the gateway is down: every message is given up (history `failed`, then the
+DLQ). `status`, `history` and `redrive --dry-run` show it; after the gateway is back `redrive` moves the DLQ
+to the input queue and every image ends indexed exactly once; `import-now` re-running the newest inventory
+registers nothing twice. (`import-now` on a stack with no inventory needs the S3 Batch emulator's manifest
+generator, which it does not have yet: see docs/operating.md.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAST_INDEXER
+from e2e_support import active_by_key, deliver_inventory, explain, history, put_images
+
+from cli.main import main
+from offline.deployment.program import REPO_ROOT, read_stack_config
+from offline.gateways.limits import FaultPlan
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+class SwitchableGateway(FaultPlan):
+    """The emulated gateway's faults: every data-plane request is an outage (HTTP 500) while `down`."""
+
+    down = True
+
+    def next(self, subject: str | None = None):
+        return "outage" if self.down else super().next(subject)
+
+
+def test_operator_sees_repairs_and_reruns_an_import(dev_stack, tmp_path: Path, monkeypatch, capsys) -> None:
+    gateway = SwitchableGateway()
+    # Two deliveries, and no waiting for a busy gateway beyond them: an outage gives messages up quickly.
+    worker_env = {"indexer-function": {**FAST_INDEXER["indexer-function"], "MAX_WAIT_HOURS": "0"}}
+    overrides = {"throttledIndexer": {"maxReceiveCount": 2}}
+    runtime, faces = dev_stack(
+        config_overrides=overrides, rekognition={"faults": gateway}, worker_env=worker_env
+    )
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(runtime.deployment.outputs))
+    region = read_stack_config(REPO_ROOT, "dev", overrides)[1].get("aws:region", runtime.region)
+    admin = runtime.admin_credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    def cli(*argv: str) -> tuple[int, Any]:
+        code = main(
+            [
+                *argv,
+                "--json",
+                "--outputs",
+                str(outputs),
+                "--endpoint-url",
+                runtime.endpoint,
+                "--region",
+                region,
+            ]
+        )
+        captured = capsys.readouterr()
+        assert code != 2, captured.err
+        return code, json.loads(captured.out) if captured.out.strip() else captured.err
+
+    keys = ["users/op one.png", "users/op+two.png", "users/op-three.png"]
+    deliver_inventory(runtime, put_images(runtime, keys))
+    runtime.run_until_idle(120)
+    assert {k: history(runtime)[k]["status"] for k in keys} == dict.fromkeys(keys, "failed"), explain(
+        runtime, faces
+    )
+
+    code, status = cli("status")
+    assert code == 1, status  # the DLQ holds messages
+    run_id = status["run_id"]
+    assert run_id and status["history"] == {"failed": 3}, status
+    assert [j["status"] for j in status["jobs"]] == ["Complete"], status
+    assert status["dlq_messages"] == 3, status
+    code, failures = cli("history", "failures", "--since", "1h")
+    assert code == 0 and sorted(r["key"] for r in failures["records"]) == sorted(keys), failures
+    code, dry = cli("redrive", "--dlq", "--dry-run")
+    assert code == 0 and dry["results"][0]["waiting"] == 3, dry
+
+    gateway.down = False
+    code, moved = cli("redrive", "--dlq")
+    assert code == 0, moved
+    assert (moved["results"][0]["method"], moved["results"][0]["moved"]) == ("resend", 3), moved
+    runtime.run_until_idle(120)
+
+    code, status = cli("status", run_id)
+    assert code == 0, status
+    assert status["settled"] and status["history"] == {"indexed": 3} and status["dlq_messages"] == 0, status
+    code, one = cli("history", "object", f"s3://{runtime.deployment.outputs['image_bucket_name']}/{keys[1]}")
+    assert code == 0 and [r["status"] for r in one["records"]] == ["indexed"], one
+    code, counted = cli("history", "run", run_id, "--count")
+    assert code == 0 and counted["counts"] == {"indexed": 3}, counted
+
+    code, started = cli("import-now")
+    assert code == 0 and started["source"] == "inventory", started
+    runtime.run_until_idle(120)
+    assert active_by_key(faces) == dict.fromkeys(keys, 1), explain(runtime, faces)
+    assert faces.registry.duplicates == [], explain(runtime, faces)
+    assert runtime.stats()["access_denied"] == [], explain(runtime, faces)
