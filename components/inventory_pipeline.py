@@ -269,6 +269,9 @@ class InventoryPipeline(pulumi.ComponentResource):
                     # S3 Batch looks up the manifest/report bucket's region before reading or writing.
                     allow("LocateBucket", ["s3:GetBucketLocation"], [inventory_arn]),
                     allow("InvokeBatchFunction", ["lambda:InvokeFunction"], [args.batch_function_arn]),
+                    # `bulk-loader import-now` before the first inventory: S3 Batch's manifest generator lists
+                    # the image bucket for the job (ListObjectsV2 needs s3:ListBucket, S3 API Reference).
+                    allow("ListImagesForGeneratedManifests", ["s3:ListBucket"], [image_bucket_arn]),
                 ]
             ),
             opts=child,
