@@ -105,3 +105,49 @@ def test_operator_sees_repairs_and_reruns_an_import(dev_stack, tmp_path: Path, m
     assert active_by_key(faces) == dict.fromkeys(keys, 1), explain(runtime, faces)
     assert faces.registry.duplicates == [], explain(runtime, faces)
     assert runtime.stats()["access_denied"] == [], explain(runtime, faces)
+
+
+def test_import_now_on_a_stack_without_any_inventory(dev_stack, tmp_path: Path, monkeypatch, capsys) -> None:
+    runtime, faces = dev_stack()
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(runtime.deployment.outputs))
+    region = read_stack_config(REPO_ROOT, "dev")[1].get("aws:region", runtime.region)
+    admin = runtime.admin_credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    def cli(*argv: str) -> tuple[int, Any]:
+        code = main(
+            [
+                *argv,
+                "--json",
+                "--outputs",
+                str(outputs),
+                "--endpoint-url",
+                runtime.endpoint,
+                "--region",
+                region,
+            ]
+        )
+        captured = capsys.readouterr()
+        assert code != 2, captured.err
+        return code, json.loads(captured.out) if captured.out.strip() else captured.err
+
+    keys = ["fresh/a.png", "fresh/b c.png"]
+    put_images(runtime, keys)
+    runtime.client("s3").put_object(
+        Bucket=runtime.deployment.outputs["image_bucket_name"], Key="fresh/notes.txt", Body=b"not an image"
+    )
+    code, started = cli("import-now")
+    assert code == 0 and started["source"] == "generated-manifest", started
+    runtime.run_until_idle(120)
+    code, status = cli("status", started["run_id"])
+    assert code == 0, json.dumps(status["jobs"])
+    [job] = status["jobs"]
+    assert (job["status"], job["tasks_total"], job["tasks_succeeded"]) == ("Complete", 2, 2), status
+    _, reasons = cli("history", "run", started["run_id"], "--count", "reason")
+    assert status["settled"] and status["history"] == {"indexed": 2}, (status, reasons)
+    assert active_by_key(faces) == dict.fromkeys(keys, 1), explain(runtime, faces)
+    assert runtime.stats()["access_denied"] == [], explain(runtime, faces)
