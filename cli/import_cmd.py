@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     elif args.source == "inventory":
         raise UsageError("--prefix and --only-new select objects of an S3-generated manifest: drop --source")
     if manifest is not None:
-        return _invoke_inventory(ctx, function_name, manifest, args.mode)
+        return _invoke_inventory(ctx, function_name, image_bucket, manifest, args.mode)
     return _generated_job(ctx, function_name, image_bucket, args, created_after)
 
 
@@ -115,7 +115,9 @@ def newest_inventory_manifest(ctx: Context, image_bucket: str) -> tuple[str, str
     return None
 
 
-def _invoke_inventory(ctx: Context, function_name: str, manifest: tuple[str, str], mode: str) -> int:
+def _invoke_inventory(
+    ctx: Context, function_name: str, image_bucket: str, manifest: tuple[str, str], mode: str
+) -> int:
     bucket, key = manifest
     event = {"bucket": bucket, "key": key, "mode": mode}
     response = ctx.aws.client("lambda").invoke(
@@ -125,20 +127,22 @@ def _invoke_inventory(ctx: Context, function_name: str, manifest: tuple[str, str
         raise CommandFailed(
             f"Lambda did not accept the invocation of {function_name} ({response.get('StatusCode')})"
         )
-    run_hint = key.split("/")[-3] if key.count("/") >= 2 else None
+    # The inventory function names its run `<source bucket>/<the report's date folder>`.
+    run_id = f"{image_bucket}/{key.rsplit('/', 2)[-2]}"
     result = {
         "source": "inventory",
         "manifest": f"s3://{bucket}/{key}",
         "function": function_name,
         "mode": mode,
+        "run_id": run_id,
     }
     if ctx.printer.as_json:
         ctx.printer.json(result)
     else:
         ctx.printer.line(key_values(result.items()))
         ctx.printer.line(
-            "The inventory function creates the run's S3 Batch jobs in a minute or two; follow them with "
-            "`bulk-loader status --watch`" + (f" (the run id ends in /{run_hint})" if run_hint else "")
+            "The inventory function creates the run's S3 Batch jobs within a minute or two (asynchronously: "
+            f"a failure lands in its failure queue); follow them with `bulk-loader status {run_id} --watch`"
         )
     return EXIT_OK
 

@@ -85,6 +85,7 @@ def test_the_newest_complete_inventory_goes_to_the_function(
     answer = read_json(capsys)
     assert answer["source"] == "inventory"
     assert answer["manifest"] == f"s3://{INVENTORY_BUCKET}/{newest}"
+    assert answer["run_id"] == f"{IMAGE_BUCKET}/2026-11-30T01-00Z"  # the inventory function's run name
     stack.stubs["lambda"].assert_no_pending_responses()
 
 

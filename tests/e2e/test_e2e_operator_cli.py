@@ -1,10 +1,11 @@
 """The `bulk-loader` command against the offline runtime (`--endpoint-url`), IAM enforced, the dev stack.
 
-An inventory is imported while the gateway is down: every message is given up (history `failed`, then the
-DLQ). `status`, `history` and `redrive --dry-run` show it; after the gateway is back `redrive` moves the DLQ
-to the input queue and every image ends indexed exactly once; `import-now` re-running the newest inventory
-registers nothing twice. (`import-now` on a stack with no inventory needs the S3 Batch emulator's manifest
-generator, which it does not have yet: see docs/operating.md.)
+1. An inventory is imported while the gateway is down: every message is given up (history `failed`, then the
+   DLQ). `status`, `history` and `redrive --dry-run` show it; after the gateway is back `redrive` moves the
+   DLQ to the input queue and every image ends indexed exactly once; `import-now` re-running the newest
+   inventory registers nothing twice.
+2. A freshly deployed stack with no inventory at all: `import-now` starts an S3 Batch job whose manifest S3
+   generates (the emulator's manifest generator), and `status` reports the run settled with its counts.
 """
 
 from __future__ import annotations
