@@ -1,4 +1,5 @@
-"""OperationsDashboard: one CloudWatch dashboard per stack for the people who operate an import, and its URL.
+"""The operations dashboard: one CloudWatch dashboard per stack for the people who operate an import, and its
+console URL (`operations_dashboard`, a builder that whoever composes the stack calls).
 
 Widgets (body: CloudWatch API Reference, "Dashboard Body Structure and Syntax"; metrics: AWS/SQS and
 AWS/Lambda as the services publish them, plus the handlers' Powertools EMF counters):
@@ -211,66 +212,76 @@ def _laid_out(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return placed
 
 
-# --------------------------------------------------------------------------------------------- component
+# --------------------------------------------------------------------------------------------- resource
 @dataclass
-class OperationsDashboardArgs:
+class DashboardInputs:
+    """What the stack's dashboard shows (Outputs allowed); absent parts have no widget."""
+
     namespace: str
     """The handlers' EMF namespace (LambdaSettings.metrics_namespace)."""
     queue_name: pulumi.Input[str] | None = None
     """The indexer's input queue (None: a stack without ThrottledIndexer)."""
     dlq_name: pulumi.Input[str] | None = None
+    """The indexer's dead-letter queue."""
     failure_queue_name: pulumi.Input[str] | None = None
     """The inventory function's async failure queue (None: a stack without InventoryPipeline)."""
     functions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Powertools service name -> function name, for the functions this stack deploys."""
+    """Powertools service name (a key of SERVICES) -> function name, for the functions this stack deploys."""
     alarm_arns: Sequence[pulumi.Input[str]] = ()
+    """The stack's alarms, for the alarm status widget."""
     dashboard_name: str | None = None
     """Physical name; default `<project>-<stack>`."""
 
 
-class OperationsDashboard(pulumi.ComponentResource):
-    """The stack's CloudWatch dashboard (`dashboard`) and its console address (`url`)."""
+@dataclass(frozen=True)
+class OperationsDashboard:
+    dashboard: aws.cloudwatch.Dashboard
+    url: pulumi.Output[str]
+    """The dashboard's address in the CloudWatch console (the stack output `dashboard_url`)."""
 
-    def __init__(self, name: str, args: OperationsDashboardArgs, opts: pulumi.ResourceOptions | None = None):
-        unknown = sorted(set(args.functions) - set(SERVICES))
-        if unknown:
-            raise ValueError(
-                f"OperationsDashboardArgs.functions: unknown services {unknown}; known: {sorted(SERVICES)}"
-            )
-        super().__init__("bulkloader:index:OperationsDashboard", name, None, opts)
-        physical = args.dashboard_name or dashboard_name(pulumi.get_project(), pulumi.get_stack())
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        services = sorted(args.functions)
-        resolved = pulumi.Output.all(
-            region,
-            args.queue_name,
-            args.dlq_name,
-            args.failure_queue_name,
-            *[args.functions[s] for s in services],
-            *args.alarm_arns,
+
+def operations_dashboard(
+    name: str, inputs: DashboardInputs, parent: pulumi.Resource | None = None
+) -> OperationsDashboard:
+    """The stack's CloudWatch dashboard (one `aws.cloudwatch.Dashboard` named `<name>-dashboard`) and its URL.
+    A builder, like alarms.py's, so whoever composes the stack (or a component) owns the resource."""
+    unknown = sorted(set(inputs.functions) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"DashboardInputs.functions: unknown services {unknown}; known: {sorted(SERVICES)}")
+    physical = inputs.dashboard_name or dashboard_name(pulumi.get_project(), pulumi.get_stack())
+    invoke = pulumi.InvokeOutputOptions(parent=parent) if parent else None
+    region = aws.get_region_output(opts=invoke).region
+    partition = aws.get_partition_output(opts=invoke).partition
+    services = sorted(inputs.functions)
+    resolved = pulumi.Output.all(
+        region,
+        inputs.queue_name,
+        inputs.dlq_name,
+        inputs.failure_queue_name,
+        *[inputs.functions[s] for s in services],
+        *inputs.alarm_arns,
+    )
+
+    def body(values: list[Any]) -> str:
+        region_, queue, dlq, failures = values[:4]
+        names = values[4 : 4 + len(services)]
+        sources = DashboardSources(
+            region=region_,
+            namespace=inputs.namespace,
+            queue_name=queue,
+            dlq_name=dlq,
+            failure_queue_name=failures,
+            functions=dict(zip(services, names, strict=True)),
+            alarm_arns=values[4 + len(services) :],
+            title=f"bulk-loader {pulumi.get_stack()}",
         )
+        return json.dumps(dashboard_body(sources), separators=(",", ":"))
 
-        def body(values: list[Any]) -> str:
-            region_, queue, dlq, failures = values[:4]
-            names = values[4 : 4 + len(services)]
-            sources = DashboardSources(
-                region=region_,
-                namespace=args.namespace,
-                queue_name=queue,
-                dlq_name=dlq,
-                failure_queue_name=failures,
-                functions=dict(zip(services, names, strict=True)),
-                alarm_arns=values[4 + len(services) :],
-                title=f"bulk-loader {pulumi.get_stack()}",
-            )
-            return json.dumps(dashboard_body(sources), separators=(",", ":"))
-
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard",
-            dashboard_name=physical,
-            dashboard_body=resolved.apply(body),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.url = pulumi.Output.all(region, partition).apply(lambda rp: console_url(rp[0], physical, rp[1]))
-        self.register_outputs({"dashboard_name": self.dashboard.dashboard_name, "url": self.url})
+    dashboard = aws.cloudwatch.Dashboard(
+        f"{name}-dashboard",
+        dashboard_name=physical,
+        dashboard_body=resolved.apply(body),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    url = pulumi.Output.all(region, partition).apply(lambda rp: console_url(rp[0], physical, rp[1]))
+    return OperationsDashboard(dashboard, url)

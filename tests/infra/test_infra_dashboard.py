@@ -11,12 +11,12 @@ import pytest
 
 from components.dashboard import (
     GRID_COLUMNS,
+    DashboardInputs,
     DashboardSources,
-    OperationsDashboard,
-    OperationsDashboardArgs,
     console_url,
     dashboard_body,
     dashboard_name,
+    operations_dashboard,
 )
 from tests.infra.infra_harness import REGION, run_pulumi
 
@@ -97,11 +97,11 @@ def test_console_url_and_name() -> None:
     assert set(long) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
-def test_the_component_resolves_outputs_into_the_body() -> None:
+def test_the_builder_resolves_outputs_into_the_body() -> None:
     def program() -> None:
-        dashboard = OperationsDashboard(
+        dashboard = operations_dashboard(
             "ops",
-            OperationsDashboardArgs(
+            DashboardInputs(
                 namespace="BulkLoader",
                 queue_name=pulumi.Output.from_input("q-resolved"),
                 functions={"throttled_indexer": pulumi.Output.from_input("idx-resolved")},
@@ -118,10 +118,10 @@ def test_the_component_resolves_outputs_into_the_body() -> None:
     }
     assert {m[3] for m in _metrics(body) if m[0] == "AWS/Lambda"} == {"idx-resolved"}
     assert run.exports["dashboard_url"] == console_url(REGION, "bulk-loader-dev")
-    assert run.parents["ops-dashboard"] == "ops"
+    assert run.parents["ops-dashboard"] is None  # the composer's: no parent given
 
 
 def test_an_unknown_service_is_refused() -> None:
     # Checked before anything is registered: no Pulumi runtime is needed to see the error.
     with pytest.raises(ValueError, match="unknown services \\['indexer'\\]"):
-        OperationsDashboard("ops", OperationsDashboardArgs(namespace="N", functions={"indexer": "x"}))
+        operations_dashboard("ops", DashboardInputs(namespace="N", functions={"indexer": "x"}))
