@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,17 +167,7 @@ def _start_move_task(
 
 
 def _resend(sqs: Any, dlq_url: str, queue_url: str, limit: int, result: Result) -> None:
-    while not limit or result.moved + len(result.failed) < limit:
-        want = RECEIVE_BATCH if not limit else min(RECEIVE_BATCH, limit - result.moved - len(result.failed))
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=want,
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
-            WaitTimeSeconds=1,
-        ).get("Messages", [])
-        if not messages:
-            return
+    for messages in _batches(sqs, dlq_url, limit, result):
         for message in messages:
             try:
                 sqs.send_message(
@@ -190,6 +181,23 @@ def _resend(sqs: Any, dlq_url: str, queue_url: str, limit: int, result: Result) 
                 continue
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             result.moved += 1
+
+
+def _batches(sqs: Any, queue_url: str, limit: int, result: Result) -> Iterator[list[dict[str, Any]]]:
+    """Receive batches until the queue answers none or `limit` (0: none) messages were handled. A received
+    message stays hidden for the rest of the run, so one that could not be moved is not received twice."""
+    while not limit or result.moved + len(result.failed) < limit:
+        want = RECEIVE_BATCH if not limit else min(RECEIVE_BATCH, limit - result.moved - len(result.failed))
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=want,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        if not messages:
+            return
+        yield messages
 
 
 def _attributes_for_send(attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -241,15 +249,7 @@ def redrive_inventory(ctx: Context, args: argparse.Namespace) -> Result:
         result.sample = [_describe_invocation(m) for m in _peek(sqs, queue_url)]
         return result
     lambda_client = ctx.aws.client("lambda")
-    while not args.max_messages or result.moved + len(result.failed) < args.max_messages:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=RECEIVE_BATCH,
-            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
-            WaitTimeSeconds=1,
-        ).get("Messages", [])
-        if not messages:
-            break
+    for messages in _batches(sqs, queue_url, args.max_messages, result):
         for message in messages:
             payload = _request_payload(message)
             if payload is None:

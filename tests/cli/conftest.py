@@ -68,6 +68,18 @@ class Stack:
             clients=clients,
         )
 
+    def expect_async_invoke(self, event: Any) -> None:
+        """The inventory function invoked asynchronously with `event` (Lambda accepts: 202)."""
+        self.stubs["lambda"].add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {
+                "FunctionName": INVENTORY_FUNCTION,
+                "InvocationType": "Event",
+                "Payload": json.dumps(event).encode(),
+            },
+        )
+
     def depth(self, url: str) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]

@@ -4,7 +4,6 @@ which also checks the request against botocore's CreateJob model)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -72,15 +71,7 @@ def test_the_newest_complete_inventory_goes_to_the_function(
         Bucket=INVENTORY_BUCKET, Key=f"inventory/{IMAGE_BUCKET}/images-inventory/data/x.csv.gz", Body=b""
     )
     event = {"bucket": INVENTORY_BUCKET, "key": newest, "mode": "import"}
-    stack.stubs["lambda"].add_response(
-        "invoke",
-        {"StatusCode": 202},
-        {
-            "FunctionName": INVENTORY_FUNCTION,
-            "InvocationType": "Event",
-            "Payload": json.dumps(event).encode(),
-        },
-    )
+    stack.expect_async_invoke(event)
     assert stack.cli("import-now", "--json") == 0
     answer = read_json(capsys)
     assert answer["source"] == "inventory"

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from handlers.common.contracts import ImportMessage, ObjectRef, dump_message
-from tests.cli.conftest import INVENTORY_FUNCTION, REGION, Stack, read_json
+from tests.cli.conftest import REGION, Stack, read_json
 
 ATTRIBUTES = {
     "indexer-deliveries": {"DataType": "Number", "StringValue": "7"},
@@ -175,15 +175,7 @@ def test_failed_inventory_invocations_are_invoked_again(
     assert stack.cli("redrive", "--inventory", "--dry-run", "--json") == 0
     sample = read_json(capsys)["results"][0]["sample"]
     assert {s["error"] for s in sample} == {"manifest checksum mismatch"}
-    stack.stubs["lambda"].add_response(
-        "invoke",
-        {"StatusCode": 202},
-        {
-            "FunctionName": INVENTORY_FUNCTION,
-            "InvocationType": "Event",
-            "Payload": json.dumps(event).encode(),
-        },
-    )
+    stack.expect_async_invoke(event)
     assert stack.cli("redrive", "--inventory", "--json") == 1  # the record without its event stays
     result = read_json(capsys)["results"][0]
     assert result["moved"] == 1

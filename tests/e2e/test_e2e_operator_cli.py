@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,30 @@ from offline.deployment.program import REPO_ROOT, read_stack_config
 from offline.gateways.limits import FaultPlan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def operator(
+    runtime, config_overrides, tmp_path: Path, monkeypatch, capsys
+) -> Callable[..., tuple[int, Any]]:
+    """`bulk-loader ... --json` against this runtime, as its admin (the stack's outputs in a file): returns
+    (exit status, the JSON printed or the error text); bad usage (exit 2) fails the test with its message."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(runtime.deployment.outputs))
+    region = read_stack_config(REPO_ROOT, "dev", config_overrides)[1].get("aws:region", runtime.region)
+    admin = runtime.admin_credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    stack = ["--json", "--outputs", str(outputs), "--endpoint-url", runtime.endpoint, "--region", region]
+
+    def cli(*argv: str) -> tuple[int, Any]:
+        code = main([*argv, *stack])
+        captured = capsys.readouterr()
+        assert code != 2, captured.err
+        return code, json.loads(captured.out) if captured.out.strip() else captured.err
+
+    return cli
 
 
 class SwitchableGateway(FaultPlan):
@@ -42,31 +67,7 @@ def test_operator_sees_repairs_and_reruns_an_import(dev_stack, tmp_path: Path, m
     runtime, faces = dev_stack(
         config_overrides=overrides, rekognition={"faults": gateway}, worker_env=worker_env
     )
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(runtime.deployment.outputs))
-    region = read_stack_config(REPO_ROOT, "dev", overrides)[1].get("aws:region", runtime.region)
-    admin = runtime.admin_credentials
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
-    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-    def cli(*argv: str) -> tuple[int, Any]:
-        code = main(
-            [
-                *argv,
-                "--json",
-                "--outputs",
-                str(outputs),
-                "--endpoint-url",
-                runtime.endpoint,
-                "--region",
-                region,
-            ]
-        )
-        captured = capsys.readouterr()
-        assert code != 2, captured.err
-        return code, json.loads(captured.out) if captured.out.strip() else captured.err
+    cli = operator(runtime, overrides, tmp_path, monkeypatch, capsys)
 
     keys = ["users/op one.png", "users/op+two.png", "users/op-three.png"]
     deliver_inventory(runtime, put_images(runtime, keys))
@@ -110,31 +111,7 @@ def test_operator_sees_repairs_and_reruns_an_import(dev_stack, tmp_path: Path, m
 
 def test_import_now_on_a_stack_without_any_inventory(dev_stack, tmp_path: Path, monkeypatch, capsys) -> None:
     runtime, faces = dev_stack()
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(runtime.deployment.outputs))
-    region = read_stack_config(REPO_ROOT, "dev")[1].get("aws:region", runtime.region)
-    admin = runtime.admin_credentials
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
-    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-    def cli(*argv: str) -> tuple[int, Any]:
-        code = main(
-            [
-                *argv,
-                "--json",
-                "--outputs",
-                str(outputs),
-                "--endpoint-url",
-                runtime.endpoint,
-                "--region",
-                region,
-            ]
-        )
-        captured = capsys.readouterr()
-        assert code != 2, captured.err
-        return code, json.loads(captured.out) if captured.out.strip() else captured.err
+    cli = operator(runtime, None, tmp_path, monkeypatch, capsys)
 
     keys = ["fresh/a.png", "fresh/b c.png"]
     put_images(runtime, keys)
