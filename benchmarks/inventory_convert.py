@@ -218,12 +218,13 @@ def child(fmt: str, path: str, md5: str, out_dir: str) -> None:
     """Convert one file with the handler's code; print one JSON line of figures."""
     from handlers.inventory_created.convert import RowFilter, convert
     from handlers.inventory_created.reader import DataFileReader, configure_arrow_memory
-    from handlers.inventory_created.settings import DEFAULT_MAX_IMAGE_BYTES
+    from handlers.inventory_created.settings import Settings
     from handlers.inventory_created.sink import LocalFileSink
 
     pool = configure_arrow_memory()  # as the handler does at cold start
     source = Path(path)
-    row_filter = RowFilter((".png", ".jpg", ".jpeg"), DEFAULT_MAX_IMAGE_BYTES)
+    defaults = Settings.model_fields  # the function's defaults, as deployed
+    row_filter = RowFilter(defaults["image_suffixes"].default, defaults["max_image_bytes"].default)
 
     def run(manifest, source_dir: Path):
         sink = LocalFileSink(os.path.join(out_dir, f"manifest-{fmt}.csv"))

@@ -11,10 +11,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import handler_path  # noqa: F401  (the settings models live in the `handlers` package)
+
 if TYPE_CHECKING:
     from .batch_qualifier import BatchQualifier, BatchQualifierArgs
-    from .config import LambdaSettings
     from .inventory_pipeline import InventoryPipeline, InventoryPipelineArgs
+    from .sections import (
+        BatchQualifierSettings,
+        ImageBucketSettings,
+        InventoryPipelineSettings,
+        LambdaSettings,
+        SharedSettings,
+        ThrottledIndexerSettings,
+    )
     from .throttled_indexer import ThrottledIndexer, ThrottledIndexerArgs
 
 _EXPORTS = {
@@ -22,18 +31,28 @@ _EXPORTS = {
     "BatchQualifierArgs": ".batch_qualifier",
     "InventoryPipeline": ".inventory_pipeline",
     "InventoryPipelineArgs": ".inventory_pipeline",
-    "LambdaSettings": ".config",
+    "BatchQualifierSettings": ".sections",
+    "ImageBucketSettings": ".sections",
+    "InventoryPipelineSettings": ".sections",
+    "LambdaSettings": ".sections",
+    "SharedSettings": ".sections",
+    "ThrottledIndexerSettings": ".sections",
     "ThrottledIndexer": ".throttled_indexer",
     "ThrottledIndexerArgs": ".throttled_indexer",
 }
 __all__ = [
     "BatchQualifier",
     "BatchQualifierArgs",
+    "BatchQualifierSettings",
+    "ImageBucketSettings",
     "InventoryPipeline",
     "InventoryPipelineArgs",
+    "InventoryPipelineSettings",
     "LambdaSettings",
+    "SharedSettings",
     "ThrottledIndexer",
     "ThrottledIndexerArgs",
+    "ThrottledIndexerSettings",
 ]
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pulumi
 
-from .config import IAM_SID_PATTERN
 from .defaults import Statement
 from .names import AwsContext
+from .stack_types import IAM_SID_PATTERN
 
 StatementsFor = Callable[[pulumi.Output[str]], Sequence[Statement]]
 """Statements for a resource policy, given the ARN of the resource it is attached to."""

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from handlers.inventory_created.settings import Settings as InventoryEnv
+
 from . import defaults
 from .alarms import function_errors_alarm, queue_not_empty_alarm
 from .builders import ExpiryRule, SecureBucket, secure_bucket, secure_queue, secure_topic
-from .config import LambdaSettings
 from .defaults import Statement
+from .existing import Handle, create_or_use
 from .iam import allow, policy_document, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
 from .names import aws_context, physical_name, stack_scoped_name
+from .sections import ImageBucketSettings, InventoryPipelineSettings, LambdaSettings, SharedSettings
 
 INVENTORY_PREFIX = "inventory"
-MANIFEST_PREFIX = "batch/manifests/"
-REPORT_PREFIX = "batch/reports/"
-STATE_PREFIX = "batch/state/"
+# Where inventory_created writes (its settings' defaults, which the function's environment carries).
+MANIFEST_PREFIX = InventoryEnv.model_fields["manifest_prefix"].default
+REPORT_PREFIX = InventoryEnv.model_fields["report_prefix"].default
 # S3 writes `manifest.checksum` last, once every data file and manifest.json of a delivery are in place.
 MANIFEST_CHECKSUM_SUFFIX = "manifest.checksum"
 # Replaced layer zips in the artifacts bucket: Lambda has copied them when it published the layer version.
@@ -28,50 +31,18 @@ ARTIFACT_NONCURRENT_EXPIRE_DAYS = 1
 
 @dataclass
 class InventoryPipelineArgs:
-    """Inputs of an InventoryPipeline."""
+    """Inputs of an InventoryPipeline: what it is wired to, plus its stack sections."""
 
     batch_function_arn: pulumi.Input[str]
     """ARN of the function S3 Batch Operations invokes per object (BatchQualifier's, or an existing one)."""
-    image_suffixes: tuple[str, ...]
-    """Object key suffixes that count as images (lower case, with the dot)."""
-    max_image_bytes: int
-    """Bigger objects are skipped when building manifests."""
     lambda_settings: LambdaSettings
     """Runtime, architecture, log retention/level shared by every function."""
-    image_bucket_name: str | None = None
-    """Existing image bucket; None creates one (private, encrypted, TLS-only)."""
-    image_bucket_versioned: bool = True
-    """Whether the image bucket is versioned (created ones are versioned when True); inventories then list
-    every version (IsLatest / IsDeleteMarker columns)."""
-    image_bucket_force_destroy: bool = False
-    """Only for a created image bucket: let `pulumi destroy` delete it with its objects."""
-    schedule: str = "Daily"
-    """S3 Inventory frequency: Daily or Weekly."""
-    inventory_format: str = "CSV"
-    """CSV, Parquet or ORC."""
-    optional_fields: tuple[str, ...] = ("Size", "LastModifiedDate", "ETag")
-    """S3 Inventory optional fields."""
-    inventory_prefix: str = ""
-    """Only objects under this image-bucket prefix are inventoried (empty: all)."""
-    only_new_objects: bool = False
-    """Only objects newer than the last successful run are imported (env ONLY_NEW_OBJECTS)."""
-    timeout_seconds: int = 900
-    """inventory_created timeout (reads manifests, writes batch manifests, creates jobs)."""
-    memory_mb: int = 1024
-    """inventory_created memory (Parquet/ORC decoding needs room)."""
-    ephemeral_storage_mb: int = 2048
-    """inventory_created /tmp size in MB: Parquet/ORC data files are copied there before reading."""
-    inventory_expire_days: int = 14
-    """Inventory deliveries expire after this many days."""
-    manifest_expire_days: int = 14
-    """Generated batch manifests expire after this many days."""
-    report_expire_days: int = 90
-    """S3 Batch completion reports expire after this many days."""
-    force_destroy: bool = False
-    """Let `pulumi destroy` delete the inventory bucket with its objects (the artifacts bucket, holding only
-    rebuildable layer zips, always may be)."""
-    function_name: str | None = None
-    """Physical name of the inventory_created function; default `<project>-<stack>-<name>-created`."""
+    settings: InventoryPipelineSettings = field(default_factory=InventoryPipelineSettings)
+    """The `bulk-loader:inventoryPipeline` section (inventory schedule and format, expiry, sizing)."""
+    image_bucket: ImageBucketSettings = field(default_factory=ImageBucketSettings)
+    """The `bulk-loader:imageBucket` section: an existing bucket by name, or one is created."""
+    shared: SharedSettings = field(default_factory=SharedSettings)
+    """Settings the functions share (image suffixes, maximum image size)."""
     alarm_actions: tuple[pulumi.Input[str], ...] = ()
     """Targets of the failure-queue and function-error alarms (empty: alarms without actions)."""
 
@@ -83,33 +54,27 @@ class InventoryPipeline(pulumi.ComponentResource):
         self, name: str, args: InventoryPipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("bulkloader:index:InventoryPipeline", name, None, opts)
-        if not args.image_suffixes:
-            raise ValueError("InventoryPipelineArgs.image_suffixes: at least one suffix is required")
-        if args.schedule not in {"Daily", "Weekly"}:
-            raise ValueError(f"InventoryPipelineArgs.schedule: Daily or Weekly, got {args.schedule!r}")
-        if args.inventory_format not in {"CSV", "Parquet", "ORC"}:
-            raise ValueError(
-                f"InventoryPipelineArgs.inventory_format: CSV, Parquet or ORC, got {args.inventory_format!r}"
-            )
+        section, bucket = args.settings, args.image_bucket
         ctx = aws_context(self)
         child = pulumi.ResourceOptions(parent=self)
 
         # ---- image bucket (created, or given by name)
-        self.image_bucket: SecureBucket | None = None
-        if args.image_bucket_name is None:
-            self.image_bucket = secure_bucket(
-                f"{name}-images",
-                self,
-                versioned=args.image_bucket_versioned,
-                force_destroy=args.image_bucket_force_destroy,
+        def create_images() -> Handle[SecureBucket]:
+            images = secure_bucket(
+                f"{name}-images", self, versioned=bucket.versioned, force_destroy=bucket.force_destroy
             )
-            self.image_bucket_name: pulumi.Output[str] = self.image_bucket.bucket.bucket
-            self.image_bucket_arn: pulumi.Output[str] = self.image_bucket.bucket.arn
-        else:
-            self.image_bucket_name = pulumi.Output.from_input(args.image_bucket_name)
-            self.image_bucket_arn = pulumi.Output.concat(
-                "arn:", ctx.partition, ":s3:::", args.image_bucket_name
-            )
+            return Handle(images.bucket.bucket, images.bucket.arn, images)
+
+        images = create_or_use(
+            bucket.name,
+            use=lambda given: Handle(
+                pulumi.Output.from_input(given), pulumi.Output.concat("arn:", ctx.partition, ":s3:::", given)
+            ),
+            create=create_images,
+        )
+        self.image_bucket: SecureBucket | None = images.created
+        self.image_bucket_name: pulumi.Output[str] = images.id
+        self.image_bucket_arn: pulumi.Output[str] = images.arn
 
         # ---- inventory bucket: inventory deliveries, batch manifests, reports, run state
         image_bucket_arn = self.image_bucket_arn
@@ -130,12 +95,12 @@ class InventoryPipeline(pulumi.ComponentResource):
         self.inventory_bucket = secure_bucket(
             f"{name}-inventory",
             self,
-            force_destroy=args.force_destroy,
+            force_destroy=section.force_destroy,
             expiry_rules=[
-                ExpiryRule("expire-inventory", f"{INVENTORY_PREFIX}/", args.inventory_expire_days),
-                ExpiryRule("expire-manifests", MANIFEST_PREFIX, args.manifest_expire_days),
-                ExpiryRule("expire-reports", REPORT_PREFIX, args.report_expire_days),
-                # STATE_PREFIX never expires: it remembers the last successful run.
+                ExpiryRule("expire-inventory", f"{INVENTORY_PREFIX}/", section.inventory_expire_days),
+                ExpiryRule("expire-manifests", MANIFEST_PREFIX, section.manifest_expire_days),
+                ExpiryRule("expire-reports", REPORT_PREFIX, section.report_expire_days),
+                # The state prefix (batch/state/) never expires: it remembers the last successful run.
             ],
             extra_statements=inventory_delivery,
         )
@@ -172,14 +137,14 @@ class InventoryPipeline(pulumi.ComponentResource):
             bucket=self.image_bucket_name,
             name=self.inventory_configuration_id,
             enabled=True,
-            included_object_versions="All" if args.image_bucket_versioned else "Current",
-            schedule={"frequency": args.schedule},
-            optional_fields=list(args.optional_fields),
-            filter={"prefix": args.inventory_prefix} if args.inventory_prefix else None,
+            included_object_versions="All" if bucket.versioned else "Current",
+            schedule={"frequency": section.schedule},
+            optional_fields=list(section.optional_fields),
+            filter={"prefix": section.inventory_prefix} if section.inventory_prefix else None,
             destination={
                 "bucket": {
                     "bucket_arn": inventory_arn,
-                    "format": args.inventory_format,
+                    "format": section.format,
                     "prefix": INVENTORY_PREFIX,
                     "account_id": ctx.account_id,
                 }
@@ -278,9 +243,7 @@ class InventoryPipeline(pulumi.ComponentResource):
         )
 
         # ---- the inventory_created function
-        function_name = args.function_name or physical_name(
-            f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-created"
-        )
+        function_name = physical_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-created")
         own_arn = ctx.arn(
             "lambda", f"function:{function_name}"
         )  # built from parts: no cycle via the function
@@ -290,21 +253,21 @@ class InventoryPipeline(pulumi.ComponentResource):
             args.lambda_settings,
             FunctionOptions(
                 "inventory_created",
-                timeout_seconds=args.timeout_seconds,
-                memory_mb=args.memory_mb,
-                ephemeral_storage_mb=args.ephemeral_storage_mb,
+                timeout_seconds=section.timeout_seconds,
+                memory_mb=section.memory_mb,
+                ephemeral_storage_mb=section.ephemeral_storage_mb,
                 function_name=function_name,
             ),
             environment={
-                "BATCH_FUNCTION_ARN": args.batch_function_arn,
-                "BATCH_ROLE_ARN": self.batch_role.arn,
-                "MANIFEST_BUCKET": self.inventory_bucket.bucket.bucket,
-                "MANIFEST_PREFIX": MANIFEST_PREFIX,
-                "REPORT_PREFIX": REPORT_PREFIX,
-                "STATE_PREFIX": STATE_PREFIX,
-                "IMAGE_SUFFIXES": ",".join(args.image_suffixes),
-                "MAX_IMAGE_BYTES": str(args.max_image_bytes),
-                "ONLY_NEW_OBJECTS": "true" if args.only_new_objects else "false",
+                **InventoryEnv.to_environment(
+                    {
+                        **section.values_for(InventoryEnv),
+                        **args.shared.values_for(InventoryEnv),
+                        "batch_function_arn": args.batch_function_arn,
+                        "batch_role_arn": self.batch_role.arn,
+                        "manifest_bucket": self.inventory_bucket.bucket.bucket,
+                    }
+                ),
                 **powertools_env(args.lambda_settings, "inventory_created"),
             },
             statements=[

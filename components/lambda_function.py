@@ -15,11 +15,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from handlers.common.shared_settings import PowertoolsSettings
+
 from . import defaults, packaging
-from .config import LambdaSettings
 from .defaults import Statement
 from .iam import allow, policy_document
 from .names import stack_scoped_name
+from .sections import LambdaSettings
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,16 @@ class FunctionOptions:
 
 
 def powertools_env(settings: LambdaSettings, service: str) -> dict[str, str]:
-    """The Powertools variables of one function: its service name, the stack's namespace and log level."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
-        "LOG_LEVEL": settings.log_level,
-        "POWERTOOLS_LOG_LEVEL": settings.log_level,
-    }
+    """The Powertools variables of one function: its service name, the stack's namespace and log level
+    (declared once, in handlers/common/shared_settings.py)."""
+    return PowertoolsSettings.to_environment(
+        {
+            "service": service,
+            "metrics_namespace": settings.metrics_namespace,
+            "log_level": settings.log_level,
+            "powertools_log_level": settings.log_level,
+        }
+    )
 
 
 @dataclass

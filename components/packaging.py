@@ -42,7 +42,7 @@ from pathlib import Path
 
 # Where the handler sources are: next to this package, both in the source tree (components/ + handlers/) and
 # when installed as `bulk_loader` (bulk_loader/components + bulk_loader/handlers, shipped as package data).
-HANDLERS_DIR = Path(__file__).resolve().parent.parent / "handlers"
+from .handler_path import HANDLERS_DIR
 
 FUNCTIONS = ("inventory_created", "batch_qualifier", "throttled_indexer")
 LAMBDA_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
@@ -330,7 +330,7 @@ def stack_targets(project_dir: Path | None = None) -> set[tuple[str, str]]:
     """(runtime, architecture) of every `Pulumi.<stack>.yaml` next to the program."""
     import yaml
 
-    from .config import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
+    from .sections import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
 
     project_dir = project_dir or HANDLERS_DIR.parent
     targets = set()

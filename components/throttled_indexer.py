@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from .alarms import alarm_topic, function_errors_alarm, oldest_message_alarm, queue_not_empty_alarm
 from .builders import SecureTopic, secure_queue, secure_table
-from .config import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PACED_APIS, LambdaSettings
+from .existing import Handle, create_or_use
 from .iam import allow, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
-from .names import aws_context
+from .names import aws_context, physical_name, sns_topic_arn
+from .sections import LambdaSettings, SharedSettings, ThrottledIndexerSettings
 
 # The table's keys, declared once next to the handlers that read and write them. Installed as `bulk_loader`,
 # handlers/ is the sibling package `bulk_loader.handlers`; in the source tree it is the top-level `handlers`
@@ -22,9 +22,9 @@ try:
     from ..handlers.common import history_schema
 except ImportError:
     from handlers.common import history_schema
+from handlers.throttled_indexer.settings import MAX_VISIBILITY_SECONDS
+from handlers.throttled_indexer.settings import Settings as IndexerEnv
 
-GATEWAYS = ("rekognition", "http")
-GATEWAY_AUTHS = ("none", "sigv4", "api-key")
 # Lambda's guidance for SQS sources: visibility timeout at least 6x the function timeout, so a batch that is
 # retried by Lambda's poller is not redelivered while still in flight.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -32,7 +32,7 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 
 @dataclass
 class ThrottledIndexerArgs:
-    """Inputs of a ThrottledIndexer."""
+    """Inputs of a ThrottledIndexer: what it is wired to, plus its stack section."""
 
     image_bucket_name: pulumi.Input[str]
     """The bucket holding the images."""
@@ -40,68 +40,40 @@ class ThrottledIndexerArgs:
     """ARN of the image bucket (for the role's object permissions)."""
     lambda_settings: LambdaSettings
     """Runtime, architecture, log retention/level shared by every function."""
-    gateway: str = "rekognition"
-    """`rekognition` (IndexFaces into a collection) or `http` (POST {gateway_url}/register)."""
-    collection_id: str | None = None
-    """Existing Rekognition collection; None (with gateway rekognition) creates one."""
-    gateway_url: str | None = None
-    """Base URL of the HTTP registration API (gateway http)."""
-    gateway_auth: str = "none"
-    """`none`, `sigv4` (IAM-signed, needs gateway_api_arn) or `api-key` (needs the secret ARN)."""
-    gateway_api_arn: str | None = None
-    """execute-api ARN the function may invoke (sigv4)."""
-    gateway_api_key_secret_arn: str | None = None
-    """Secrets Manager secret holding the API key (api-key)."""
-    gateway_timeout_seconds: int = 10
-    """Timeout of one gateway call (env GATEWAY_TIMEOUT_SECONDS); below timeout_seconds."""
-    timeout_seconds: int = 60
-    """Function timeout; the queue's visibility timeout is 6x this."""
-    memory_mb: int = 512
-    """Function memory."""
-    batch_size: int = 10
-    """Messages per invocation."""
-    max_concurrency: int = 5
-    """The event source mapping's maximum concurrency (>= 2): the rate limit on the face index."""
-    max_receive_count: int = 5
-    """Deliveries before a message moves to the DLQ."""
-    gateway_rates: dict[str, float] | None = None
-    """Calls per second per paced API (StackConfig.gateway_rates; env GATEWAY_RATE_PER_SECOND), shared by
-    every worker through the history table; None or empty: not paced."""
-    history_ttl_days: int = 14
-    """Non-success history records expire after this many days."""
-    quarantine_bucket: str | None = None
-    """Bucket for images the gateway rejects permanently (optional)."""
-    quarantine_prefix: str = "quarantine/"
-    """Key prefix in the quarantine bucket."""
-    delete_events: bool = True
-    """Route image-bucket deletions (EventBridge rule) into the input queue."""
+    settings: ThrottledIndexerSettings = field(default_factory=ThrottledIndexerSettings)
+    """The `bulk-loader:throttledIndexer` section (gateway, queue, sizing, alarms)."""
+    shared: SharedSettings = field(default_factory=SharedSettings)
+    """Settings the functions share (history TTL, maximum image size)."""
+    properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
+    """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
     enable_bucket_eventbridge: bool = False
     """Own the image bucket's notification configuration to switch on EventBridge delivery. A bucket has ONE
     notification configuration: turn this on only when nothing else (console, other stacks) configures
     notifications on that bucket, or it overwrites them."""
-    alarm_actions: tuple[str, ...] = ()
-    """Alarm targets (SNS/Lambda ARNs); empty creates an alarm topic."""
-    alarm_topic_name: str | None = None
-    """Physical name of the created alarm topic (so other components can alarm to it before it exists);
-    None lets Pulumi auto-name it."""
-    oldest_message_alarm_seconds: int = 3600
-    """Alarm when the oldest queued message is this old."""
-    history_deletion_protection: bool = True
-    """DynamoDB deletion protection on the history table."""
-    max_image_bytes: int = 15 * 1024 * 1024
-    """Images larger than this are rejected before the gateway call (env MAX_IMAGE_BYTES)."""
-    properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
-    """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
 
 
 class ThrottledIndexer(pulumi.ComponentResource):
     """Queue + DLQ, the `throttled_indexer` function, import history, face collection, deletions, alarms."""
 
+    @staticmethod
+    def alarm_topic_name() -> str:
+        """The created alarm topic's physical name: fixed, so other components (InventoryPipeline) can alarm
+        to it before it exists."""
+        return physical_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-alarms", limit=256)
+
+    @staticmethod
+    def alarm_topic_arn() -> pulumi.Output[str]:
+        return sns_topic_arn(ThrottledIndexer.alarm_topic_name())
+
     def __init__(
         self, name: str, args: ThrottledIndexerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("bulkloader:index:ThrottledIndexer", name, None, opts)
-        _validate(args)
+        section = args.settings
+        if VISIBILITY_TIMEOUT_FACTOR * section.timeout_seconds > MAX_VISIBILITY_SECONDS:
+            raise ValueError(
+                "ThrottledIndexerArgs.settings.timeout_seconds: 6x it must fit SQS's 12-hour limit"
+            )
         ctx = aws_context(self)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -113,31 +85,33 @@ class ThrottledIndexer(pulumi.ComponentResource):
             range_key=history_schema.SORT_KEY,
             global_secondary_indexes=history_schema.GLOBAL_SECONDARY_INDEXES,
             ttl_attribute=history_schema.TTL_ATTRIBUTE,
-            deletion_protection=args.history_deletion_protection,
+            deletion_protection=section.history_deletion_protection,
         )
 
         # ---- face collection (created or given) / HTTP gateway
-        self.collection: aws.rekognition.Collection | None = None
-        self.collection_id: pulumi.Output[str] | None = None
-        collection_arn = None
-        if args.gateway == "rekognition":
-            if args.collection_id is None:
-                self.collection = aws.rekognition.Collection(
-                    f"{name}-collection",
-                    collection_id=_collection_name(
-                        f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-faces"
-                    ),
-                    opts=child,
-                )
-                self.collection_id = self.collection.collection_id
-                collection_arn = self.collection.arn
-            else:
-                self.collection_id = pulumi.Output.from_input(args.collection_id)
-                collection_arn = ctx.arn("rekognition", f"collection/{args.collection_id}")
+        def create_collection() -> Handle[aws.rekognition.Collection]:
+            faces = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}-faces"
+            collection = aws.rekognition.Collection(
+                f"{name}-collection", collection_id=_collection_name(faces), opts=child
+            )
+            return Handle(collection.collection_id, collection.arn, collection)
+
+        collection: Handle[aws.rekognition.Collection] | None = None
+        if section.gateway == "rekognition":
+            collection = create_or_use(
+                section.collection_id,
+                use=lambda given: Handle(
+                    pulumi.Output.from_input(given), ctx.arn("rekognition", f"collection/{given}")
+                ),
+                create=create_collection,
+            )
+        self.collection = collection.created if collection else None
+        self.collection_id = collection.id if collection else None
+        collection_arn = collection.arn if collection else None
 
         # ---- deletions from the image bucket, via EventBridge (the rule exists before the queue's policy)
         self.delete_rule: aws.cloudwatch.EventRule | None = None
-        if args.delete_events:
+        if section.delete_events:
             self.delete_rule = aws.cloudwatch.EventRule(
                 f"{name}-deletions",
                 description="Image-bucket object deletions, to deregister faces",
@@ -156,8 +130,8 @@ class ThrottledIndexer(pulumi.ComponentResource):
         self.queue = secure_queue(
             f"{name}-queue",
             self,
-            visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * args.timeout_seconds,
-            max_receive_count=args.max_receive_count,
+            visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * section.timeout_seconds,
+            max_receive_count=section.max_receive_count,
             extra_statements=(
                 (
                     lambda queue_arn: [
@@ -249,24 +223,21 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 [table_arn, pulumi.Output.concat(table_arn, "/index/*")],
             ),
         ]
-        environment: dict[str, pulumi.Input[str]] = {
-            "GATEWAY": args.gateway,
-            "GATEWAY_TIMEOUT_SECONDS": str(args.gateway_timeout_seconds),
-            "HISTORY_TABLE": self.history_table.name,
-            "QUEUE_URL": self.queue.queue.url,
-            "DLQ_URL": self.queue.dead_letter_queue.url,
-            "MAX_RECEIVE_COUNT": str(args.max_receive_count),
-            "MAX_IMAGE_BYTES": str(args.max_image_bytes),
-            "HISTORY_TTL_DAYS": str(args.history_ttl_days),
-            **powertools_env(args.lambda_settings, "throttled_indexer"),
-        }
-        if args.gateway_rates:
-            # The workers' shared slot book lives in the history table (handlers/throttled_indexer/pacing.py):
-            # the ImportHistory grant's GetItem / UpdateItem on the table covers it, no new permission.
-            environment["GATEWAY_RATE_PER_SECOND"] = json.dumps(args.gateway_rates, sort_keys=True)
-        if args.gateway == "rekognition":
-            assert self.collection_id is not None and collection_arn is not None
-            environment["COLLECTION_ID"] = self.collection_id
+        # The workers' shared slot book lives in the history table (handlers/throttled_indexer/pacing.py): the
+        # ImportHistory grant's GetItem / UpdateItem on the table covers pacing, no new permission.
+        environment = IndexerEnv.to_environment(
+            {
+                **section.values_for(IndexerEnv),
+                **args.shared.values_for(IndexerEnv),
+                "history_table": self.history_table.name,
+                "queue_url": self.queue.queue.url,
+                "dlq_url": self.queue.dead_letter_queue.url,
+                "collection_id": self.collection_id,
+                "gateway_rates": section.gateway_rates or None,
+            }
+        )
+        if section.gateway == "rekognition":
+            assert collection_arn is not None
             # SearchFacesByImage: after a worker died between IndexFaces and the history write, the next
             # one looks the face up by image instead of registering it twice (throttled_indexer/recovery.py).
             statements.append(
@@ -276,31 +247,26 @@ class ThrottledIndexer(pulumi.ComponentResource):
                     [collection_arn],
                 )
             )
-        else:
-            assert args.gateway_url is not None
-            environment["GATEWAY_URL"] = args.gateway_url
-            environment["GATEWAY_AUTH"] = args.gateway_auth
-            if args.gateway_auth == "sigv4":
-                statements.append(allow("InvokeGatewayApi", ["execute-api:Invoke"], [args.gateway_api_arn]))
-            if args.gateway_auth == "api-key":
-                environment["GATEWAY_API_KEY_SECRET_ARN"] = args.gateway_api_key_secret_arn or ""
-                statements.append(
-                    allow(
-                        "ReadGatewayApiKey",
-                        ["secretsmanager:GetSecretValue"],
-                        [args.gateway_api_key_secret_arn],
-                    )
+        if section.gateway == "http" and section.gateway_auth == "sigv4":
+            statements.append(allow("InvokeGatewayApi", ["execute-api:Invoke"], [section.gateway_api_arn]))
+        if section.gateway == "http" and section.gateway_auth == "api-key":
+            statements.append(
+                allow(
+                    "ReadGatewayApiKey",
+                    ["secretsmanager:GetSecretValue"],
+                    [section.gateway_api_key_secret_arn],
                 )
-        if args.quarantine_bucket:
-            environment["QUARANTINE_BUCKET"] = args.quarantine_bucket
-            environment["QUARANTINE_PREFIX"] = args.quarantine_prefix
+            )
+        if section.quarantine_bucket:
             statements.append(
                 allow(
                     "WriteQuarantine",
                     ["s3:PutObject"],
                     [
                         pulumi.Output.concat(
-                            "arn:", ctx.partition, f":s3:::{args.quarantine_bucket}/{args.quarantine_prefix}*"
+                            "arn:",
+                            ctx.partition,
+                            f":s3:::{section.quarantine_bucket}/{section.quarantine_prefix}*",
                         )
                     ],
                 )
@@ -312,10 +278,10 @@ class ThrottledIndexer(pulumi.ComponentResource):
             args.lambda_settings,
             FunctionOptions(
                 "throttled_indexer",
-                timeout_seconds=args.timeout_seconds,
-                memory_mb=args.memory_mb,
+                timeout_seconds=section.timeout_seconds,
+                memory_mb=section.memory_mb,
             ),
-            environment=environment,
+            environment={**environment, **powertools_env(args.lambda_settings, "throttled_indexer")},
             statements=statements,
         )
         fn = self.function.function
@@ -323,20 +289,22 @@ class ThrottledIndexer(pulumi.ComponentResource):
             f"{name}-queue-mapping",
             event_source_arn=self.queue.queue.arn,
             function_name=fn.arn,
-            batch_size=args.batch_size,
-            scaling_config={"maximum_concurrency": args.max_concurrency},
+            batch_size=section.batch_size,
+            scaling_config={"maximum_concurrency": section.max_concurrency},
             function_response_types=["ReportBatchItemFailures"],
             # Lambda checks the role can read the queue when the mapping is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function.role_policy]),
         )
 
         # ---- alarms
-        self.alarm_topic: SecureTopic | None = None
-        if args.alarm_actions:
-            alarm_actions: list[pulumi.Input[str]] = list(args.alarm_actions)
-        else:
-            self.alarm_topic = alarm_topic(f"{name}-alarms", self, ctx, topic_name=args.alarm_topic_name)
-            alarm_actions = [self.alarm_topic.topic.arn]
+        def create_alarm_topic() -> tuple[list[pulumi.Input[str]], SecureTopic | None]:
+            topic = alarm_topic(f"{name}-alarms", self, ctx, topic_name=self.alarm_topic_name())
+            return [topic.topic.arn], topic
+
+        # Existing alarm targets (SNS topics, functions: the stack's alarmActions), or a topic of our own.
+        alarm_actions, self.alarm_topic = create_or_use(
+            section.alarm_actions, use=lambda given: (list(given), None), create=create_alarm_topic
+        )
         self.alarm_actions = alarm_actions
         self.alarms = {
             "dlq-not-empty": queue_not_empty_alarm(
@@ -352,7 +320,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 self.queue.queue,
                 alarm_actions,
                 "The indexer's input queue is not draining",
-                threshold_seconds=args.oldest_message_alarm_seconds,
+                threshold_seconds=section.oldest_message_alarm_seconds,
             ),
             "function-errors": function_errors_alarm(f"{name}-function-errors", self, fn, alarm_actions),
         }
@@ -380,41 +348,3 @@ class ThrottledIndexer(pulumi.ComponentResource):
 
 def _collection_name(raw: str) -> str:
     return "".join(c if c.isalnum() or c in "_.-" else "-" for c in raw)[:255]
-
-
-def _validate(args: ThrottledIndexerArgs) -> None:
-    if args.gateway not in GATEWAYS:
-        raise ValueError(f"ThrottledIndexerArgs.gateway: one of {GATEWAYS}, got {args.gateway!r}")
-    if args.gateway_auth not in GATEWAY_AUTHS:
-        raise ValueError(
-            f"ThrottledIndexerArgs.gateway_auth: one of {GATEWAY_AUTHS}, got {args.gateway_auth!r}"
-        )
-    if args.gateway == "http" and not args.gateway_url:
-        raise ValueError("ThrottledIndexerArgs.gateway_url: required for gateway 'http'")
-    if args.gateway == "rekognition" and args.gateway_url:
-        raise ValueError("ThrottledIndexerArgs.gateway_url: only for gateway 'http'")
-    if args.gateway_auth == "sigv4" and not args.gateway_api_arn:
-        raise ValueError("ThrottledIndexerArgs.gateway_api_arn: required for gateway_auth 'sigv4'")
-    if args.gateway_auth == "api-key" and not args.gateway_api_key_secret_arn:
-        raise ValueError(
-            "ThrottledIndexerArgs.gateway_api_key_secret_arn: required for gateway_auth 'api-key'"
-        )
-    apis = PACED_APIS[args.gateway]
-    for api, rate in (args.gateway_rates or {}).items():
-        if api not in apis:
-            raise ValueError(
-                f"ThrottledIndexerArgs.gateway_rates: {api!r} is not an API of gateway {args.gateway}"
-            )
-        if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
-            raise ValueError(
-                f"ThrottledIndexerArgs.gateway_rates[{api!r}]: {MIN_RATE_PER_SECOND}-{MAX_RATE_PER_SECOND}, "
-                f"got {rate}"
-            )
-    if args.max_concurrency < 2:
-        raise ValueError("ThrottledIndexerArgs.max_concurrency: Lambda's minimum is 2")
-    if not 1 <= args.batch_size <= 10:
-        raise ValueError("ThrottledIndexerArgs.batch_size: 1-10 (no batching window is configured)")
-    if VISIBILITY_TIMEOUT_FACTOR * args.timeout_seconds > 12 * 3600:
-        raise ValueError(
-            "ThrottledIndexerArgs.timeout_seconds: 6x it must fit SQS's 12-hour visibility limit"
-        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -34,7 +33,7 @@ OUTCOME_METRICS = {
 
 
 # Built at cold start: a wrong REGISTRATION_PROVIDER or malformed setting fails the init, not every task.
-qualifier = build_qualifier(Settings.from_environment(os.environ), client, dynamodb_table)
+qualifier = build_qualifier(Settings.from_env(), client, dynamodb_table)
 
 
 @metrics.log_metrics

@@ -1,64 +1,59 @@
-"""The qualifier's settings, read once from the environment with clear errors (README: batch_qualifier)."""
+"""batch_qualifier's settings: each environment variable declared once (docs/batch-qualifier.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
 from handlers.batch_qualifier.provider_loader import parse_provider_config
+from handlers.common.settings_model import SettingsError, setting
+from handlers.common.shared_settings import (
+    FileSuffixes,
+    HistoryTableSettings,
+    HistoryTtlSettings,
+    ImageSettings,
+    QueueSettings,
+)
 
-DEFAULT_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DEFAULT_HISTORY_TTL_DAYS = 14
-
-
-class SettingsError(Exception):
-    """An environment variable is missing or malformed; the text names it."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    queue_url: str
-    history_table: str | None
-    provider: str
-    provider_config: Mapping[str, Any]
-    image_suffixes: tuple[str, ...]
-    history_ttl_days: int
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
-        queue_url = environ.get("QUEUE_URL", "").strip()
-        if not queue_url.startswith(("https://", "http://")):
-            raise SettingsError(f"QUEUE_URL must be the SQS queue URL, got {queue_url!r}")
-        return cls(
-            queue_url=queue_url,
-            history_table=environ.get("HISTORY_TABLE", "").strip() or None,
-            provider=environ.get("REGISTRATION_PROVIDER", "").strip() or "s3-tags",
-            provider_config=parse_provider_config(environ.get("REGISTRATION_PROVIDER_CONFIG")),
-            image_suffixes=_suffixes(environ.get("IMAGE_SUFFIXES")),
-            history_ttl_days=_positive_int(
-                "HISTORY_TTL_DAYS", environ.get("HISTORY_TTL_DAYS"), DEFAULT_HISTORY_TTL_DAYS
-            ),
-        )
+__all__ = ["Settings", "SettingsError"]
 
 
-def _suffixes(raw: str | None) -> tuple[str, ...]:
-    if raw is None or not raw.strip():
-        return DEFAULT_IMAGE_SUFFIXES
-    suffixes = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
-    bad = [suffix for suffix in suffixes if not suffix.startswith(".")]
-    if not suffixes or bad:
-        raise SettingsError(f"IMAGE_SUFFIXES must be a comma-separated list like '.png,.jpg', got {raw!r}")
-    return suffixes
+def _provider_config(value: Any) -> Any:
+    """The variable holds JSON text (parse_provider_config's errors name it); the stack hands an object."""
+    return parse_provider_config(value) if isinstance(value, str) else value
 
 
-def _positive_int(name: str, raw: str | None, default: int) -> int:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SettingsError(f"{name} must be a positive whole number of days, got {raw!r}")
-    return value
+_FILE_SUFFIXES = TypeAdapter(FileSuffixes)
+ProviderSpec = Annotated[str, Field(pattern=r"^(s3-tags|dynamodb-mapping|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
+
+
+class Settings(QueueSettings, HistoryTableSettings, ImageSettings, HistoryTtlSettings):
+    """What batch_qualifier reads from its environment (no HISTORY_TABLE: it writes no history)."""
+
+    provider: ProviderSpec = setting(
+        "s3-tags",
+        env="REGISTRATION_PROVIDER",
+        doc="`s3-tags`, `dynamodb-mapping` (+ providerConfig, extraPolicyStatements) or "
+        "`package.module:Class`.",
+    )
+    provider_config: Annotated[dict[str, Any], BeforeValidator(_provider_config)] = setting(
+        default_factory=dict,
+        env="REGISTRATION_PROVIDER_CONFIG",
+        doc="JSON object handed to the provider as keyword arguments.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Settings:
+        problems = self.unset("queue_url")  # the qualifier sends every qualified object there
+        try:  # the stack's rule for imageSuffixes: file suffixes ('.png'), not any key ending
+            _FILE_SUFFIXES.validate_python(self.image_suffixes)
+        except ValidationError as failure:
+            name = type(self).model_fields["image_suffixes"].alias
+            reason = failure.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            problems.append(
+                f"environment variable {name} must be a comma-separated list like '.png,.jpg': {reason}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,7 +22,7 @@ def _count(label: str) -> None:
 
 
 # Built at cold start: a missing HISTORY_TABLE or a malformed setting fails the init, not every message.
-runner = build_runner(Settings.from_env(os.environ), client, dynamodb_table, _count, logger)
+runner = build_runner(Settings.from_env(), client, dynamodb_table, _count, logger)
 
 
 @metrics.log_metrics

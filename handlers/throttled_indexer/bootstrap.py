@@ -28,7 +28,7 @@ def build_gateway(settings: Settings, clients: ClientFactory) -> Gateway:
     signer = None
     if settings.gateway_auth == "sigv4":
         session = boto3.Session()
-        region = settings.region or session.region_name
+        region = session.region_name  # Lambda sets AWS_REGION; boto3 reads it
         if not region:
             raise ValueError("GATEWAY_AUTH=sigv4 needs the AWS region (AWS_REGION)")
         signer = sigv4_signer(session.get_credentials, region)

@@ -1,142 +1,209 @@
-"""The throttled indexer's settings, read once from the environment and validated with clear errors."""
+"""throttled_indexer's settings: each environment variable declared once (docs/throttled-indexer.md).
+
+The gateway rules (`GATEWAY_RULES`) are shared with the stack's throttledIndexer section, which names the
+same fields by their stack keys.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from handlers.common.settings_model import Rule, SettingsError, broken_rules, setting
+from handlers.common.shared_settings import (
+    BucketName,
+    CollectionId,
+    Gateway,
+    GatewayUrl,
+    HistoryTableSettings,
+    HistoryTtlSettings,
+    ImageSizeSettings,
+    QueueSettings,
+    S3Prefix,
+    SecretArn,
+)
+from handlers.throttled_indexer.pacing import HTTP_API, REKOGNITION_APIS
+
+__all__ = [
+    "GATEWAY_RULES",
+    "MAX_RATE_PER_SECOND",
+    "MIN_RATE_PER_SECOND",
+    "PACED_APIS",
+    "Settings",
+    "SettingsError",
+]
 
 # SQS: a message's visibility timeout can be at most 12 hours from when it was received.
 MAX_VISIBILITY_SECONDS = 43_200
-# Bounds of a paced rate (calls per second); components/config.py declares the stack setting with the same
-# bounds (tests/infra checks they agree).
+# Bounds of a paced rate (calls per second), for the variable and the stack key alike.
 MIN_RATE_PER_SECOND = 0.01
 MAX_RATE_PER_SECOND = 10_000.0
-# What each gateway's calls are paced under (handlers/throttled_indexer/pacing.py): Rekognition per API, the
-# HTTP API as one limit.
-PACED_APIS = {"rekognition": ("IndexFaces", "DeleteFaces", "SearchFacesByImage"), "http": ("http",)}
+# What each gateway's calls are paced under (pacing.py): Rekognition per API, the HTTP API as one limit.
+PACED_APIS = {"rekognition": REKOGNITION_APIS, "http": (HTTP_API,)}
+GatewayAuth = Literal["none", "sigv4", "api-key"]
+
+GATEWAY_RULES = (
+    Rule(
+        ("gateway_url",),
+        "required when {gateway} is 'http'",
+        lambda s: s.gateway == "http" and not s.gateway_url,
+    ),
+    Rule(
+        ("gateway_url", "gateway_auth"),
+        "only for gateway 'http' (gateway is 'rekognition')",
+        lambda s: s.gateway == "rekognition" and bool(s.gateway_url or s.gateway_auth != "none"),
+    ),
+    Rule(
+        ("collection_id",),
+        "only for gateway 'rekognition'",
+        lambda s: s.gateway == "http" and s.collection_id,
+    ),
+    Rule(
+        ("gateway_api_key_secret_arn",),
+        "required when {gateway_auth} is 'api-key'",
+        lambda s: s.gateway_auth == "api-key" and not s.gateway_api_key_secret_arn,
+    ),
+)
 
 
-class SettingsError(ValueError):
-    """A missing or invalid environment variable; the text names it."""
+def rate_problem(rate: Any) -> str | None:
+    """What is wrong with one paced rate ("must ..."), or None."""
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        return f"must be a number (calls per second), got {rate!r}"
+    if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
+        bounds = f"{MIN_RATE_PER_SECOND:g} and {MAX_RATE_PER_SECOND:g}"
+        return f"must be between {bounds} calls per second, got {rate!r}"
+    return None
 
 
-@dataclass(frozen=True)
-class Settings:
-    history_table: str
-    gateway: Literal["rekognition", "http"]
-    collection_id: str | None = None
-    gateway_url: str | None = None
-    gateway_auth: Literal["none", "sigv4", "api-key"] = "none"
-    gateway_api_key_secret_arn: str | None = None
-    gateway_timeout_seconds: float = 10.0
-    queue_url: str | None = None
-    dlq_url: str | None = None
-    max_receive_count: int = 5
-    history_ttl_days: int = 14
-    backoff_base_seconds: int = 60
-    backoff_max_seconds: int = 6 * 3600
-    max_wait_hours: float = 72.0
-    max_image_bytes: int = 15 * 1024 * 1024
-    quarantine_bucket: str | None = None
-    quarantine_prefix: str = "quarantine/"
-    region: str | None = None
-    gateway_rates: dict[str, float] = field(default_factory=dict)
-    """Calls per second per paced API (GATEWAY_RATE_PER_SECOND); empty: not paced."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-
-        def text(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        def number(name: str, default: float, low: float, high: float, kind: type = int):
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                value = kind(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-            if not low <= value <= high:
-                raise SettingsError(f"{name} must be between {low} and {high}, got {raw!r}")
-            return value
-
-        history_table = text("HISTORY_TABLE")
-        if history_table is None:
-            raise SettingsError("HISTORY_TABLE is required (the import-history DynamoDB table name)")
-        gateway = (text("GATEWAY") or "").lower()
-        if gateway not in ("rekognition", "http"):
-            raise SettingsError(f"GATEWAY must be 'rekognition' or 'http', got {env.get('GATEWAY')!r}")
-        collection_id = text("COLLECTION_ID")
-        gateway_url = text("GATEWAY_URL")
-        auth = (text("GATEWAY_AUTH") or "none").lower()
-        if auth not in ("none", "sigv4", "api-key"):
-            raise SettingsError(
-                f"GATEWAY_AUTH must be none, sigv4 or api-key, got {env.get('GATEWAY_AUTH')!r}"
-            )
-        secret_arn = text("GATEWAY_API_KEY_SECRET_ARN")
-        if gateway == "rekognition" and collection_id is None:
-            raise SettingsError("COLLECTION_ID is required when GATEWAY=rekognition")
-        if gateway == "http":
-            if gateway_url is None:
-                raise SettingsError("GATEWAY_URL is required when GATEWAY=http")
-            if not gateway_url.startswith(("https://", "http://")):
-                raise SettingsError(f"GATEWAY_URL must be an http(s) URL, got {gateway_url!r}")
-            if auth == "api-key" and secret_arn is None:
-                raise SettingsError("GATEWAY_API_KEY_SECRET_ARN is required when GATEWAY_AUTH=api-key")
-        rates = _gateway_rates(text("GATEWAY_RATE_PER_SECOND"), gateway)
-        backoff_max = number("BACKOFF_MAX_SECONDS", 6 * 3600, 1, MAX_VISIBILITY_SECONDS - 60)
-        return cls(
-            history_table=history_table,
-            gateway=gateway,  # type: ignore[arg-type]
-            collection_id=collection_id,
-            gateway_url=gateway_url.rstrip("/") if gateway_url else None,
-            gateway_auth=auth,  # type: ignore[arg-type]
-            gateway_api_key_secret_arn=secret_arn,
-            gateway_timeout_seconds=number("GATEWAY_TIMEOUT_SECONDS", 10.0, 0.1, 900, float),
-            queue_url=text("QUEUE_URL"),
-            dlq_url=text("DLQ_URL"),
-            max_receive_count=number("MAX_RECEIVE_COUNT", 5, 1, 1000),
-            history_ttl_days=number("HISTORY_TTL_DAYS", 14, 1, 3650),
-            backoff_base_seconds=number("BACKOFF_BASE_SECONDS", 60, 1, backoff_max),
-            backoff_max_seconds=backoff_max,
-            max_wait_hours=number("MAX_WAIT_HOURS", 72.0, 0, 24 * 14, float),
-            max_image_bytes=number("MAX_IMAGE_BYTES", 15 * 1024 * 1024, 1, 50 * 1024 * 1024),
-            quarantine_bucket=text("QUARANTINE_BUCKET"),
-            quarantine_prefix=text("QUARANTINE_PREFIX") or "quarantine/",
-            region=text("AWS_REGION"),
-            gateway_rates=rates,
-        )
-
-
-def _gateway_rates(raw: str | None, gateway: str) -> dict[str, float]:
+def _gateway_rates(raw: str, gateway: str, name: str) -> dict[str, float]:
     """GATEWAY_RATE_PER_SECOND: a number (every paced API of the gateway at that rate) or a JSON object of
     API name -> calls per second (rekognition: IndexFaces, DeleteFaces, SearchFacesByImage; http: http)."""
-    name, apis = "GATEWAY_RATE_PER_SECOND", PACED_APIS[gateway]
-    if raw is None:
-        return {}
+    apis = PACED_APIS[gateway]
     try:
         value = json.loads(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number or a JSON object, got {raw!r}") from None
+        raise ValueError(f"{name} must be a number or a JSON object, got {raw!r}") from None
     if isinstance(value, bool) or not isinstance(value, int | float | dict):
-        raise SettingsError(f"{name} must be a number or a JSON object, got {raw!r}")
+        raise ValueError(f"{name} must be a number or a JSON object, got {raw!r}")
     rates = dict.fromkeys(apis, value) if not isinstance(value, dict) else value
     unknown = sorted(set(rates) - set(apis))
     if unknown:
-        raise SettingsError(f"{name}: unknown API(s) {unknown} for GATEWAY={gateway}; allowed: {list(apis)}")
-    checked = {}
+        raise ValueError(f"{name}: unknown API(s) {unknown} for GATEWAY={gateway}; allowed: {list(apis)}")
     for api, rate in rates.items():
-        if isinstance(rate, bool) or not isinstance(rate, int | float):
-            raise SettingsError(f"{name}: {api} must be a number, got {rate!r}")
-        if not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
-            raise SettingsError(
-                f"{name}: {api} must be between {MIN_RATE_PER_SECOND} and {MAX_RATE_PER_SECOND}, got {rate!r}"
+        if problem := rate_problem(rate):
+            raise ValueError(f"{name}: {api} {problem}")
+    return {api: float(rate) for api, rate in rates.items()}
+
+
+class Settings(HistoryTableSettings, QueueSettings, ImageSizeSettings, HistoryTtlSettings):
+    """What throttled_indexer reads from its environment."""
+
+    dlq_url: str | None = setting(
+        None, env="DLQ_URL", doc="The DLQ for immediate copies of unparseable messages (unset: none)."
+    )
+    gateway: Gateway = setting(
+        "rekognition", env="GATEWAY", doc="Face index: Rekognition IndexFaces, or POST {gatewayUrl}/register."
+    )
+    collection_id: CollectionId | None = setting(
+        None,
+        env="COLLECTION_ID",
+        doc="Existing Rekognition collection; when unset (and gateway is rekognition) one is created.",
+    )
+    gateway_url: GatewayUrl | None = setting(
+        None, env="GATEWAY_URL", doc="Base URL of the HTTP registration API (gateway http; https only)."
+    )
+    gateway_auth: GatewayAuth = setting(
+        "none",
+        env="GATEWAY_AUTH",
+        doc="How the HTTP gateway is called: unsigned, IAM SigV4, or an API key from Secrets Manager.",
+    )
+    gateway_api_key_secret_arn: SecretArn | None = setting(
+        None,
+        env="GATEWAY_API_KEY_SECRET_ARN",
+        doc="For `api-key`: the Secrets Manager secret holding the key.",
+    )
+    # 55 s: a call must end well inside the function's timeout (the stack also keeps it below timeoutSeconds);
+    # the handler's parser used to allow 0.1-900 s, which the stack never wrote.
+    gateway_timeout_seconds: int = setting(
+        10,
+        env="GATEWAY_TIMEOUT_SECONDS",
+        doc="Timeout of one gateway call (HTTP connect / read), below timeoutSeconds; a message is not "
+        "started with less than 2x this + 5 s of the invocation left.",
+        ge=1,
+        le=55,
+    )
+    gateway_rates: dict[str, float] = setting(
+        default_factory=dict,
+        env="GATEWAY_RATE_PER_SECOND",
+        doc="Calls per second per paced API, shared by every worker: a number or a JSON object of API -> "
+        "rate (0.01 to 10000); unset: not paced.",
+    )
+    max_receive_count: int = setting(
+        5, env="MAX_RECEIVE_COUNT", doc="Deliveries of a message before it moves to the DLQ.", ge=1, le=1000
+    )
+    backoff_base_seconds: int = setting(
+        60,
+        env="BACKOFF_BASE_SECONDS",
+        doc="Back-off of a retried message: the first wait (it doubles per attempt).",
+        ge=1,
+    )
+    backoff_max_seconds: int = setting(
+        6 * 3600,
+        env="BACKOFF_MAX_SECONDS",
+        doc="Back-off of a retried message: the longest wait (within SQS's 12-hour visibility limit).",
+        ge=1,
+        le=MAX_VISIBILITY_SECONDS - 60,
+    )
+    max_wait_hours: float = setting(
+        72.0,
+        env="MAX_WAIT_HOURS",
+        doc="How long a message may wait on a busy gateway before it is given up.",
+        ge=0,
+        le=24 * 14,
+    )
+    quarantine_bucket: BucketName | None = setting(
+        None,
+        env="QUARANTINE_BUCKET",
+        doc="Bucket for copies of images the gateway refuses permanently (optional).",
+    )
+    quarantine_prefix: S3Prefix = setting(
+        "quarantine/", env="QUARANTINE_PREFIX", doc="Key prefix in the quarantine bucket."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_rates(cls, data: Any) -> Any:
+        raw = data.get("gateway_rates") if isinstance(data, dict) else None
+        if isinstance(raw, str):
+            gateway = data.get("gateway", "rekognition")
+            data = {
+                **data,
+                "gateway_rates": _gateway_rates(
+                    raw,
+                    gateway if gateway in PACED_APIS else "rekognition",
+                    cls.model_fields["gateway_rates"].alias or "gateway_rates",
+                ),
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> Settings:
+        problems = self.unset("history_table") + broken_rules(GATEWAY_RULES, self, _env_label)
+        if self.gateway == "rekognition" and not self.collection_id:
+            problems.append(
+                "COLLECTION_ID is required when GATEWAY is 'rekognition' (the component writes it)"
             )
-        checked[api] = float(rate)
-    return checked
+        if self.backoff_base_seconds > self.backoff_max_seconds:
+            problems.append(
+                f"BACKOFF_BASE_SECONDS must be between 1 and BACKOFF_MAX_SECONDS ({self.backoff_max_seconds})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _env_label(field: str) -> str:
+    return Settings.model_fields[field].alias or field.upper()

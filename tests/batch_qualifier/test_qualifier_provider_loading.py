@@ -27,7 +27,7 @@ def test_builtin_names_resolve():
 
 
 def test_a_custom_provider_is_loaded_from_its_import_path_and_used(env):
-    settings = Settings.from_environment(
+    settings = Settings.from_env(
         {
             "QUEUE_URL": env.queue_url,
             "REGISTRATION_PROVIDER": CUSTOM,
@@ -48,7 +48,7 @@ def test_a_custom_provider_is_loaded_from_its_import_path_and_used(env):
 
 
 def test_history_is_wired_when_a_table_is_named(env):
-    settings = Settings.from_environment({"QUEUE_URL": env.queue_url, "HISTORY_TABLE": "qualifier-history"})
+    settings = Settings.from_env({"QUEUE_URL": env.queue_url, "HISTORY_TABLE": "qualifier-history"})
     qualifier = build_qualifier(settings, env.clients, history_table=lambda name: env.history_table)
     env.s3.put_object(Bucket=IMAGE_BUCKET, Key="a.png", Body=PNG, Tagging="UserId=alice")
     assert qualifier.qualify(make_task("a.png")).result_string == "queued"
@@ -116,15 +116,15 @@ def test_dynamodb_provider_with_a_bad_key_template_fails_at_construction():
 )
 def test_settings_errors_name_the_variable(environ, message):
     with pytest.raises(SettingsError, match=message):
-        Settings.from_environment(environ)
+        Settings.from_env(environ)
 
 
 def test_settings_defaults():
-    settings = Settings.from_environment({"QUEUE_URL": "https://sqs.example/q"})
+    settings = Settings.from_env({"QUEUE_URL": "https://sqs.example/q"})
     assert settings.provider == "s3-tags"
     assert settings.provider_config == {}
     assert settings.image_suffixes == (".png", ".jpg", ".jpeg")
     assert settings.history_table is None
     assert settings.history_ttl_days == 14
-    custom = Settings.from_environment({"QUEUE_URL": "https://q", "IMAGE_SUFFIXES": " .PNG , .webp "})
+    custom = Settings.from_env({"QUEUE_URL": "https://q", "IMAGE_SUFFIXES": " .PNG , .webp "})
     assert custom.image_suffixes == (".png", ".webp")

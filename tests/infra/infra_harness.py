@@ -241,3 +241,30 @@ def role_policy_for_function(run: Run, function_logical_name: str) -> Recorded:
     ]
     assert len(policies) == 1, f"{role.name}: expected ONE inline policy, got {len(policies)}"
     return policies[0]
+
+
+def component_args(args_type: type, **values: Any) -> Any:
+    """A component's Args from flat keyword values: a name of its stack section's fields goes into
+    `settings`, of SharedSettings into `shared`, `image_bucket_<field>` into `image_bucket`; a name of an
+    Args field and the rest are wiring inputs. (The sections validate what they get, as from a stack file.)"""
+    from dataclasses import fields
+
+    own = {f.name for f in fields(args_type)}
+    models = {f.name: type(f.default_factory()) for f in fields(args_type) if callable(f.default_factory)}
+    grouped: dict[str, dict[str, Any]] = {name: {} for name in models}
+    wiring = {}
+    for key, value in values.items():
+        target = next(
+            (
+                (group, key.removeprefix(f"{group}_"))
+                for group, model in models.items()
+                if key.removeprefix(f"{group}_") in model.model_fields
+                and (group != "image_bucket" or key.startswith("image_bucket_"))
+            ),
+            None,
+        )
+        if target is None or key in own:
+            wiring[key] = value
+        else:
+            grouped[target[0]][target[1]] = value
+    return args_type(**wiring, **{group: models[group](**kw) for group, kw in grouped.items()})

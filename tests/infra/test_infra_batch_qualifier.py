@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
-from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
+from infra_harness import ACCOUNT, REGION, Run, component_args, env_of, run_pulumi, statement, statements
 
 from components import BatchQualifier, BatchQualifierArgs, LambdaSettings
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:indexer-input"
 QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/indexer-input"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/history"
-BASE = BatchQualifierArgs(
+BASE = dict(
     image_bucket_name="photos",
     image_bucket_arn="arn:aws:s3:::photos",
     queue_arn=QUEUE_ARN,
@@ -26,7 +25,7 @@ BASE = BatchQualifierArgs(
 
 
 def build(**changes) -> Run:
-    args = dataclasses.replace(BASE, **changes)
+    args = component_args(BatchQualifierArgs, **{**BASE, **changes})
     return run_pulumi(lambda: BatchQualifier("bq", args), stack="unit")
 
 
@@ -90,10 +89,9 @@ def test_without_history_custom_provider_and_properties_buckets():
         history_table_arn=None,
         provider="acme.registry:UserTable",
         provider_config={"table": "users"},
-        properties_bucket_arns=("arn:aws:s3:::props-a", "arn:aws:s3:::props-b"),
+        properties_buckets=("props-a", "props-b"),
         extra_policy_statements=(extra,),
         reserved_concurrency=3,
-        function_name="unit-batch-qualifier",
     )
     env = env_of(run, "bq-function")
     assert "HISTORY_TABLE" not in env
@@ -112,7 +110,8 @@ def test_without_history_custom_provider_and_properties_buckets():
     ]
     assert "WriteHistory" not in {s["Sid"] for s in statements(policy)}
     function = run.named("bq-function")
-    assert function.inputs["name"] == "unit-batch-qualifier"
+    # the component decides its physical name (S3 Batch's role names it before it exists)
+    assert function.inputs["name"] == "bulk-loader-unit-batch-bq"
     assert function.inputs["reservedConcurrentExecutions"] == 3
 
 

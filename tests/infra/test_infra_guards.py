@@ -8,7 +8,8 @@ import re
 import pytest
 from infra_harness import REPO, run_main
 
-from components.config import StackConfig, reference_table
+from components.config import StackConfig
+from components.reference import reference_table
 
 COMPONENT_FILES = sorted((REPO / "components").glob("*.py"))
 
@@ -136,3 +137,10 @@ def test_a_failed_run_does_not_poison_the_next():
     with pytest.raises(ValueError, match="bulk-loader"):
         run_main({"throttledIndexer": {"gateway": "soap"}})
     assert run_main({}).exports["queue_url"]
+
+
+def test_the_program_only_composes_and_modules_stay_small():
+    """__main__.py only composes and exports (under 100 lines); each component module stays readable."""
+    assert len((REPO / "__main__.py").read_text().splitlines()) < 100
+    too_long = {p.name: n for p in COMPONENT_FILES if (n := len(p.read_text().splitlines())) > 450}
+    assert not too_long, f"component modules over 450 lines: {too_long}"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
+from infra_harness import ACCOUNT, REGION, Run, component_args, env_of, run_pulumi, statement, statements
 
 from components import InventoryPipeline, InventoryPipelineArgs, LambdaSettings
 
 BATCH_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:some-batch-function"
-BASE = InventoryPipelineArgs(
+BASE = dict(
     batch_function_arn=BATCH_ARN,
     image_suffixes=(".jpg", ".png"),
     max_image_bytes=15 * 1024 * 1024,
@@ -19,7 +17,7 @@ BASE = InventoryPipelineArgs(
 
 
 def build(**changes) -> Run:
-    args = dataclasses.replace(BASE, **changes)
+    args = component_args(InventoryPipelineArgs, **{**BASE, **changes})
     return run_pulumi(lambda: InventoryPipeline("pipe", args), stack="unit")
 
 
@@ -173,7 +171,7 @@ def test_existing_unversioned_image_bucket_parquet_weekly():
     run = build(
         image_bucket_name="existing-photos",
         image_bucket_versioned=False,
-        inventory_format="Parquet",
+        format="Parquet",
         schedule="Weekly",
         inventory_prefix="photos/",
         only_new_objects=True,
@@ -197,7 +195,7 @@ def test_existing_unversioned_image_bucket_parquet_weekly():
     [
         ({"image_suffixes": ()}, "image_suffixes"),
         ({"schedule": "Hourly"}, "schedule"),
-        ({"inventory_format": "JSON"}, "inventory_format"),
+        ({"format": "JSON"}, "format"),
     ],
 )
 def test_invalid_args_name_the_argument(change, message):

@@ -8,7 +8,7 @@ import json
 import pytest
 from infra_harness import env_of, role_policy_for_function, run_main, statement
 
-from components import config as stack_config
+from components import sections
 from components.config import ConfigError, parse_config
 from handlers.throttled_indexer import pacing
 from handlers.throttled_indexer import settings as handler_settings
@@ -18,13 +18,21 @@ HTTP = {"gateway": "http", "gatewayUrl": "https://userportal.example.com/api"}
 HANDLER_ENV = {"HISTORY_TABLE": "history", "GATEWAY": "rekognition", "COLLECTION_ID": "faces"}
 
 
-def test_stack_and_handler_declare_the_same_bounds_apis_and_wait():
-    assert stack_config.MIN_RATE_PER_SECOND == handler_settings.MIN_RATE_PER_SECOND
-    assert stack_config.MAX_RATE_PER_SECOND == handler_settings.MAX_RATE_PER_SECOND
-    assert stack_config.PACED_APIS == handler_settings.PACED_APIS
-    assert stack_config.PACED_APIS["rekognition"] == pacing.REKOGNITION_APIS
-    assert stack_config.PACED_APIS["http"] == (pacing.HTTP_API,)
-    assert stack_config.PACER_MAX_WAIT_SECONDS == pacing.DEFAULT_MAX_WAIT_SECONDS
+def test_stack_and_handler_take_the_same_bounds_apis_and_wait():
+    """Declared once (handlers/throttled_indexer/settings.py): the stack key and the variable agree at the
+    edges, and the pacer's wait is the one the stack's concurrency check assumes."""
+    assert handler_settings.PACED_APIS == {"rekognition": pacing.REKOGNITION_APIS, "http": (pacing.HTTP_API,)}
+    low, high = handler_settings.MIN_RATE_PER_SECOND, handler_settings.MAX_RATE_PER_SECOND
+    for rate in (low, high):
+        # (disabled: at 0.01/s no worker count passes the wait check, which is not what is tested here)
+        assert sections.ThrottledIndexerSettings(enabled=False, gateway_rate_per_second=rate).gateway_rates
+        assert Settings.from_env({**HANDLER_ENV, "GATEWAY_RATE_PER_SECOND": str(rate)}).gateway_rates
+    for rate in (low / 2, high * 2):
+        with pytest.raises(ConfigError, match="gatewayRatePerSecond: must be between"):
+            parse_config({"throttledIndexer": {"gatewayRatePerSecond": rate}})
+        with pytest.raises(SettingsError, match="GATEWAY_RATE_PER_SECOND: IndexFaces must be between"):
+            Settings.from_env({**HANDLER_ENV, "GATEWAY_RATE_PER_SECOND": str(rate)})
+    assert sections.PACER_MAX_WAIT_SECONDS == pacing.DEFAULT_MAX_WAIT_SECONDS
 
 
 def test_unset_means_not_paced_and_no_variable():

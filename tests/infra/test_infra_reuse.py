@@ -28,8 +28,8 @@ PROGRAM = textwrap.dedent(
 
     import bulk_loader.components as components
     from bulk_loader.components import (
-        BatchQualifier, BatchQualifierArgs, InventoryPipeline, InventoryPipelineArgs, LambdaSettings,
-        ThrottledIndexer, ThrottledIndexerArgs,
+        BatchQualifier, BatchQualifierArgs, ImageBucketSettings, InventoryPipeline, InventoryPipelineArgs,
+        LambdaSettings, SharedSettings, ThrottledIndexer, ThrottledIndexerArgs,
     )
     from bulk_loader.components import packaging
 
@@ -61,10 +61,10 @@ PROGRAM = textwrap.dedent(
         image_bucket_name="photos", image_bucket_arn="arn:aws:s3:::photos",
         queue_arn=indexer.queue_arn, queue_url=indexer.queue_url,
         history_table_name=indexer.history_table_name, history_table_arn=indexer.history_table_arn,
-        image_suffixes=(".jpg",), lambda_settings=lam))
+        shared=SharedSettings(image_suffixes=(".jpg",)), lambda_settings=lam))
     InventoryPipeline("inventory", InventoryPipelineArgs(
-        batch_function_arn=qualifier.function_arn, image_bucket_name="photos", image_suffixes=(".jpg",),
-        max_image_bytes=15 * 1024 * 1024, lambda_settings=lam))
+        batch_function_arn=qualifier.function_arn, image_bucket=ImageBucketSettings(name="photos"),
+        shared=SharedSettings(image_suffixes=(".jpg",)), lambda_settings=lam))
     loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
     print(json.dumps({
         "components_file": components.__file__,

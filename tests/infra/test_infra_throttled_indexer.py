@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
-from infra_harness import ACCOUNT, REGION, Run, env_of, run_pulumi, statement, statements
+from infra_harness import ACCOUNT, REGION, Run, component_args, env_of, run_pulumi, statement, statements
 
 from components import LambdaSettings, ThrottledIndexer, ThrottledIndexerArgs
 from handlers.common import history_schema as schema
 
-BASE = ThrottledIndexerArgs(
+BASE = dict(
     image_bucket_name="photos",
     image_bucket_arn="arn:aws:s3:::photos",
     lambda_settings=LambdaSettings(architecture="x86_64"),
@@ -21,7 +20,7 @@ API = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5/prod/POST/register"
 
 
 def build(**changes) -> Run:
-    args = dataclasses.replace(BASE, **changes)
+    args = component_args(ThrottledIndexerArgs, **{**BASE, **changes})
     return run_pulumi(lambda: ThrottledIndexer("idx", args), stack="unit")
 
 
@@ -196,17 +195,17 @@ def test_http_gateway_with_sigv4_and_existing_collection_variants():
     ("change", "message"),
     [
         ({"gateway": "soap"}, "gateway"),
-        ({"gateway": "http"}, "gateway_url"),
-        ({"gateway_url": "https://x.example.com"}, "gateway_url"),
-        ({"gateway": "http", "gateway_url": "https://x", "gateway_auth": "sigv4"}, "gateway_api_arn"),
+        ({"gateway": "http"}, "gatewayUrl"),
+        ({"gateway_url": "https://x.example.com"}, "gatewayUrl"),
+        ({"gateway": "http", "gateway_url": "https://x", "gateway_auth": "sigv4"}, "gatewayApiArn"),
         (
             {"gateway": "http", "gateway_url": "https://x", "gateway_auth": "api-key"},
-            "gateway_api_key_secret_arn",
+            "gatewayApiKeySecretArn",
         ),
         ({"max_concurrency": 1}, "max_concurrency"),
         ({"batch_size": 11}, "batch_size"),
-        ({"gateway_rates": {"http": 5.0}}, r"gateway_rates: 'http' is not an API of gateway rekognition"),
-        ({"gateway_rates": {"IndexFaces": 0.0}}, r"gateway_rates\['IndexFaces'\]"),
+        ({"gateway_rate_per_second": {"http": 5.0}}, r"unknown API\(s\) \['http'\]; allowed: IndexFaces"),
+        ({"gateway_rate_per_second": {"IndexFaces": 0.0}}, r"IndexFaces: must be between 0.01 and 10000"),
     ],
 )
 def test_invalid_args_name_the_argument(change, message):

@@ -12,7 +12,7 @@ REQUIRED = {"BATCH_FUNCTION_ARN": "arn:fn", "BATCH_ROLE_ARN": "arn:role", "MANIF
 
 def test_defaults():
     settings = Settings.from_env(REQUIRED)
-    assert settings == Settings("arn:fn", "arn:role", "mb")
+    assert settings == Settings(batch_function_arn="arn:fn", batch_role_arn="arn:role", manifest_bucket="mb")
     assert settings.image_suffixes == (".png", ".jpg", ".jpeg")
     assert settings.max_image_bytes == 15_728_640
     assert (settings.manifest_prefix, settings.report_prefix, settings.state_prefix) == (

@@ -103,7 +103,7 @@ def test_settings_defaults():
             "GATEWAY_API_KEY_SECRET_ARN",
         ),
         ({"GATEWAY_AUTH": "oauth"}, "GATEWAY_AUTH must be"),
-        ({"MAX_RECEIVE_COUNT": "five"}, "MAX_RECEIVE_COUNT must be a number"),
+        ({"MAX_RECEIVE_COUNT": "five"}, "MAX_RECEIVE_COUNT must be an integer"),
         ({"GATEWAY_TIMEOUT_SECONDS": "0"}, "GATEWAY_TIMEOUT_SECONDS must be between"),
         ({"BACKOFF_MAX_SECONDS": "50000"}, "BACKOFF_MAX_SECONDS must be between"),
     ],
