@@ -285,3 +285,33 @@ def operations_dashboard(
     )
     url = pulumi.Output.all(region, partition).apply(lambda rp: console_url(rp[0], physical, rp[1]))
     return OperationsDashboard(dashboard, url)
+
+
+def stack_dashboard(
+    namespace: str, *, inventory: Any = None, qualifier: Any = None, indexer: Any = None
+) -> OperationsDashboard:
+    """The dashboard of a stack composed as `__main__.py` composes it: each keyword is the component of that
+    resource name (None: left out), its queues, functions and alarms shown. The dashboard is a child of the
+    indexer (else the pipeline, else the qualifier) and named after it: every resource has a component
+    parent and its name."""
+    functions: dict[str, pulumi.Input[str]] = {}
+    alarms: list[pulumi.Input[str]] = []
+    inputs = DashboardInputs(namespace=namespace, functions=functions, alarm_arns=alarms)
+    if inventory is not None:
+        functions["inventory_created"] = inventory.function_name
+        inputs.failure_queue_name = inventory.failure_queue.queue.name
+        alarms += [alarm.arn for alarm in inventory.alarms.values()]
+    if qualifier is not None:
+        functions["batch_qualifier"] = qualifier.function_name
+    if indexer is not None:
+        functions["throttled_indexer"] = indexer.function_name
+        inputs.queue_name = indexer.queue.queue.name
+        inputs.dlq_name = indexer.queue.dead_letter_queue.name
+        alarms += [alarm.arn for alarm in indexer.alarms.values()]
+    owners = [
+        (n, c) for n, c in (("indexer", indexer), ("inventory", inventory), ("qualifier", qualifier)) if c
+    ]
+    if not owners:
+        raise ValueError("stack_dashboard: no component given; a stack composes at least one")
+    owner_name, owner = owners[0]
+    return operations_dashboard(f"{owner_name}-operations", inputs, parent=owner)

@@ -4,6 +4,7 @@ component under Pulumi mocks (one aws.cloudwatch.Dashboard, the resolved names i
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi
@@ -17,6 +18,7 @@ from components.dashboard import (
     dashboard_body,
     dashboard_name,
     operations_dashboard,
+    stack_dashboard,
 )
 from tests.infra.infra_harness import REGION, run_pulumi
 
@@ -125,3 +127,60 @@ def test_an_unknown_service_is_refused() -> None:
     # Checked before anything is registered: no Pulumi runtime is needed to see the error.
     with pytest.raises(ValueError, match="unknown services \\['indexer'\\]"):
         operations_dashboard("ops", DashboardInputs(namespace="N", functions={"indexer": "x"}))
+
+
+class _Component(pulumi.ComponentResource):
+    """A stand-in for a composed component: the attributes stack_dashboard reads, as Outputs."""
+
+    def __init__(self, name: str, **attributes: Any) -> None:
+        super().__init__("bulkloader:test:Component", name)
+        for key, value in attributes.items():
+            setattr(self, key, value)
+        self.register_outputs({})
+
+
+def _queue(name: str) -> Any:
+    return SimpleNamespace(name=pulumi.Output.from_input(name))
+
+
+def test_the_stack_dashboard_shows_each_composed_component_and_belongs_to_the_indexer() -> None:
+    def program() -> None:
+        alarm = SimpleNamespace(arn=pulumi.Output.from_input("arn:alarm:dlq"))
+        indexer = _Component(
+            "indexer",
+            function_name=pulumi.Output.from_input("idx"),
+            queue=SimpleNamespace(queue=_queue("in-q"), dead_letter_queue=_queue("in-dlq")),
+            alarms={"dlq-not-empty": alarm},
+        )
+        qualifier = _Component("qualifier", function_name=pulumi.Output.from_input("bq"))
+        pulumi.export("url", stack_dashboard("NS", qualifier=qualifier, indexer=indexer).url)
+
+    run = run_pulumi(program, stack="dev")
+    recorded = run.one("aws:cloudwatch/dashboard:Dashboard")
+    assert recorded.name == "indexer-operations-dashboard"
+    assert run.parents[recorded.name] == "indexer"
+    body = json.loads(recorded.inputs["dashboardBody"])
+    assert {m[3] for m in _metrics(body) if m[0] == "AWS/SQS"} == {"in-q", "in-dlq"}
+    assert {m[3] for m in _metrics(body) if m[0] == "AWS/Lambda"} == {"idx", "bq"}
+    assert next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"] == [
+        "arn:alarm:dlq"
+    ]
+    searches = sorted(m[0]["expression"] for m in _metrics(body) if isinstance(m[0], dict))
+    assert searches == [
+        "SEARCH('{NS,service} service=\"batch_qualifier\"', 'Sum', 60)",
+        "SEARCH('{NS,service} service=\"throttled_indexer\"', 'Sum', 60)",
+    ]
+    assert run.exports["url"] == console_url(REGION, "bulk-loader-dev")
+
+
+def test_a_qualifier_only_stack_dashboard_belongs_to_the_qualifier() -> None:
+    def program() -> None:
+        qualifier = _Component("qualifier", function_name=pulumi.Output.from_input("bq"))
+        stack_dashboard("NS", qualifier=qualifier)
+
+    run = run_pulumi(program)
+    recorded = run.one("aws:cloudwatch/dashboard:Dashboard")
+    assert (recorded.name, run.parents[recorded.name]) == ("qualifier-operations-dashboard", "qualifier")
+    body = json.loads(recorded.inputs["dashboardBody"])
+    assert not [m for m in _metrics(body) if m[0] == "AWS/SQS"]
+    assert all(w["type"] != "alarm" for w in body["widgets"])
