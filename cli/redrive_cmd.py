@@ -92,10 +92,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--max-messages must be 0 (all) or more")
     if args.rate is not None and not 1 <= args.rate <= MAX_MOVE_RATE:
         raise UsageError(f"--rate must be between 1 and {MAX_MOVE_RATE} (StartMessageMoveTask's limit)")
+    # Without --dlq / --inventory: each part the stack has (a stack without the pipeline has no inventory
+    # failures), checked before anything moves; a part asked for by flag must exist (exit 2 otherwise).
+    dlq = args.dlq or (not args.inventory and ctx.stack.get("dlq_url") is not None)
+    inventory = args.inventory or (not args.dlq and ctx.stack.get("inventory_failure_queue_url") is not None)
+    if not (dlq or inventory):
+        ctx.stack.require("dlq_url", "redrive")
     results = []
-    if not args.inventory:
+    if dlq:
         results.append(redrive_dlq(ctx, args))
-    if not args.dlq:
+    if inventory:
         results.append(redrive_inventory(ctx, args))
     if ctx.printer.as_json:
         ctx.printer.json({"dry_run": args.dry_run, "results": [r.as_dict() for r in results]})

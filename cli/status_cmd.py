@@ -124,7 +124,10 @@ def take(run_id: str | None, rate_window: int, ctx: Context) -> Snapshot:
 
 def _queues(snapshot: Snapshot, ctx: Context) -> None:
     sqs = ctx.aws.client("sqs")
-    queue_url = ctx.stack.require("queue_url", "status")
+    queue_url = ctx.stack.get("queue_url")
+    if queue_url is None:  # a stack without ThrottledIndexer (its queue given by ARN elsewhere)
+        snapshot.queue = {"visible": None, "in_flight": None, "delayed": None}
+        return
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=[
@@ -202,10 +205,7 @@ def show(snapshot: Snapshot, ctx: Context, *, redraw: bool) -> None:
     printer.line(
         key_values(
             [
-                (
-                    "queue",
-                    "{visible} visible, {in_flight} in flight, {delayed} delayed".format(**snapshot.queue),
-                ),
+                ("queue", _queue_text(snapshot.queue)),
                 (
                     "oldest message",
                     f"{age:.0f} s" if age is not None else "not available (no CloudWatch datapoint)",
@@ -229,6 +229,12 @@ def show(snapshot: Snapshot, ctx: Context, *, redraw: bool) -> None:
     )
     for problem in snapshot.problems:
         printer.line(f"PROBLEM: {problem}")
+
+
+def _queue_text(queue: dict[str, int | None]) -> str:
+    if queue.get("visible") is None:
+        return "not available (no queue_url: --queue-url)"
+    return "{visible} visible, {in_flight} in flight, {delayed} delayed".format(**queue)
 
 
 def _eta(seconds: float | None) -> str:

@@ -188,3 +188,15 @@ def test_failed_inventory_invocations_are_invoked_again(
 def test_redrive_both_by_default(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.cli("redrive", "--dry-run", "--json") == 0
     assert [r["source"] for r in read_json(capsys)["results"]] == ["dlq", "inventory-failures"]
+
+
+def test_a_stack_without_the_pipeline_redrives_its_dlq_only(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {k: v for k, v in stack.outputs.items() if not k.startswith("inventory_")}
+    stack.outputs_file.write_text(json.dumps(outputs))
+    _fill_dlq(stack, 1)
+    assert stack.cli("redrive", "--method", "resend", "--json") == 0
+    assert [r["source"] for r in read_json(capsys)["results"]] == ["dlq"]
+    assert stack.cli("redrive", "--inventory") == 2  # asked for by flag: the stack must have it
+    assert "'inventory_failure_queue_url'" in capsys.readouterr().err

@@ -151,3 +151,16 @@ def _json_frames(text: str) -> list[Any]:
         frame, at = decoder.raw_decode(text, at)
         frames.append(frame)
     return frames
+
+
+def test_a_stack_without_the_indexer_shows_jobs_and_history(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {k: v for k, v in stack.outputs.items() if k not in ("queue_url", "dlq_url")}
+    stack.outputs_file.write_text(json.dumps(outputs))
+    seed(stack.history, "k.jpg", HistoryStatus.INDEXED, at=NOW - timedelta(minutes=1))
+    expect_jobs(stack, job("job-9", "Complete", 1, 1, 0))
+    assert stack.cli("status", RUN) == 0
+    out = capsys.readouterr().out
+    assert "queue           not available (no queue_url: --queue-url)" in out
+    assert "history         indexed 1" in out
