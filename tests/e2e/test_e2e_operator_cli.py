@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_INDEXER
-from e2e_support import active_by_key, deliver_inventory, explain, history, put_images
+from e2e_support import FAST_INDEXER, active_by_key, deliver_inventory, explain, history, put_images
 
 from cli.main import main
 from offline.deployment.program import REPO_ROOT, read_stack_config
