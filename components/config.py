@@ -81,6 +81,12 @@ class StackConfig(
                 f"{NAMESPACE}:imageBucket.name: required when inventoryPipeline is disabled (only that "
                 "component creates the image bucket)"
             )
+        if ti.enable_bucket_eventbridge and not ip.enabled:
+            problems.append(
+                f"{NAMESPACE}:throttledIndexer.enableBucketEventbridge: only with inventoryPipeline enabled "
+                "(the image bucket's owner in this stack, the one resource writing its notification "
+                "configuration); without it the bucket's owner turns EventBridge on"
+            )
         if ti.gateway == "rekognition" and ip.max_image_bytes > REKOGNITION_MAX_IMAGE_BYTES:
             problems.append(
                 f"{NAMESPACE}:inventoryPipeline.maxImageBytes: at most {REKOGNITION_MAX_IMAGE_BYTES} "

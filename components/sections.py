@@ -272,8 +272,9 @@ class ThrottledIndexerSettings(
     delete_events: bool = True
     """Route image-bucket deletions (EventBridge) into the input queue."""
     enable_bucket_eventbridge: bool | None = None
-    """Turn on EventBridge delivery on the image bucket (its ONE notification configuration). Default: on
-    when the program created the image bucket, off for an existing one (its owner turns it on)."""
+    """Turn on EventBridge delivery on the image bucket (its ONE notification configuration, written by
+    InventoryPipeline, the image bucket's owner: only with inventoryPipeline enabled). Default: on when the
+    program created the image bucket, off for an existing one (its owner turns it on)."""
     alarm_actions: tuple[AlarmActionArn, ...] = ()
     """Where alarms go; when empty an alarm SNS topic is created."""
     oldest_message_alarm_seconds: Annotated[int, Field(ge=60)] = 3600

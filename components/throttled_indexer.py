@@ -47,10 +47,6 @@ class ThrottledIndexerArgs:
     """Settings the functions share (history TTL, maximum image size)."""
     properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
     """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
-    enable_bucket_eventbridge: bool = False
-    """Own the image bucket's notification configuration to switch on EventBridge delivery. A bucket has ONE
-    notification configuration: turn this on only when nothing else (console, other stacks) configures
-    notifications on that bucket, or it overwrites them."""
 
 
 class ThrottledIndexer(pulumi.ComponentResource):
@@ -157,15 +153,6 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 rule=rule.name,
                 arn=self.queue.queue.arn,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue.policy]),
-            )
-        self.bucket_notification: aws.s3.BucketNotification | None = None
-        if args.enable_bucket_eventbridge:
-            # This resource owns the image bucket's ONE notification configuration (see the args docstring).
-            self.bucket_notification = aws.s3.BucketNotification(
-                f"{name}-image-bucket-eventbridge",
-                bucket=args.image_bucket_name,
-                eventbridge=True,
-                opts=child,
             )
 
         # ---- the function

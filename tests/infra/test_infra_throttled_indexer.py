@@ -150,7 +150,6 @@ def test_http_gateway_with_api_key_existing_bucket_options():
         gateway_api_key_secret_arn=SECRET,
         quarantine_bucket="photo-quarantine",
         alarm_actions=("arn:aws:sns:eu-west-1:111122223333:ops",),
-        enable_bucket_eventbridge=True,
         max_concurrency=2,
         properties_bucket_arns=("arn:aws:s3:::props",),
     )
@@ -173,8 +172,8 @@ def test_http_gateway_with_api_key_existing_bucket_options():
         a.inputs["alarmActions"] == ["arn:aws:sns:eu-west-1:111122223333:ops"]
         for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     )
-    (notification,) = run.of_type("aws:s3/bucketNotification:BucketNotification")
-    assert notification.inputs == {"bucket": "photos", "eventbridge": True}
+    # the image bucket's notification configuration is its owner's (InventoryPipeline), never the indexer's
+    assert not run.of_type("aws:s3/bucketNotification:BucketNotification")
 
 
 def test_http_gateway_with_sigv4_and_existing_collection_variants():
