@@ -1,10 +1,11 @@
 """rekognitionMode users: the collection holds one Rekognition user per UserId, made of its images' faces.
 
-- register: CreateUser (an existing user is fine), IndexFaces as in faces mode (same ExternalImageId), then
+- register: IndexFaces as in faces mode (same ExternalImageId), CreateUser (an existing user is fine), then
   AssociateFaces with the UserMatchThreshold setting. A face the user does not take
   (UnsuccessfulFaceAssociations FACE_NOT_FOUND / ASSOCIATED_TO_A_DIFFERENT_USER / LOW_MATCH_CONFIDENCE, or
   ServiceQuotaExceededException: the user has 100 faces) is deleted again and the image is refused with that
-  reason (`user-...`), so no face is left outside its user and no refusal is silent.
+  reason (`user-...`), so no face is left outside its user and no refusal is silent; a user left without faces
+  by that goes too.
 - find_registration (a worker died after calling the gateway): the faces SearchFacesByImage finds by image
   with this user's ExternalImageId, as in faces mode; a face IndexFaces made that AssociateFaces never took
   (Face.UserId unset) is associated now, which completes the registration the dead worker began.
@@ -69,8 +70,9 @@ class RekognitionUsersGateway(RekognitionGateway):
 
     def register(self, request: RegistrationRequest) -> Registration:
         user = rekognition_user_id(request.user_id)
-        self._create_user(user)
+        # IndexFaces first: an image Rekognition refuses (no face, bad format) leaves no empty user behind.
         indexed = super().register(request)
+        self._create_user(user)
         response = self._associate(user, indexed.face_ids[0])
         return Registration(
             face_ids=indexed.face_ids,
@@ -135,11 +137,9 @@ class RekognitionUsersGateway(RekognitionGateway):
         except ClientError as exc:
             if _code(exc) == "ConflictException":
                 return  # the user exists already (several images, or a retry): what we need
-            raise _before_indexing(classify(exc, "CreateUser")) from exc
+            raise _after_indexing(classify(exc, "CreateUser")) from exc
         except (ConnectionError, ReadTimeoutError) as exc:
-            raise GatewayBusy(
-                f"rekognition CreateUser: {type(exc).__name__}", may_have_registered=False, api="CreateUser"
-            ) from exc
+            raise GatewayBusy(f"rekognition CreateUser: {type(exc).__name__}", api="CreateUser") from exc
 
     def _associate(self, user: str, face_id: str) -> dict[str, Any]:
         """AssociateFaces for one indexed face; a refusal deletes the face and raises GatewayRejected."""
@@ -153,7 +153,7 @@ class RekognitionUsersGateway(RekognitionGateway):
         except ClientError as exc:
             code = _code(exc)
             if code == "ServiceQuotaExceededException":
-                self._delete_refused(face_id)
+                self._delete_refused(user, face_id)
                 raise GatewayRejected(
                     "user-face-limit",
                     f"Rekognition user {user} holds {USER_FACES_MAX} faces, the most a user may have",
@@ -170,7 +170,7 @@ class RekognitionUsersGateway(RekognitionGateway):
             ) from exc
         refused = [u for u in response.get("UnsuccessfulFaceAssociations", []) if u.get("FaceId") == face_id]
         if refused:
-            self._delete_refused(face_id)
+            self._delete_refused(user, face_id)
             reasons = sorted({reason for entry in refused for reason in entry.get("Reasons", [])})
             details: dict[str, Any] = {"rekognition_user_id": user, "association_reasons": reasons}
             if refused[0].get("Confidence") is not None:
@@ -185,9 +185,11 @@ class RekognitionUsersGateway(RekognitionGateway):
             )
         return response
 
-    def _delete_refused(self, face_id: str) -> None:
-        """Delete a face its user refused. A busy answer leaves it for the next attempt (found by image)."""
+    def _delete_refused(self, user: str, face_id: str) -> None:
+        """Delete a face its user refused, and the user if that leaves it empty (CreateUser made it for this
+        face). A busy answer leaves them for the next attempt (the face is found by image)."""
         self._delete_faces((face_id,))
+        self._delete_user_if_empty(user)
 
     def _disassociate(self, user: str, face_ids: tuple[str, ...]) -> None:
         for start in range(0, len(face_ids), USER_FACES_MAX):
@@ -235,15 +237,9 @@ def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def _before_indexing(error: Exception) -> Exception:
-    """A CreateUser failure: no face was indexed yet, so nothing can be registered."""
-    if isinstance(error, GatewayBusy):
-        error.may_have_registered = False
-    return error
-
-
 def _after_indexing(error: Exception) -> Exception:
-    """An AssociateFaces failure: IndexFaces registered a face, which the next attempt finds by image."""
+    """A CreateUser / AssociateFaces failure: IndexFaces registered a face, which the next attempt finds by
+    image (even when this call was refused for its rate before doing anything)."""
     if isinstance(error, GatewayBusy):
         error.may_have_registered = True
     return error

@@ -142,6 +142,15 @@ def test_a_face_the_user_does_not_take_is_recorded_with_the_reason_and_deleted(s
     ]
 
 
+def test_an_image_rekognition_refuses_leaves_no_user_behind(s3, history, emulator, wiring):
+    importer, _ = wiring()
+    blank = io.BytesIO()
+    face_picture(1).convert("L").point(lambda _: 128).save(blank, format="PNG")  # one colour: no face
+    obj = put_image(s3, "users/jose/blank.png", blank.getvalue())
+    assert importer.process(import_message(obj, user_id=USER), first_attempt()).label == "invalid:no-face"
+    assert _user_faces(emulator) == {} and emulator.calls["CreateUser"] == 0
+
+
 def test_the_match_threshold_is_the_setting(s3, history, emulator, wiring):
     gateway = RekognitionUsersGateway(emulated_client(emulator), COLLECTION, user_match_threshold=10.0)
     importer = Importer(s3=s3, history=history, gateway=gateway, max_image_bytes=10**6)
@@ -177,7 +186,8 @@ def test_a_crash_between_index_faces_and_associate_faces_is_completed_by_the_nex
     obj = put_image(s3, "users/jose/a.png", face_png(5))
     importer, _ = wiring(emulated_client(emulator, fail={"IndexFaces": 1}))
     assert importer.process(import_message(obj, user_id=USER), first_attempt()).label.startswith("retry")
-    assert emulator.face_count(COLLECTION) == 1 and _user_faces(emulator)[rekognition_user_id(USER)] == []
+    # The face exists, its user not yet (CreateUser comes after IndexFaces).
+    assert emulator.face_count(COLLECTION) == 1 and _user_faces(emulator) == {}
 
     clock.advance(901)
     importer, _ = wiring()
@@ -243,8 +253,8 @@ def _indexed() -> dict:
 
 def test_an_existing_user_is_fine_and_the_threshold_is_sent(stubbed):
     gateway, stubber = stubbed
-    stubber.add_client_error("create_user", "ConflictException", expected_params=_user_params())
     stubber.add_response("index_faces", _indexed())
+    stubber.add_client_error("create_user", "ConflictException", expected_params=_user_params())
     stubber.add_response(
         "associate_faces",
         {"AssociatedFaces": [{"FaceId": FACE}], "UserStatus": "UPDATING"},
@@ -257,12 +267,13 @@ def test_an_existing_user_is_fine_and_the_threshold_is_sent(stubbed):
 
 def test_the_100_faces_limit_is_a_recorded_reason_and_the_face_goes(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("create_user", {})
     stubber.add_response("index_faces", _indexed())
+    stubber.add_response("create_user", {})
     stubber.add_client_error("associate_faces", "ServiceQuotaExceededException")
     stubber.add_response(
         "delete_faces", {"DeletedFaces": [FACE]}, {"CollectionId": COLLECTION, "FaceIds": [FACE]}
     )
+    stubber.add_response("list_faces", {"Faces": [{"FaceId": "f2"}]}, _user_params(MaxResults=1))
     with pytest.raises(GatewayRejected) as caught:
         gateway.register(_request())
     assert caught.value.code == "user-face-limit"
@@ -270,11 +281,14 @@ def test_the_100_faces_limit_is_a_recorded_reason_and_the_face_goes(stubbed):
 
 def test_associated_to_a_different_user_names_that_user(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("create_user", {})
     stubber.add_response("index_faces", _indexed())
+    stubber.add_response("create_user", {})
     refusal = {"FaceId": FACE, "UserId": "someone", "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
     stubber.add_response("associate_faces", {"UnsuccessfulFaceAssociations": [refusal]})
     stubber.add_response("delete_faces", {"DeletedFaces": [FACE]})
+    # The user was created for this face only: it goes with it.
+    stubber.add_response("list_faces", {"Faces": []}, _user_params(MaxResults=1))
+    stubber.add_response("delete_user", {}, _user_params())
     with pytest.raises(GatewayRejected) as caught:
         gateway.register(_request())
     assert caught.value.code == "user-associated-to-a-different-user"
@@ -283,26 +297,28 @@ def test_associated_to_a_different_user_names_that_user(stubbed):
 
 def test_throttling_before_the_face_is_indexed_registered_nothing_after_it_may_have(stubbed):
     gateway, stubber = stubbed
-    stubber.add_client_error("create_user", "ThrottlingException")
+    stubber.add_client_error("index_faces", "ThrottlingException")
     with pytest.raises(GatewayBusy) as before:
         gateway.register(_request())
     assert (before.value.may_have_registered, before.value.throttled, before.value.api) == (
         False,
         True,
-        "CreateUser",
+        "IndexFaces",
     )
-    stubber.add_response("create_user", {})
-    stubber.add_response("index_faces", _indexed())
-    stubber.add_client_error("associate_faces", "ProvisionedThroughputExceededException")
-    with pytest.raises(GatewayBusy) as after:
-        gateway.register(_request())
-    assert (after.value.may_have_registered, after.value.api) == (True, "AssociateFaces")
+    for operation, api in (("create_user", "CreateUser"), ("associate_faces", "AssociateFaces")):
+        stubber.add_response("index_faces", _indexed())
+        if operation == "associate_faces":
+            stubber.add_response("create_user", {})
+        stubber.add_client_error(operation, "ProvisionedThroughputExceededException")
+        with pytest.raises(GatewayBusy) as after:
+            gateway.register(_request())
+        assert (after.value.may_have_registered, after.value.throttled, after.value.api) == (True, True, api)
 
 
 def test_a_user_deleted_meanwhile_is_busy_and_found_again(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("create_user", {})
     stubber.add_response("index_faces", _indexed())
+    stubber.add_response("create_user", {})
     stubber.add_client_error("associate_faces", "ResourceNotFoundException")
     with pytest.raises(GatewayBusy) as caught:
         gateway.register(_request())
