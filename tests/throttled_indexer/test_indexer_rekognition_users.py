@@ -359,3 +359,22 @@ def test_long_user_ids_are_hashed_under_their_own_limit():
     assert rekognition_user_id("u" * 128) == "u" * 128
     assert rekognition_user_id("u" * 129).startswith(HASHED_PREFIX)
     assert external_image_id("u" * 129) == "u" * 129  # ExternalImageId allows 255
+
+
+def test_bootstrap_builds_the_mode_the_settings_name():
+    from handlers.throttled_indexer.bootstrap import _registering_rate, build_gateway
+    from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
+    from handlers.throttled_indexer.settings import Settings
+
+    env = {"HISTORY_TABLE": "history", "GATEWAY": "rekognition", "COLLECTION_ID": COLLECTION}
+    client = boto3.client("rekognition", region_name="us-east-1")
+    faces = build_gateway(Settings.from_env(env), lambda _service: client)
+    assert type(faces) is RekognitionGateway
+    users_env = {**env, "REKOGNITION_MODE": "users", "USER_MATCH_THRESHOLD": "90"}
+    users = build_gateway(Settings.from_env(users_env), lambda _service: client)
+    assert isinstance(users, RekognitionUsersGateway) and users._threshold == 90.0
+    # A throttled import waits at the slowest rate among the calls one registration makes.
+    rates = '{"IndexFaces": 50, "CreateUser": 5, "AssociateFaces": 10, "DeleteFaces": 1}'
+    assert _registering_rate(Settings.from_env({**users_env, "GATEWAY_RATE_PER_SECOND": rates})) == 5.0
+    faces_rates = '{"IndexFaces": 50, "DeleteFaces": 1}'
+    assert _registering_rate(Settings.from_env({**env, "GATEWAY_RATE_PER_SECOND": faces_rates})) == 50.0
