@@ -362,17 +362,19 @@ def test_long_user_ids_are_hashed_under_their_own_limit():
 
 
 def test_bootstrap_builds_the_mode_the_settings_name():
+    # The classes as bootstrap knows them (test_indexer_app reloads the handler's modules).
+    from handlers.throttled_indexer import bootstrap
     from handlers.throttled_indexer.bootstrap import _registering_rate, build_gateway
-    from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
-    from handlers.throttled_indexer.settings import Settings
+
+    Settings = bootstrap.Settings
 
     env = {"HISTORY_TABLE": "history", "GATEWAY": "rekognition", "COLLECTION_ID": COLLECTION}
     client = boto3.client("rekognition", region_name="us-east-1")
     faces = build_gateway(Settings.from_env(env), lambda _service: client)
-    assert type(faces) is RekognitionGateway
+    assert type(faces) is bootstrap.RekognitionGateway
     users_env = {**env, "REKOGNITION_MODE": "users", "USER_MATCH_THRESHOLD": "90"}
     users = build_gateway(Settings.from_env(users_env), lambda _service: client)
-    assert isinstance(users, RekognitionUsersGateway) and users._threshold == 90.0
+    assert type(users) is bootstrap.RekognitionUsersGateway and users._threshold == 90.0
     # A throttled import waits at the slowest rate among the calls one registration makes.
     rates = '{"IndexFaces": 50, "CreateUser": 5, "AssociateFaces": 10, "DeleteFaces": 1}'
     assert _registering_rate(Settings.from_env({**users_env, "GATEWAY_RATE_PER_SECOND": rates})) == 5.0
