@@ -4,6 +4,7 @@ Stubber for the answers the emulator does not give (throttling, timeouts, the 10
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 from types import SimpleNamespace
@@ -362,11 +363,13 @@ def test_long_user_ids_are_hashed_under_their_own_limit():
 
 
 def test_bootstrap_builds_the_mode_the_settings_name():
-    # The classes as bootstrap knows them (test_indexer_app reloads the handler's modules).
-    from handlers.throttled_indexer import bootstrap
-    from handlers.throttled_indexer.bootstrap import _registering_rate, build_gateway
-
-    Settings = bootstrap.Settings
+    # Everything from one module object: test_indexer_app reloads the handler's modules.
+    bootstrap = importlib.import_module("handlers.throttled_indexer.bootstrap")
+    build_gateway, _registering_rate, Settings = (
+        bootstrap.build_gateway,
+        bootstrap._registering_rate,
+        bootstrap.Settings,
+    )
 
     env = {"HISTORY_TABLE": "history", "GATEWAY": "rekognition", "COLLECTION_ID": COLLECTION}
     client = boto3.client("rekognition", region_name="us-east-1")
