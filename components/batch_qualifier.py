@@ -110,10 +110,10 @@ class BatchQualifier(pulumi.ComponentResource):
         )
         self.function_name = self.function.function.name
         self.function_arn = self.function.function.arn
-        self.register_outputs(
-            {
-                "function_name": self.function_name,
-                "function_arn": self.function_arn,
-                "role_arn": self.function.role.arn,
-            }
-        )
+        # The stack outputs this component contributes, by their stack output names.
+        self.stack_outputs: dict[str, pulumi.Input[str]] = {
+            "batch_function_name": self.function_name,
+            "batch_function_arn": self.function_arn,
+            "batch_function_role_arn": self.function.role.arn,
+        }
+        self.register_outputs(self.stack_outputs)
