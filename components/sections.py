@@ -25,7 +25,7 @@ from handlers.common.shared_settings import (
 )
 from handlers.inventory_created.settings import Settings as InventoryEnv
 from handlers.throttled_indexer.pacing import DEFAULT_MAX_WAIT_SECONDS as PACER_MAX_WAIT_SECONDS
-from handlers.throttled_indexer.settings import GATEWAY_RULES, PACED_APIS, rate_problem
+from handlers.throttled_indexer.settings import GATEWAY_RULES, paced_apis, rate_problem
 from handlers.throttled_indexer.settings import Settings as IndexerEnv
 
 from .stack_types import (
@@ -59,10 +59,11 @@ LAMBDA_UNRESERVED_MINIMUM = 100
 
 
 def _gateway_rate(value: Any) -> float | dict[str, float]:
-    """A number, or an object of Rekognition API name -> number (one message per problem, naming the API)."""
+    """A number, or an object of Rekognition API name -> number (one message per problem, naming the API;
+    the APIs of rekognitionMode users only in that mode: the section's rule)."""
     if not isinstance(value, dict):
         return _rate(value)
-    apis = PACED_APIS["rekognition"]
+    apis = paced_apis("rekognition", "users")
     unknown = sorted(set(value) - set(apis))
     if unknown:
         raise ValueError(f"unknown API(s) {unknown}; allowed: {', '.join(apis)}")
@@ -232,6 +233,8 @@ class ThrottledIndexerSettings(
         IndexerEnv,
         "gateway",
         "collection_id",
+        "rekognition_mode",
+        "user_match_threshold",
         "gateway_url",
         "gateway_auth",
         "gateway_api_key_secret_arn",
@@ -263,7 +266,8 @@ class ThrottledIndexerSettings(
     10000). Unset: not paced (calls go as fast as maxConcurrency workers make them; throttling is retried).
     gateway http: one number, the API owner's limit for /register and /deregister together. gateway
     rekognition: a number (each API at that rate) or an object per API, e.g. {"IndexFaces": 50,
-    "DeleteFaces": 50, "SearchFacesByImage": 50} (an API left out is not paced): Rekognition's quotas are
+    "DeleteFaces": 50, "SearchFacesByImage": 50} (an API left out is not paced; rekognitionMode users also
+    calls CreateUser, AssociateFaces, DisassociateFaces, ListFaces and DeleteUser): Rekognition's quotas are
     per API and region (transactions per second, TPS; "Guidelines and quotas in Amazon Rekognition", Default
     quotas): read them in the Service Quotas console (Amazon Rekognition) or with `aws service-quotas
     list-service-quotas --service-code rekognition`. Other clients of the same quota take from it: set what
@@ -296,7 +300,7 @@ class ThrottledIndexerSettings(
             return {}
         if isinstance(rate, dict):
             return {api: float(value) for api, value in rate.items()}
-        return dict.fromkeys(PACED_APIS[self.gateway], float(rate))
+        return dict.fromkeys(paced_apis(self.gateway, self.rekognition_mode), float(rate))
 
     @model_validator(mode="after")
     def _rules(self) -> ThrottledIndexerSettings:
@@ -314,6 +318,15 @@ class ThrottledIndexerSettings(
                     "gatewayRatePerSecond: an object per API only for gateway 'rekognition'; the HTTP API "
                     "takes one number"
                 )
+            elif isinstance(self.gateway_rate_per_second, dict):
+                uncalled = sorted(
+                    set(self.gateway_rate_per_second) - set(paced_apis("rekognition", self.rekognition_mode))
+                )
+                if uncalled:
+                    problems.append(
+                        f"gatewayRatePerSecond: {', '.join(uncalled)} only with rekognitionMode 'users' "
+                        f"(mode '{self.rekognition_mode}' does not call them)"
+                    )
             slowest = min(self.gateway_rates.values(), default=None)
             if slowest and self.max_concurrency > PACER_MAX_WAIT_SECONDS * slowest:
                 problems.append(

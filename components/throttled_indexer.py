@@ -228,13 +228,19 @@ class ThrottledIndexer(pulumi.ComponentResource):
             assert collection_arn is not None
             # SearchFacesByImage: after a worker died between IndexFaces and the history write, the next
             # one looks the face up by image instead of registering it twice (throttled_indexer/recovery.py).
-            statements.append(
-                allow(
-                    "FaceCollection",
-                    ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:SearchFacesByImage"],
-                    [collection_arn],
-                )
-            )
+            actions = ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:SearchFacesByImage"]
+            if section.rekognition_mode == "users":
+                # One Rekognition user per UserId (throttled_indexer/rekognition_users.py): CreateUser and
+                # AssociateFaces to register, DisassociateFaces / ListFaces (faces left?) / DeleteUser to
+                # deregister; all on the collection (Service Authorization Reference, Amazon Rekognition).
+                actions += [
+                    "rekognition:CreateUser",
+                    "rekognition:AssociateFaces",
+                    "rekognition:DisassociateFaces",
+                    "rekognition:ListFaces",
+                    "rekognition:DeleteUser",
+                ]
+            statements.append(allow("FaceCollection", actions, [collection_arn]))
         if section.gateway == "http" and section.gateway_auth == "sigv4":
             statements.append(allow("InvokeGatewayApi", ["execute-api:Invoke"], [section.gateway_api_arn]))
         if section.gateway == "http" and section.gateway_auth == "api-key":

@@ -15,6 +15,7 @@ from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, s
 from handlers.throttled_indexer.importer import Importer
 from handlers.throttled_indexer.pacing import DynamoSlotBook, PaceableGateway, PacedGateway, Pacer
 from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
+from handlers.throttled_indexer.rekognition_users import RekognitionUsersGateway
 from handlers.throttled_indexer.settings import Settings
 
 ClientFactory = Callable[[str], Any]
@@ -23,6 +24,12 @@ ClientFactory = Callable[[str], Any]
 def build_gateway(settings: Settings, clients: ClientFactory) -> PaceableGateway:
     if settings.gateway == "rekognition":
         assert settings.collection_id is not None  # Settings validated it
+        if settings.rekognition_mode == "users":
+            return RekognitionUsersGateway(
+                clients("rekognition"),
+                settings.collection_id,
+                user_match_threshold=settings.user_match_threshold,
+            )
         return RekognitionGateway(clients("rekognition"), settings.collection_id)
     assert settings.gateway_url is not None
     signer = None
@@ -80,7 +87,8 @@ def build_runner(
         dlq_url=settings.dlq_url,
         # Do not start a message that the gateway timeout could carry past the function's timeout.
         time_margin_ms=int(settings.gateway_timeout_seconds * 1000) * 2 + 5_000,
-        # A throttled import waits its place at the registering API's rate (IndexFaces / the HTTP API).
+        # A throttled import waits its place at the registering APIs' rate (IndexFaces, in mode users also
+        # CreateUser and AssociateFaces / the HTTP API).
         gateway_rate_per_second=_registering_rate(settings),
     )
     return BatchRunner(
@@ -94,8 +102,17 @@ def build_runner(
     )
 
 
+# The paced APIs one registration calls, by gateway and rekognitionMode.
+_REGISTERING_APIS = {
+    ("rekognition", "faces"): ("IndexFaces",),
+    ("rekognition", "users"): ("CreateUser", "IndexFaces", "AssociateFaces"),
+    ("http", "faces"): ("http",),
+}
+
+
 def _registering_rate(settings: Settings) -> float | None:
+    """The slowest paced rate among the APIs a registration calls (else the slowest paced rate at all)."""
     rates = settings.gateway_rates
-    return rates.get("IndexFaces" if settings.gateway == "rekognition" else "http") or (
-        min(rates.values()) if rates else None
-    )
+    apis = _REGISTERING_APIS[(settings.gateway, settings.rekognition_mode)]
+    registering = [rates[api] for api in apis if rates.get(api)]
+    return min(registering) if registering else (min(rates.values()) if rates else None)
