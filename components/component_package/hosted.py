@@ -1,4 +1,5 @@
-"""The three components as the component package hosts them: typed by the derived args, built from plain values.
+"""The three components as the component package hosts them: typed by the derived args, built from plain
+values.
 
 Each is the component itself (same class, type token and children), taking the package-facing args
 (schema_types) and turning them into its own Args. Its class annotations are the package's outputs: the stack
@@ -84,7 +85,9 @@ class BatchQualifier(batch_qualifier.BatchQualifier):
     batch_function_role_arn: pulumi.Output[str]
     """Role the batch_qualifier function runs as."""
 
-    def __init__(self, name: str, args: BatchQualifierArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: BatchQualifierArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         own = core_args(batch_qualifier.BatchQualifierArgs, args, "BatchQualifier")
         super().__init__(name, own, opts)
         _expose_stack_outputs(self, self.stack_outputs)
@@ -111,14 +114,18 @@ class ThrottledIndexer(throttled_indexer.ThrottledIndexer):
     """Role the throttled_indexer function runs as."""
     collection_id: pulumi.Output[str] | None
     """The Rekognition collection (created, or settings.collectionId); absent with gateway `http`."""
-    alarm_topic_arn: pulumi.Output[str] | None
-    """The created alarm topic; absent when settings.alarmActions names existing targets."""
+    created_alarm_topic_arn: pulumi.Output[str] | None
+    """The created alarm topic (stack output alarm_topic_arn); absent when settings.alarmActions names
+    existing targets."""
 
     def __init__(
         self, name: str, args: ThrottledIndexerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         own = core_args(throttled_indexer.ThrottledIndexerArgs, args, "ThrottledIndexer")
         super().__init__(name, own, opts)
+        # `alarm_topic_arn` is the class's helper for the fixed topic name's ARN, so the output is renamed.
+        created = self.stack_outputs.get("alarm_topic_arn")
+        self.created_alarm_topic_arn = None if created is None else pulumi.Output.from_input(created)
         _expose_stack_outputs(self, self.stack_outputs)
 
 

@@ -2,12 +2,12 @@
 
 Pulumi's analyzer infers the package schema from the TypedDict annotations of a component's `args` and reads
 each property's doc from the docstring under it, in the class's source (`inspect.getsource` + `ast`). Writing
-those TypedDicts by hand would declare every setting a second time; `derived_args` writes their source instead,
-from the Args dataclasses (wiring inputs: type and docstring) and the section models (each pydantic field's
-type, bounds, choices, default and description), runs it as the module `DERIVED_MODULE` and registers the text
-with `linecache`, where `inspect.getsource` finds it as it finds any module's (the way dataclasses and attrs
-make generated code inspectable). `core_args` is the way back: plain values from another language -> the
-component's own Args, each section validated by its model.
+those TypedDicts by hand would declare every setting a second time; `derived_args` writes their source
+instead, from the Args dataclasses (wiring inputs: type and docstring) and the section models (each pydantic
+field's type, bounds, choices, default and description), runs it as the module `DERIVED_MODULE` and registers
+the text with `linecache`, where `inspect.getsource` finds it as it finds any module's (the way dataclasses
+and attrs make generated code inspectable). `core_args` is the way back: plain values from another language
+-> the component's own Args, each section validated by its model.
 
 What crosses the boundary: Pulumi inputs and plain values (str, int, float, bool, lists, string-keyed maps).
 A pydantic union (gatewayRatePerSecond: a number or an object per API) has no schema type: it is `Any`, and
@@ -27,7 +27,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi.provider.experimental.analyzer import Analyzer, is_input, is_optional, unwrap_input, unwrap_optional
+from pulumi.provider.experimental.analyzer import (
+    Analyzer,
+    is_input,
+    is_optional,
+    unwrap_input,
+    unwrap_optional,
+)
 from pulumi.provider.experimental.util import camel_case
 from pydantic import BaseModel, ValidationError
 
@@ -107,7 +113,9 @@ class _Writer:
             if where in NOT_OFFERED:
                 continue
             notes: list[str] = []
-            annotated = typing.Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            annotated = (
+                typing.Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            )
             expr = self._setting(annotated, where, notes)
             default = info.get_default(call_default_factory=True)
             if default is not None:
@@ -169,7 +177,7 @@ def derived_args(*args_types: type) -> dict[type, type]:
 
 def derived_source() -> str:
     """The text `derived_args` last ran (for reading what the package offers)."""
-    return "".join(linecache.cache[_SOURCE_FILE][2])
+    return "".join(linecache.getlines(_SOURCE_FILE))
 
 
 def _camel(path: tuple[Any, ...]) -> str:
@@ -187,7 +195,9 @@ def _section(model: type[BaseModel], values: Mapping[str, Any], where: str) -> B
     try:
         return model.model_validate(dict(values))
     except ValidationError as error:
-        problems = [f"{'.'.join(filter(None, (where, _camel(e['loc']))))}: {e['msg']}" for e in error.errors()]
+        problems = [
+            f"{'.'.join(filter(None, (where, _camel(e['loc']))))}: {e['msg']}" for e in error.errors()
+        ]
         raise ValueError("; ".join(problems)) from None
 
 
