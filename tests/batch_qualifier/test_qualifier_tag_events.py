@@ -162,3 +162,22 @@ def test_the_handler_takes_queue_batches_and_reports_only_the_failed_message(mon
     assert [m["object"]["key"] for m in env.queued_messages()] == ["a.png"]
     out = capsys.readouterr().out
     assert '"TagEventQueued"' in out and '"TagEventSkipped"' in out
+
+
+def test_providers_say_whether_incremental_runs_can_miss_their_changes(env):
+    from handlers.batch_qualifier.provider_loader import load_provider_class
+    from handlers.batch_qualifier.registration import needs_full_rescans
+
+    tags = load_provider_class("s3-tags")(clients=env.clients)
+    mapping = load_provider_class("dynamodb-mapping")(clients=env.clients, table_name="owners")
+    assert (needs_full_rescans(tags), needs_full_rescans(mapping)) == (False, True)
+
+    class Silent:  # a custom provider that does not say: its source is not assumed to announce changes
+        def get_registration_data(self, task): ...
+
+    class Wrong(Silent):
+        needs_full_rescans = "no"
+
+    assert needs_full_rescans(Silent()) is True
+    with pytest.raises(TypeError, match=r"Wrong\.needs_full_rescans must be True or False, not 'no'"):
+        needs_full_rescans(Wrong())
