@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .PHONY: venv test lint fmt bench demo soak fuzz lambda-deps clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt handlers/requirements.txt handlers/inventory_created/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt handlers/requirements.txt handlers/inventory_created/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -15,6 +15,7 @@ from components import (
     ThrottledIndexerArgs,
 )
 from components.config import StackConfig, load_config
+from components.dashboard import stack_dashboard
 from components.names import s3_bucket_arn
 
 QUALIFIER = "qualifier"
@@ -34,10 +35,14 @@ def main(cfg: StackConfig) -> None:
         pipeline = InventoryPipeline(
             "inventory",
             InventoryPipelineArgs(
-                batch_function_arn, lam, settings=ip, image_bucket=cfg.image_bucket, shared=shared,
+                batch_function_arn,
+                lam,
+                settings=ip,
+                image_bucket=cfg.image_bucket,
+                shared=shared,
                 alarm_actions=alarm_actions,
             ),
-        )  # fmt: skip
+        )
         bucket_name, bucket_arn = pipeline.image_bucket_name, pipeline.image_bucket_arn
     assert bucket_name is not None and bucket_arn is not None  # config validation guarantees it
 
@@ -48,10 +53,15 @@ def main(cfg: StackConfig) -> None:
         indexer = ThrottledIndexer(
             "indexer",
             ThrottledIndexerArgs(
-                bucket_name, bucket_arn, lam, settings=ti, shared=shared, properties_bucket_arns=properties,
+                bucket_name,
+                bucket_arn,
+                lam,
+                settings=ti,
+                shared=shared,
+                properties_bucket_arns=properties,
                 enable_bucket_eventbridge=cfg.bucket_eventbridge,
             ),
-        )  # fmt: skip
+        )
         queue_arn, queue_url = indexer.queue_arn, indexer.queue_url
         table_name, table_arn = indexer.history_table_name, indexer.history_table_arn
 
@@ -60,40 +70,25 @@ def main(cfg: StackConfig) -> None:
         qualifier = BatchQualifier(
             QUALIFIER,
             BatchQualifierArgs(
-                bucket_name, bucket_arn, queue_arn, queue_url, lam, settings=bq, shared=shared,
-                history_table_name=table_name, history_table_arn=table_arn,
+                bucket_name,
+                bucket_arn,
+                queue_arn,
+                queue_url,
+                lam,
+                settings=bq,
+                shared=shared,
+                history_table_name=table_name,
+                history_table_arn=table_arn,
             ),
-        )  # fmt: skip
-    _exports(pipeline, qualifier, indexer, bucket_name)
-
-
-def _exports(pipeline, qualifier, indexer, image_bucket_name: pulumi.Input[str]) -> None:
-    pulumi.export("image_bucket_name", image_bucket_name)
-    if pipeline is not None:
-        pulumi.export("inventory_bucket_name", pipeline.inventory_bucket.bucket.bucket)
-        pulumi.export("inventory_configuration_id", pipeline.inventory_configuration_id)
-        pulumi.export("inventory_topic_arn", pipeline.topic.topic.arn)
-        pulumi.export("inventory_function_name", pipeline.function_name)
-        pulumi.export("inventory_function_arn", pipeline.function_arn)
-        pulumi.export("inventory_function_role_arn", pipeline.function.role.arn)
-        pulumi.export("inventory_failure_queue_url", pipeline.failure_queue.queue.url)
-        pulumi.export("batch_role_arn", pipeline.batch_role.arn)
-    if qualifier is not None:
-        pulumi.export("batch_function_name", qualifier.function_name)
-        pulumi.export("batch_function_arn", qualifier.function_arn)
-        pulumi.export("batch_function_role_arn", qualifier.function.role.arn)
-    if indexer is not None:
-        pulumi.export("queue_url", indexer.queue_url)
-        pulumi.export("queue_arn", indexer.queue_arn)
-        pulumi.export("dlq_url", indexer.queue.dead_letter_queue.url)
-        pulumi.export("history_table_name", indexer.history_table_name)
-        pulumi.export("indexer_function_name", indexer.function_name)
-        pulumi.export("indexer_function_arn", indexer.function_arn)
-        pulumi.export("indexer_function_role_arn", indexer.function.role.arn)
-        if indexer.collection_id is not None:
-            pulumi.export("collection_id", indexer.collection_id)
-        if indexer.alarm_topic is not None:
-            pulumi.export("alarm_topic_arn", indexer.alarm_topic.topic.arn)
+        )
+    pulumi.export("image_bucket_name", bucket_name)
+    for component in (pipeline, qualifier, indexer):
+        for key, value in component.stack_outputs.items() if component else ():
+            pulumi.export(key, value)
+    dashboard = stack_dashboard(
+        lam.metrics_namespace, inventory=pipeline, qualifier=qualifier, indexer=indexer
+    )
+    pulumi.export("dashboard_url", dashboard.url)
 
 
 main(load_config())

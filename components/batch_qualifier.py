@@ -155,14 +155,17 @@ class BatchQualifier(pulumi.ComponentResource):
                 # Lambda checks the role can read the queue when the mapping is created.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function.role_policy]),
             )
-        self.register_outputs(
-            {
-                "function_name": self.function_name,
-                "function_arn": self.function_arn,
-                "role_arn": self.function.role.arn,
-                "tag_events_queue_url": self.tag_events_queue.queue.url if self.tag_events_queue else None,
-            }
-        )
+        # The stack outputs this component contributes, by their stack output names.
+        self.stack_outputs: dict[str, pulumi.Input[str]] = {
+            "batch_function_name": self.function_name,
+            "batch_function_arn": self.function_arn,
+            "batch_function_role_arn": self.function.role.arn,
+        }
+        if self.tag_events_queue is not None:
+            assert self.tag_events_queue.dead_letter_queue is not None  # secure_queue made one
+            self.stack_outputs["tag_events_queue_url"] = self.tag_events_queue.queue.url
+            self.stack_outputs["tag_events_dlq_url"] = self.tag_events_queue.dead_letter_queue.url
+        self.register_outputs(self.stack_outputs)
 
     def _tag_events_route(
         self, name: str, args: BatchQualifierArgs

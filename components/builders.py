@@ -109,6 +109,7 @@ class SecureQueue:
     queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue | None
     policy: aws.sqs.QueuePolicy
+    dead_letter_policy: aws.sqs.QueuePolicy | None = None
 
 
 def secure_queue(
@@ -120,15 +121,24 @@ def secure_queue(
     retention_seconds: int = defaults.QUEUE_RETENTION_SECONDS,
     extra_statements: StatementsFor | None = None,
 ) -> SecureQueue:
-    """An SQS-SSE queue with (unless max_receive_count is None) a DLQ, and ONE TLS-only QueuePolicy."""
+    """An SQS-SSE queue with (unless max_receive_count is None) a DLQ, each with ONE TLS-only QueuePolicy."""
     opts = pulumi.ResourceOptions(parent=parent)
     dlq = None
+    dlq_policy = None
     redrive = None
     if max_receive_count is not None:
         dlq = aws.sqs.Queue(
             f"{name}-dlq",
             sqs_managed_sse_enabled=True,
             message_retention_seconds=defaults.MAX_QUEUE_RETENTION_SECONDS,
+            opts=opts,
+        )
+        # The DLQ holds the same messages as the queue: TLS-only like it (the policy pack's
+        # tls-only-resource-policies rule).
+        dlq_policy = aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=dlq.url,
+            policy=policy_document([defaults.deny_insecure_transport("sqs:*", [dlq.arn])]),
             opts=opts,
         )
         redrive = pulumi.Output.json_dumps(
@@ -148,7 +158,7 @@ def secure_queue(
     policy = aws.sqs.QueuePolicy(
         f"{name}-policy", queue_url=queue.url, policy=policy_document(statements), opts=opts
     )
-    return SecureQueue(queue, dlq, policy)
+    return SecureQueue(queue, dlq, policy, dlq_policy)
 
 
 # ------------------------------------------------------------------------------------------- topic

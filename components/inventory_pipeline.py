@@ -234,6 +234,9 @@ class InventoryPipeline(pulumi.ComponentResource):
                     # S3 Batch looks up the manifest/report bucket's region before reading or writing.
                     allow("LocateBucket", ["s3:GetBucketLocation"], [inventory_arn]),
                     allow("InvokeBatchFunction", ["lambda:InvokeFunction"], [args.batch_function_arn]),
+                    # `bulk-loader import-now` before the first inventory: S3 Batch's manifest generator lists
+                    # the image bucket for the job (ListObjectsV2 needs s3:ListBucket, S3 API Reference).
+                    allow("ListImagesForGeneratedManifests", ["s3:ListBucket"], [image_bucket_arn]),
                 ]
             ),
             opts=child,
@@ -345,17 +348,16 @@ class InventoryPipeline(pulumi.ComponentResource):
 
         self.function_name = fn.name
         self.function_arn = fn.arn
-        self.register_outputs(
-            {
-                "image_bucket_name": self.image_bucket_name,
-                "image_bucket_arn": self.image_bucket_arn,
-                "inventory_bucket_name": self.inventory_bucket.bucket.bucket,
-                "inventory_configuration_id": self.inventory_configuration_id,
-                "topic_arn": self.topic.topic.arn,
-                "function_name": fn.name,
-                "function_arn": fn.arn,
-                "function_role_arn": self.function.role.arn,
-                "batch_role_arn": self.batch_role.arn,
-                "failure_queue_url": self.failure_queue.queue.url,
-            }
-        )
+        # The stack outputs this component contributes, by their stack output names (the operator CLI reads
+        # them from `pulumi stack output --json`).
+        self.stack_outputs: dict[str, pulumi.Input[str]] = {
+            "inventory_bucket_name": self.inventory_bucket.bucket.bucket,
+            "inventory_configuration_id": self.inventory_configuration_id,
+            "inventory_topic_arn": self.topic.topic.arn,
+            "inventory_function_name": fn.name,
+            "inventory_function_arn": fn.arn,
+            "inventory_function_role_arn": self.function.role.arn,
+            "inventory_failure_queue_url": self.failure_queue.queue.url,
+            "batch_role_arn": self.batch_role.arn,
+        }
+        self.register_outputs(self.stack_outputs)

@@ -331,19 +331,21 @@ class ThrottledIndexer(pulumi.ComponentResource):
         self.history_table_arn = self.history_table.arn
         self.function_name = fn.name
         self.function_arn = fn.arn
-        self.register_outputs(
-            {
-                "queue_url": self.queue.queue.url,
-                "queue_arn": self.queue.queue.arn,
-                "dlq_url": self.queue.dead_letter_queue.url,
-                "history_table_name": self.history_table.name,
-                "function_name": fn.name,
-                "function_arn": fn.arn,
-                "role_arn": self.function.role.arn,
-                "collection_id": self.collection_id,
-                "alarm_topic_arn": self.alarm_topic.topic.arn if self.alarm_topic else None,
-            }
-        )
+        # The stack outputs this component contributes, by their stack output names.
+        self.stack_outputs: dict[str, pulumi.Input[str]] = {
+            "queue_url": self.queue.queue.url,
+            "queue_arn": self.queue.queue.arn,
+            "dlq_url": self.queue.dead_letter_queue.url,
+            "history_table_name": self.history_table.name,
+            "indexer_function_name": fn.name,
+            "indexer_function_arn": fn.arn,
+            "indexer_function_role_arn": self.function.role.arn,
+        }
+        if self.collection_id is not None:
+            self.stack_outputs["collection_id"] = self.collection_id
+        if self.alarm_topic is not None:
+            self.stack_outputs["alarm_topic_arn"] = self.alarm_topic.topic.arn
+        self.register_outputs(self.stack_outputs)
 
 
 def _collection_name(raw: str) -> str:

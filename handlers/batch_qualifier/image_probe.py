@@ -21,6 +21,8 @@ class ImageProbe:
     etag: str
     """Without quotes, as the queue message's ObjectRef carries it."""
     size: int
+    version_id: str | None = None
+    """The version read (S3's VersionId answer), so a task that names none pins the version it qualified."""
 
 
 def probe_image(s3: Any, bucket: str, key: str, version_id: str | None) -> ImageProbe:
@@ -45,7 +47,12 @@ def probe_image(s3: Any, bucket: str, key: str, version_id: str | None) -> Image
     image_format = next((name for name, magic in SIGNATURES.items() if head.startswith(magic)), None)
     if image_format is None:
         raise InvalidRegistration("format", f"not a PNG or JPEG (starts with {head[:8].hex()})")
-    return ImageProbe(format=image_format, etag=response["ETag"].strip('"'), size=_object_size(response))
+    return ImageProbe(
+        format=image_format,
+        etag=response["ETag"].strip('"'),
+        size=_object_size(response),
+        version_id=response.get("VersionId"),
+    )
 
 
 def _object_size(response: dict[str, Any]) -> int:

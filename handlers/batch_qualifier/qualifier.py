@@ -197,7 +197,9 @@ def _object_ref(task: BatchTask, probe: ImageProbe | None) -> ObjectRef:
     return ObjectRef(
         bucket=task.bucket,
         key=task.key,
-        version_id=task.version_id,
+        # A task without a version (a generated manifest, an inventory without version ids) in a versioned
+        # bucket: the version the probe read, else the indexer sees a newer current version and skips it.
+        version_id=task.version_id or (probe.version_id if probe else None),
         etag=probe.etag if probe else None,
         size=probe.size if probe else None,
     )

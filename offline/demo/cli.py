@@ -24,6 +24,7 @@ stack cannot run offline (the one-line reason is printed).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import time
 from collections import deque
@@ -332,6 +333,8 @@ def _table(runtime: OfflineRuntime, name: str) -> Any:
 
 def _keep_running(runtime: OfflineRuntime, outputs: dict[str, Any]) -> None:
     credentials = runtime.admin_credentials
+    outputs_file = runtime.workdir / "stack-outputs.json"
+    outputs_file.write_text(json.dumps(outputs, indent=2, default=str))
     print(
         f"""
 The emulator keeps running at {runtime.endpoint} (Ctrl-C to stop). In another shell:
@@ -345,6 +348,15 @@ The emulator keeps running at {runtime.endpoint} (Ctrl-C to stop). In another sh
 
   python -c 'import boto3; print(boto3.client("s3").list_buckets()["Buckets"])'
   (boto3 reads the same AWS_* variables.)
+
+The run it just did, with the operator's command (README "Operating"), from the repo root in that shell:
+
+  BL=".venv/bin/python -m cli"; STACK="--outputs {outputs_file} --endpoint-url {runtime.endpoint}"
+  $BL status $STACK                                   # jobs, queue, DLQ, history counts of the newest run
+  $BL history failures --since 1h $STACK              # what was invalid or failed
+  $BL history run RUN --count $STACK                  # RUN: the run id status printed
+  $BL redrive --dry-run $STACK                        # what the DLQ and the inventory failure queue hold
+  $BL import-now $STACK && $BL status --watch --interval 2 $STACK
 """,
         flush=True,
     )

@@ -18,6 +18,7 @@ from offline.deployment.deployed import FunctionSpec
 from offline.lambda_runtime.workers import Workers
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+_CONFIGURATION_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration/?$")
 Authorize = Callable[[Caller, str, str, dict[str, Any] | None], None]
 InvokeAsync = Callable[[str, bytes, str], str]
 """(function name or ARN, payload, source) -> request id."""
@@ -25,12 +26,17 @@ InvokeAsync = Callable[[str, bytes, str], str]
 
 def invoke_route(workers: Workers, authorize: Authorize) -> Callable[[Request], Response | None]:
     """The front door's route for `lambda`: Invoke (RequestResponse / Event / DryRun) on the worker pools,
-    authorized as the caller; the management APIs (GetFunction, ...) go on to moto."""
+    authorized as the caller; GetFunctionConfiguration from the deployment (moto 5.2.5 answers every Lambda
+    GET with SignatureDoesNotMatch once IAM is enforced: GetFunction, GetFunctionConfiguration and
+    ListFunctions were seen); the other management APIs go on to moto."""
 
     def route(request: Request) -> Response | None:
+        configuration = _CONFIGURATION_PATH.match(request.path)
+        if configuration and request.method == "GET":
+            return _function_configuration(workers, authorize, request, unquote(configuration.group(1)))
         match = _INVOKE_PATH.match(request.path)
         if not match or request.method != "POST":
-            return None  # management APIs (GetFunction, ...) are moto's
+            return None  # management APIs (CreateFunction, ...) are moto's
         name = unquote(match.group(1))
         qualifier = (request.query.get("Qualifier") or [None])[0]
         try:
@@ -68,6 +74,30 @@ def invoke_route(workers: Workers, authorize: Authorize) -> Callable[[Request], 
         return Response(result.status, result.payload, headers)
 
     return route
+
+
+def _function_configuration(workers: Workers, authorize: Authorize, request: Request, name: str) -> Response:
+    """GetFunctionConfiguration of a deployed function (its $LATEST), authorized as the caller."""
+    try:
+        spec = workers.pool(name).spec
+    except KeyError as exc:
+        return json_response(404, {"Type": "User", "Message": str(exc)}, "ResourceNotFoundException")
+    authorize(request.caller, "lambda:GetFunctionConfiguration", spec.arn, None)
+    return json_response(
+        200,
+        {
+            "FunctionName": spec.name,
+            "FunctionArn": spec.arn,
+            "Runtime": spec.runtime,
+            "Role": spec.role_arn,
+            "Handler": spec.handler,
+            "Timeout": spec.timeout_s,
+            "MemorySize": spec.memory_mb,
+            "Environment": {"Variables": dict(spec.environment)},
+            "Version": "$LATEST",
+            "State": "Active",
+        },
+    )
 
 
 class LogShipper:

@@ -6,18 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_support import make_rekognition
+from e2e_support import FAST_INDEXER, make_rekognition
 
 from offline.deployment.program import REPO_ROOT, read_stack_config
 from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
-
-# Short waits: the indexer's own back-off (default 60 s base) and botocore's retries would make a test slow
-# without testing anything more. AWS_MAX_ATTEMPTS=2: injected gateway faults reach the indexer's own
-# retry logic instead of being absorbed by botocore.
-FAST_INDEXER = {
-    "indexer-function": {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "2", "AWS_MAX_ATTEMPTS": "2"}
-}
 
 StackFactory = Callable[..., tuple[OfflineRuntime, EmulatedRekognition]]
 

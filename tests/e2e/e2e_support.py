@@ -23,6 +23,13 @@ from offline.aws.s3_inventory import deliver_inventory as write_inventory
 from offline.gateways.rekognition import EmulatedRekognition
 from offline.runtime import OfflineRuntime
 
+# Short waits: the indexer's own back-off (default 60 s base) and botocore's retries would make a test slow
+# without testing anything more. AWS_MAX_ATTEMPTS=2: injected gateway faults reach the indexer's own
+# retry logic instead of being absorbed by botocore.
+FAST_INDEXER = {
+    "indexer-function": {"BACKOFF_BASE_SECONDS": "1", "BACKOFF_MAX_SECONDS": "2", "AWS_MAX_ATTEMPTS": "2"}
+}
+
 
 def png(seed: int, size: int = 48) -> bytes:
     """A valid RGB PNG whose pixels (and so its SHA-256) depend on `seed`; 48 px: the emulator finds a face

@@ -116,6 +116,7 @@ def test_batch_role_trust_and_permissions(run):
         "WriteReports": (["s3:PutObject"], [f"{inventory}/batch/reports/*"]),
         "LocateBucket": (["s3:GetBucketLocation"], [inventory]),
         "InvokeBatchFunction": (["lambda:InvokeFunction"], [BATCH_ARN]),
+        "ListImagesForGeneratedManifests": (["s3:ListBucket"], [run.named("pipe-images").outputs["arn"]]),
     }
 
 

@@ -75,13 +75,21 @@ PROGRAM = textwrap.dedent(
 )
 
 
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
+
+
 def _copy_source(target: Path) -> Path:
     """The files `pip install <repo>` builds from (copied: the build writes nothing into the checkout)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     target.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, target / name)
-    for name in ("components", "handlers"):
+    for name in ("components", "handlers", "cli"):
         shutil.copytree(REPO / name, target / name, ignore=ignore)
     return target
 
@@ -143,3 +151,25 @@ def test_installed_package_composes_the_components_with_its_own_handler_code(tmp
         assert {"handlers/__init__.py", "handlers/common/contracts.py", f"handlers/{fn}/__init__.py"} <= names
         if (REPO / "handlers" / fn / "app.py").exists():
             assert f"handlers/{fn}/app.py" in names
+
+    # The operator's console script, run from outside the checkout: it finds the installed handler code.
+    cli = subprocess.run(
+        [
+            str(venv / "bin" / "bulk-loader"),
+            "history",
+            "user",
+            "u",
+            "--history-table",
+            "t",
+            "--region",
+            "eu-west-1",
+        ],
+        cwd=program,
+        capture_output=True,
+        text=True,
+        # No credentials (the fake ones removed; config files stay os.devnull, no instance metadata).
+        env={k: v for k, v in env.items() if k not in _CREDENTIAL_VARIABLES},
+        timeout=120,
+        check=False,
+    )
+    assert cli.returncode == 2 and "no AWS credentials found" in cli.stderr, cli.stderr[-3000:]

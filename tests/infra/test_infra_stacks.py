@@ -66,8 +66,18 @@ def test_exports(stack_run):
         "indexer_function_name",
         "indexer_function_arn",
         "collection_id",
+        "dashboard_url",
     ):
         assert run.exports.get(key), f"export {key} missing"
+
+
+def test_the_dashboard_url_opens_the_stacks_dashboard(stack_run):
+    _, run = stack_run
+    (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
+    url = run.exports["dashboard_url"]
+    assert url.startswith("https://") and url.endswith(
+        f"#dashboards/dashboard/{dashboard.outputs['dashboardName']}"
+    )
 
 
 def test_qualifier_gets_the_indexer_queue_and_table(stack_run):

@@ -148,7 +148,9 @@ def test_a_worker_killed_mid_invocation_fails_that_invocation(tiny: OfflineRunti
             killed.append(tiny.workers.pool(name).kill_busy_workers())
 
     tiny.on_api_call(crash_after_get_caller_identity)
-    result = _invoke(tiny, {"action": "aws", "service": "sts", "method": "get_caller_identity"})
+    result = _invoke(
+        tiny, {"action": "aws", "service": "sts", "method": "get_caller_identity", "then_sleep": 10}
+    )
     assert killed == [1]
     assert result["error"] == "Unhandled" and result["payload"]["errorType"] == "Runtime.ExitError"
     assert _invoke(tiny, {"action": "echo"})["error"] is None  # a fresh environment takes over

@@ -1,7 +1,8 @@
 """Emulated S3 Batch Operations (moto has no jobs): the s3control job API (CreateJob, DescribeJob, ListJobs,
 UpdateJobStatus) for the LambdaInvoke operation; the jobs run in runner.py.
 
-Like AWS: the request is validated (manifest location + ETag, CSV fields, the function ARN, the schema
+Like AWS: the request is validated (manifest location + ETag, CSV fields, or S3's own manifest generator
+(manifest_generator.py), the function ARN, the schema
 version, user arguments only with schema 2.0, a role that trusts batchoperations.s3.amazonaws.com and that
 the caller may pass), CreateJob is idempotent on ClientRequestToken, the job reads its manifest AS the job
 role (IAM enforced), streams it, invokes the function once per row (as the job role, through the front door)
@@ -26,6 +27,7 @@ from botocore.serialize import RestXMLSerializer
 
 from offline.aws.policy_eval import role_trusts_service
 from offline.aws.requests import Caller, Request, Response
+from offline.aws.s3_batch import manifest_generator
 from offline.aws.s3_batch.jobs import TERMINAL, Job
 from offline.aws.s3_batch.runner import JobRunner
 
@@ -158,7 +160,18 @@ class S3BatchEmulator:
             raise _BadRequest("InvalidRequest", f"InvocationSchemaVersion {version!r}: allowed 1.0, 2.0")
         if invoke.get("UserArguments") and version != "2.0":
             raise _BadRequest("InvalidRequest", "UserArguments require InvocationSchemaVersion 2.0")
-        manifest = body.get("Manifest") or {}
+        if body.get("ManifestGenerator") and body.get("Manifest"):
+            raise _BadRequest("InvalidRequest", "give Manifest or ManifestGenerator, not both")
+        if body.get("ManifestGenerator"):
+            try:
+                manifest_generator.check(body["ManifestGenerator"], self.account_id)
+            except manifest_generator.GeneratorError as exc:
+                raise _BadRequest("InvalidRequest", str(exc)) from None
+        else:
+            self._validate_manifest(body.get("Manifest") or {})
+        self._validate_report_and_role(body, caller)
+
+    def _validate_manifest(self, manifest: dict[str, Any]) -> None:
         spec = manifest.get("Spec") or {}
         if spec.get("Format") != SUPPORTED_MANIFEST_FORMAT:
             raise _BadRequest(
@@ -180,6 +193,8 @@ class S3BatchEmulator:
             )
         if not location.get("ETag"):
             raise _BadRequest("InvalidRequest", "Manifest.Location.ETag is required")
+
+    def _validate_report_and_role(self, body: dict[str, Any], caller: Caller) -> None:
         report = body.get("Report") or {}
         if report.get("Enabled"):
             if not (report.get("Bucket") or "").startswith("arn:aws:s3:::"):

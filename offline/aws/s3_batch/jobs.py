@@ -52,7 +52,6 @@ class Job:
             "JobArn": self.arn,
             "ConfirmationRequired": bool(self.request.get("ConfirmationRequired", False)),
             "Status": self.status,
-            "Manifest": self.request["Manifest"],
             "Operation": self.request["Operation"],
             "Priority": self.request.get("Priority", 0),
             "ProgressSummary": {
@@ -65,8 +64,9 @@ class Job:
             "CreationTime": self.created,
             "RoleArn": self.request["RoleArn"],
         }
-        if self.request.get("Description"):
-            job["Description"] = self.request["Description"]
+        for given in ("Manifest", "ManifestGenerator", "Description"):
+            if self.request.get(given):
+                job[given] = self.request[given]
         if self.failure_reasons:
             job["FailureReasons"] = self.failure_reasons
         if self.status_reason:

@@ -20,6 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from offline.aws.s3_batch import manifest_generator
 from offline.aws.s3_batch.jobs import Job
 from offline.aws.s3_batch.report import ReportWriter
 
@@ -114,7 +115,17 @@ class JobRunner:
             self._set_status(job, "Failed")
 
     def _rows(self, job: Job, s3: Any) -> Iterator[list[str]]:
-        """The manifest's rows, streamed, read as the job role; the ETag must match."""
+        """The manifest's rows, streamed, read as the job role; the ETag must match. A generated manifest:
+        the source bucket's matching objects, listed as the job role."""
+        if job.request.get("ManifestGenerator"):
+            generator = job.request["ManifestGenerator"]
+            try:
+                yield from manifest_generator.generated_rows(s3, generator)
+            except ClientError as exc:
+                bucket = generator["S3JobManifestGenerator"]["SourceBucket"].split(":::", 1)[1]
+                reason = manifest_generator.listing_failed(exc, bucket, job.request["RoleArn"])
+                raise JobFailed("ManifestNotReadable", reason) from exc
+            return
         location = job.request["Manifest"]["Location"]
         bucket, key = location["ObjectArn"].split(":::", 1)[1].split("/", 1)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "IfMatch": location["ETag"]}

@@ -356,6 +356,17 @@ def metric_alarm(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple
     return alarm_name, {**inputs, "name": alarm_name, "arn": ctx.arn("cloudwatch", f"alarm:{alarm_name}")}
 
 
+@creates("aws:cloudwatch/dashboard:Dashboard")
+def dashboard(ctx: CreateContext, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """PutDashboard with the body the program built (CloudWatch checks it is a dashboard body)."""
+    dashboard_name = inputs["dashboardName"]
+    ctx.client("cloudwatch").put_dashboard(
+        DashboardName=dashboard_name, DashboardBody=inputs["dashboardBody"]
+    )
+    arn = f"arn:aws:cloudwatch::{ctx.account_id}:dashboard/{dashboard_name}"  # dashboards are global
+    return dashboard_name, {**inputs, "dashboardArn": arn}
+
+
 def _metric_query(query: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"Id": query["id"], "ReturnData": bool(query.get("returnData", False))}
     if query.get("expression"):

@@ -34,7 +34,11 @@ def handler(event, context):
         }
     if action == "aws":
         client = boto3.client(event["service"])
-        return getattr(client, event["method"])(**event.get("args", {}))
+        answer = getattr(client, event["method"])(**event.get("args", {}))
+        # Still busy after the call for this long: a test that kills the environment right after the
+        # answer then always finds it mid-invocation, whatever the machine's load.
+        time.sleep(float(event.get("then_sleep", 0)))
+        return answer
     return {"echo": event}
 
 
