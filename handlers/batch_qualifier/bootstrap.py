@@ -24,7 +24,7 @@ def build_qualifier(
         # Once per cold start: what an operator of an incremental stack has to know about this provider.
         logger.warning(
             "the registration provider's changes send no S3 event: incremental inventories do not see them; "
-            "re-qualify by a full re-scan (bulk-loader import-now without --only-new) after it changes",
+            "re-qualify by a full re-scan (bulk-loader import-now --source generate) after it changes",
             extra={"provider": settings.provider},
         )
     history: HistoryRecorder | None = None
