@@ -25,9 +25,15 @@ lambda-deps: venv
 test: venv lambda-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Python: ruff, and mypy over components/, handlers/ and __main__.py (pyproject.toml [tool.mypy]). The GitHub
+# workflows: actionlint (syntax, expressions, action inputs, deprecated runtimes) and zizmor (security audit:
+# unpinned actions, persisted credentials, permissions), --offline: no network here.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet .github
 
 fmt: venv
 	$(VENV)/bin/ruff format .
@@ -53,4 +59,4 @@ fuzz: venv
 	$(PY) -m fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGET)
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache

@@ -1,8 +1,7 @@
 """The bulk-loader Pulumi program: validate the stack config, compose the enabled components, export outputs.
 
 Each component takes its section of the stack config; a left-out one is replaced by the keys naming existing
-resources (README `configuration`). Queue + table -> BatchQualifier; its function ARN -> InventoryPipeline.
-"""
+resources (README `configuration`). Queue + table -> BatchQualifier; its function ARN -> InventoryPipeline."""
 
 import pulumi
 
@@ -19,6 +18,11 @@ from components.dashboard import stack_dashboard
 from components.names import s3_bucket_arn
 
 QUALIFIER = "qualifier"
+# Where stacks deployed before the image bucket had one owner keep its EventBridge switch (not replaced).
+SWITCH_UNDER_INDEXER = pulumi.Alias(
+    name="indexer-image-bucket-eventbridge",
+    parent=pulumi.create_urn("indexer", "bulkloader:index:ThrottledIndexer"),
+)
 
 
 def main(cfg: StackConfig) -> None:
@@ -41,6 +45,8 @@ def main(cfg: StackConfig) -> None:
                 image_bucket=cfg.image_bucket,
                 shared=shared,
                 alarm_actions=alarm_actions,
+                bucket_eventbridge=cfg.bucket_eventbridge,
+                bucket_eventbridge_aliases=(SWITCH_UNDER_INDEXER,),
             ),
         )
         bucket_name, bucket_arn = pipeline.image_bucket_name, pipeline.image_bucket_arn
@@ -59,7 +65,6 @@ def main(cfg: StackConfig) -> None:
                 settings=ti,
                 shared=shared,
                 properties_bucket_arns=properties,
-                enable_bucket_eventbridge=cfg.bucket_eventbridge,
             ),
         )
         queue_arn, queue_url = indexer.queue_arn, indexer.queue_url

@@ -251,22 +251,24 @@ def secure_table(
     attribute_names = [hash_key] + ([range_key] if range_key else [])
     for _, pk, sk in global_secondary_indexes:
         attribute_names += [pk] + ([sk] if sk else [])
-    attributes = [{"name": n, "type": "S"} for n in dict.fromkeys(attribute_names)]
+    attributes: list[aws.dynamodb.TableAttributeArgsDict] = [
+        {"name": n, "type": "S"} for n in dict.fromkeys(attribute_names)
+    ]
+    indexes: list[aws.dynamodb.TableGlobalSecondaryIndexArgsDict] = []
+    for index, pk, sk in global_secondary_indexes:
+        key_schemas: list[aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgsDict] = [
+            {"attribute_name": pk, "key_type": "HASH"}
+        ]
+        if sk:
+            key_schemas.append({"attribute_name": sk, "key_type": "RANGE"})
+        indexes.append({"name": index, "key_schemas": key_schemas, "projection_type": "ALL"})
     return aws.dynamodb.Table(
         name,
         billing_mode=defaults.TABLE_BILLING_MODE,
         hash_key=hash_key,
         range_key=range_key,
         attributes=attributes,
-        global_secondary_indexes=[
-            {
-                "name": index,
-                "key_schemas": [{"attribute_name": pk, "key_type": "HASH"}]
-                + ([{"attribute_name": sk, "key_type": "RANGE"}] if sk else []),
-                "projection_type": "ALL",
-            }
-            for index, pk, sk in global_secondary_indexes
-        ],
+        global_secondary_indexes=indexes,
         point_in_time_recovery=defaults.TABLE_POINT_IN_TIME_RECOVERY,
         server_side_encryption=defaults.TABLE_ENCRYPTION,
         ttl={"attribute_name": ttl_attribute, "enabled": True} if ttl_attribute else None,

@@ -41,8 +41,8 @@ class ConfigError(ValueError):
 
 
 class StackConfig(
-    from_model(ImageSettings, "image_suffixes", image_suffixes=FileSuffixes),
-    from_model(HistoryTtlSettings, "history_ttl_days"),
+    from_model(ImageSettings, "image_suffixes", image_suffixes=FileSuffixes),  # type: ignore[misc]  # see sections.py
+    from_model(HistoryTtlSettings, "history_ttl_days"),  # type: ignore[misc]
 ):
     """All `bulk-loader:*` keys of one stack."""
 
@@ -80,6 +80,12 @@ class StackConfig(
             problems.append(
                 f"{NAMESPACE}:imageBucket.name: required when inventoryPipeline is disabled (only that "
                 "component creates the image bucket)"
+            )
+        if ti.enable_bucket_eventbridge and not ip.enabled:
+            problems.append(
+                f"{NAMESPACE}:throttledIndexer.enableBucketEventbridge: only with inventoryPipeline enabled "
+                "(the image bucket's owner in this stack, the one resource writing its notification "
+                "configuration); without it the bucket's owner turns EventBridge on"
             )
         if ti.gateway == "rekognition" and ip.max_image_bytes > REKOGNITION_MAX_IMAGE_BYTES:
             problems.append(
@@ -148,7 +154,7 @@ def _printable(text: str) -> str:
 
 
 def _format_errors(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for item in error.errors(include_url=False):
         loc = [_printable(str(p)) for p in item["loc"]]
         message = item["msg"].removeprefix("Value error, ")

@@ -9,7 +9,10 @@ and `defaultMaxReceiveCount` as plain values, used by `sqs-helper.ts`'s `buildQu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:  # nested inputs typed as pulumi-aws declares them, so a misspelled key fails `make lint`
+    import pulumi_aws as aws
 
 Statement = dict[str, Any]
 """One IAM policy statement (JSON-ready; values may be Outputs)."""
@@ -29,22 +32,37 @@ def deny_insecure_transport(action: str, resources: Sequence[Any]) -> Statement:
 
 
 # ------------------------------------------------------------------------------------------- bucket
-BUCKET_PUBLIC_ACCESS_BLOCK = {
+class PublicAccessBlock(TypedDict):
+    """The keyword arguments of `aws.s3.BucketPublicAccessBlock` that block every kind of public access."""
+
+    block_public_acls: bool
+    block_public_policy: bool
+    ignore_public_acls: bool
+    restrict_public_buckets: bool
+
+
+BUCKET_PUBLIC_ACCESS_BLOCK: PublicAccessBlock = {
     "block_public_acls": True,
     "block_public_policy": True,
     "ignore_public_acls": True,
     "restrict_public_buckets": True,
 }
 # SSE-S3: S3 Inventory and S3 Batch reports can write to it without a KMS key policy.
-BUCKET_ENCRYPTION_RULES = [
+BUCKET_ENCRYPTION_RULES: list[aws.s3.BucketServerSideEncryptionConfigurationRuleArgsDict] = [
     {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}
 ]
-BUCKET_OWNERSHIP_RULE = {"object_ownership": "BucketOwnerEnforced"}
+BUCKET_OWNERSHIP_RULE: aws.s3.BucketOwnershipControlsRuleArgsDict = {
+    "object_ownership": "BucketOwnerEnforced"
+}
 # Abandoned multipart upload parts are dropped a day after the upload started.
-ABORT_INCOMPLETE_UPLOAD = {"days_after_initiation": 1}
+ABORT_INCOMPLETE_UPLOAD: aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgsDict = {
+    "days_after_initiation": 1
+}
 
 
-def expiry_lifecycle_rule(rule_id: str, prefix: str, days: int) -> dict[str, Any]:
+def expiry_lifecycle_rule(
+    rule_id: str, prefix: str, days: int
+) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
     """Objects under `prefix` expire `days` after creation (generated artefacts)."""
     return {
         "id": rule_id,
@@ -55,7 +73,7 @@ def expiry_lifecycle_rule(rule_id: str, prefix: str, days: int) -> dict[str, Any
     }
 
 
-def noncurrent_lifecycle_rule(noncurrent_days: int) -> dict[str, Any]:
+def noncurrent_lifecycle_rule(noncurrent_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
     """Bucket-wide expiry of noncurrent versions and of the delete markers they leave.
 
     S3 lifecycle (Lifecycle configuration elements): NoncurrentVersionExpiration deletes old versions;
@@ -89,13 +107,13 @@ KMS_KEY_DELETION_WINDOW_DAYS = 30  # KMS's maximum: the longest time to notice a
 
 # ------------------------------------------------------------------------------------------- table
 TABLE_BILLING_MODE = "PAY_PER_REQUEST"
-TABLE_POINT_IN_TIME_RECOVERY = {"enabled": True}
+TABLE_POINT_IN_TIME_RECOVERY: aws.dynamodb.TablePointInTimeRecoveryArgsDict = {"enabled": True}
 # enabled without a key ARN: the AWS managed key aws/dynamodb (disabled would mean the AWS owned key).
-TABLE_ENCRYPTION = {"enabled": True}
+TABLE_ENCRYPTION: aws.dynamodb.TableServerSideEncryptionArgsDict = {"enabled": True}
 
 
 # ------------------------------------------------------------------------------------------- function
-LAMBDA_TRACING = {"mode": "Active"}
+LAMBDA_TRACING: aws.lambda_.FunctionTracingConfigArgsDict = {"mode": "Active"}
 LAMBDA_EPHEMERAL_STORAGE_MB = 512  # Lambda's default and minimum
 # JSON is what makes Lambda filter application logs by level at all.
 LAMBDA_LOG_FORMAT = "JSON"

@@ -45,6 +45,13 @@ class InventoryPipelineArgs:
     """Settings the functions share (image suffixes, maximum image size)."""
     alarm_actions: tuple[pulumi.Input[str], ...] = ()
     """Targets of the failure-queue and function-error alarms (empty: alarms without actions)."""
+    bucket_eventbridge: bool = False
+    """Own the image bucket's notification configuration to switch on EventBridge delivery (deletions, tag
+    changes). A bucket has ONE notification configuration: turn this on only when nothing else (console,
+    other stacks) configures notifications on that bucket, or it overwrites them."""
+    bucket_eventbridge_aliases: tuple[pulumi.Alias, ...] = ()
+    """Where that switch lived before (its earlier URNs), so moving it here does not replace it: replacing a
+    BucketNotification deletes the bucket's notification configuration."""
 
 
 class InventoryPipeline(pulumi.ComponentResource):
@@ -75,6 +82,16 @@ class InventoryPipeline(pulumi.ComponentResource):
         self.image_bucket: SecureBucket | None = images.created
         self.image_bucket_name: pulumi.Output[str] = images.id
         self.image_bucket_arn: pulumi.Output[str] = images.arn
+
+        # The image bucket's ONE notification configuration (see the args docstring).
+        self.image_bucket_eventbridge: aws.s3.BucketNotification | None = None
+        if args.bucket_eventbridge:
+            self.image_bucket_eventbridge = aws.s3.BucketNotification(
+                f"{name}-image-bucket-eventbridge",
+                bucket=self.image_bucket_name,
+                eventbridge=True,
+                opts=pulumi.ResourceOptions(parent=self, aliases=list(args.bucket_eventbridge_aliases)),
+            )
 
         # ---- inventory bucket: inventory deliveries, batch manifests, reports, run state
         image_bucket_arn = self.image_bucket_arn

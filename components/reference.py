@@ -15,13 +15,13 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
-from handlers.common.settings_model import env_table
+from handlers.common.settings_model import EnvSettings, env_table
 from handlers.common.shared_settings import PowertoolsSettings
 
 from .config import StackConfig
 from .sections import NAMESPACE, IndexerEnv, InventoryEnv, QualifierEnv
 
-FUNCTION_SETTINGS = {
+FUNCTION_SETTINGS: dict[str, type[EnvSettings]] = {
     "inventory_created": InventoryEnv,
     "batch_qualifier": QualifierEnv,
     "throttled_indexer": IndexerEnv,
@@ -84,7 +84,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]
 
 def _short_type(annotation: Any) -> str:
     origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     if origin is Literal:
         return " / ".join(f"`{a}`" for a in args)
     if annotation in (int, str, bool):

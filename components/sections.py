@@ -9,7 +9,7 @@ Each section checks the rules between its own keys in one validator; components/
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model, model_validator
 
@@ -25,7 +25,7 @@ from handlers.common.shared_settings import (
 )
 from handlers.inventory_created.settings import Settings as InventoryEnv
 from handlers.throttled_indexer.pacing import DEFAULT_MAX_WAIT_SECONDS as PACER_MAX_WAIT_SECONDS
-from handlers.throttled_indexer.settings import GATEWAY_RULES, PACED_APIS, rate_problem
+from handlers.throttled_indexer.settings import GATEWAY_RULES, paced_apis, rate_problem
 from handlers.throttled_indexer.settings import Settings as IndexerEnv
 
 from .stack_types import (
@@ -40,8 +40,8 @@ from .stack_types import (
 )
 
 NAMESPACE = "bulk-loader"
-DEFAULT_RUNTIME = "python3.12"
-DEFAULT_ARCHITECTURE = "arm64"
+DEFAULT_RUNTIME: Final = "python3.12"
+DEFAULT_ARCHITECTURE: Final = "arm64"
 # S3 Inventory optional fields (API_InventoryConfiguration). IsLatest / IsDeleteMarker / VersionId are not
 # optional fields: S3 adds them by itself when the inventory includes all versions.
 INVENTORY_OPTIONAL_FIELDS = (
@@ -59,10 +59,11 @@ LAMBDA_UNRESERVED_MINIMUM = 100
 
 
 def _gateway_rate(value: Any) -> float | dict[str, float]:
-    """A number, or an object of Rekognition API name -> number (one message per problem, naming the API)."""
+    """A number, or an object of Rekognition API name -> number (one message per problem, naming the API;
+    the APIs of rekognitionMode users only in that mode: the section's rule)."""
     if not isinstance(value, dict):
         return _rate(value)
-    apis = PACED_APIS["rekognition"]
+    apis = paced_apis("rekognition", "users")
     unknown = sorted(set(value) - set(apis))
     if unknown:
         raise ValueError(f"unknown API(s) {unknown}; allowed: {', '.join(apis)}")
@@ -112,7 +113,7 @@ def from_model(model: type[EnvSettings], *names: str, **narrower: Any) -> type[S
             {"default_factory": info.default_factory} if info.default_factory else {"default": info.default}
         )
         fields[name] = (annotation, Field(description=info.description, **default))
-    return create_model(f"{model.__name__}Keys", __base__=_CopiedKeys, **fields)  # type: ignore[call-overload]
+    return create_model(f"{model.__name__}Keys", __base__=_CopiedKeys, **fields)
 
 
 class _CopiedKeys(Section):
@@ -127,7 +128,9 @@ def _section_problems(section: str, problems: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------------- sections
-class LambdaSettings(from_model(PowertoolsSettings, "metrics_namespace")):
+# `type: ignore[misc]` on a from_model(...) base: mypy cannot type a base class built by a call; the copied
+# fields are checked by pydantic (and tests/infra), the section's own fields by mypy as usual.
+class LambdaSettings(from_model(PowertoolsSettings, "metrics_namespace")):  # type: ignore[misc]
     """`bulk-loader:lambda`: settings shared by every function."""
 
     model_config = SECTION_CONFIG
@@ -160,7 +163,7 @@ class ImageBucketSettings(Section):
     """Only for a created bucket: let `pulumi destroy` delete it with its objects (dev stacks)."""
 
 
-class InventoryPipelineSettings(from_model(InventoryEnv, "only_new_objects", "max_image_bytes")):
+class InventoryPipelineSettings(from_model(InventoryEnv, "only_new_objects", "max_image_bytes")):  # type: ignore[misc]
     """`bulk-loader:inventoryPipeline`."""
 
     model_config = SECTION_CONFIG
@@ -193,7 +196,7 @@ class InventoryPipelineSettings(from_model(InventoryEnv, "only_new_objects", "ma
     (rebuildable layer zips only; noncurrent versions expire after a day) is always deleted with them."""
 
 
-class BatchQualifierSettings(from_model(QualifierEnv, "provider", "provider_config")):
+class BatchQualifierSettings(from_model(QualifierEnv, "provider", "provider_config")):  # type: ignore[misc]
     """`bulk-loader:batchQualifier`."""
 
     model_config = SECTION_CONFIG
@@ -218,7 +221,7 @@ class BatchQualifierSettings(from_model(QualifierEnv, "provider", "provider_conf
     tag_events: bool = True
     """Re-qualify an image when its tags change: an EventBridge rule for the image bucket's "Object Tags
     Added" / "Object Tags Deleted" events, a queue (+ DLQ) and the qualifier consuming it. Needs the bucket's
-    EventBridge delivery (throttledIndexer.enableBucketEventBridge)."""
+    EventBridge delivery (throttledIndexer.enableBucketEventbridge)."""
 
     @model_validator(mode="after")
     def _rules(self) -> BatchQualifierSettings:
@@ -230,10 +233,12 @@ class BatchQualifierSettings(from_model(QualifierEnv, "provider", "provider_conf
 
 
 class ThrottledIndexerSettings(
-    from_model(
+    from_model(  # type: ignore[misc]
         IndexerEnv,
         "gateway",
         "collection_id",
+        "rekognition_mode",
+        "user_match_threshold",
         "gateway_url",
         "gateway_auth",
         "gateway_api_key_secret_arn",
@@ -265,7 +270,8 @@ class ThrottledIndexerSettings(
     10000). Unset: not paced (calls go as fast as maxConcurrency workers make them; throttling is retried).
     gateway http: one number, the API owner's limit for /register and /deregister together. gateway
     rekognition: a number (each API at that rate) or an object per API, e.g. {"IndexFaces": 50,
-    "DeleteFaces": 50, "SearchFacesByImage": 50} (an API left out is not paced): Rekognition's quotas are
+    "DeleteFaces": 50, "SearchFacesByImage": 50} (an API left out is not paced; rekognitionMode users also
+    calls CreateUser, AssociateFaces, DisassociateFaces, ListFaces and DeleteUser): Rekognition's quotas are
     per API and region (transactions per second, TPS; "Guidelines and quotas in Amazon Rekognition", Default
     quotas): read them in the Service Quotas console (Amazon Rekognition) or with `aws service-quotas
     list-service-quotas --service-code rekognition`. Other clients of the same quota take from it: set what
@@ -274,8 +280,9 @@ class ThrottledIndexerSettings(
     delete_events: bool = True
     """Route image-bucket deletions (EventBridge) into the input queue."""
     enable_bucket_eventbridge: bool | None = None
-    """Turn on EventBridge delivery on the image bucket (its ONE notification configuration). Default: on
-    when the program created the image bucket, off for an existing one (its owner turns it on)."""
+    """Turn on EventBridge delivery on the image bucket (its ONE notification configuration, written by
+    InventoryPipeline, the image bucket's owner: only with inventoryPipeline enabled). Default: on when the
+    program created the image bucket, off for an existing one (its owner turns it on)."""
     alarm_actions: tuple[AlarmActionArn, ...] = ()
     """Where alarms go; when empty an alarm SNS topic is created."""
     oldest_message_alarm_seconds: Annotated[int, Field(ge=60)] = 3600
@@ -297,7 +304,7 @@ class ThrottledIndexerSettings(
             return {}
         if isinstance(rate, dict):
             return {api: float(value) for api, value in rate.items()}
-        return dict.fromkeys(PACED_APIS[self.gateway], float(rate))
+        return dict.fromkeys(paced_apis(self.gateway, self.rekognition_mode), float(rate))
 
     @model_validator(mode="after")
     def _rules(self) -> ThrottledIndexerSettings:
@@ -315,6 +322,15 @@ class ThrottledIndexerSettings(
                     "gatewayRatePerSecond: an object per API only for gateway 'rekognition'; the HTTP API "
                     "takes one number"
                 )
+            elif isinstance(self.gateway_rate_per_second, dict):
+                uncalled = sorted(
+                    set(self.gateway_rate_per_second) - set(paced_apis("rekognition", self.rekognition_mode))
+                )
+                if uncalled:
+                    problems.append(
+                        f"gatewayRatePerSecond: {', '.join(uncalled)} only with rekognitionMode 'users' "
+                        f"(mode '{self.rekognition_mode}' does not call them)"
+                    )
             slowest = min(self.gateway_rates.values(), default=None)
             if slowest and self.max_concurrency > PACER_MAX_WAIT_SECONDS * slowest:
                 problems.append(
@@ -339,9 +355,9 @@ class ThrottledIndexerSettings(
 
 
 class SharedSettings(
-    from_model(ImageSettings, "image_suffixes"),
-    from_model(HistoryTtlSettings, "history_ttl_days"),
-    from_model(ImageSizeSettings, "max_image_bytes"),
+    from_model(ImageSettings, "image_suffixes"),  # type: ignore[misc]
+    from_model(HistoryTtlSettings, "history_ttl_days"),  # type: ignore[misc]
+    from_model(ImageSizeSettings, "max_image_bytes"),  # type: ignore[misc]
 ):
     """Not a stack key of its own: the settings more than one function reads (`StackConfig.shared` gathers
     them from imageSuffixes, historyTtlDays and inventoryPipeline.maxImageBytes)."""

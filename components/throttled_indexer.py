@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -19,7 +20,7 @@ from .sections import LambdaSettings, SharedSettings, ThrottledIndexerSettings
 # handlers/ is the sibling package `bulk_loader.handlers`; in the source tree it is the top-level `handlers`
 # (components/ is then top-level too, so the relative import has no parent package to climb to).
 try:
-    from ..handlers.common import history_schema
+    from ..handlers.common import history_schema  # type: ignore[import-not-found]  # source tree: no parent
 except ImportError:
     from handlers.common import history_schema
 from handlers.throttled_indexer.settings import MAX_VISIBILITY_SECONDS
@@ -46,10 +47,6 @@ class ThrottledIndexerArgs:
     """Settings the functions share (history TTL, maximum image size)."""
     properties_bucket_arns: tuple[pulumi.Input[str], ...] = ()
     """Buckets that `Properties` references (s3://bucket/key) may point into; empty: the image bucket."""
-    enable_bucket_eventbridge: bool = False
-    """Own the image bucket's notification configuration to switch on EventBridge delivery. A bucket has ONE
-    notification configuration: turn this on only when nothing else (console, other stacks) configures
-    notifications on that bucket, or it overwrites them."""
 
 
 class ThrottledIndexer(pulumi.ComponentResource):
@@ -157,15 +154,6 @@ class ThrottledIndexer(pulumi.ComponentResource):
                 arn=self.queue.queue.arn,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue.policy]),
             )
-        self.bucket_notification: aws.s3.BucketNotification | None = None
-        if args.enable_bucket_eventbridge:
-            # This resource owns the image bucket's ONE notification configuration (see the args docstring).
-            self.bucket_notification = aws.s3.BucketNotification(
-                f"{name}-image-bucket-eventbridge",
-                bucket=args.image_bucket_name,
-                eventbridge=True,
-                opts=child,
-            )
 
         # ---- the function
         assert self.queue.dead_letter_queue is not None  # secure_queue made one (max_receive_count is set)
@@ -240,13 +228,19 @@ class ThrottledIndexer(pulumi.ComponentResource):
             assert collection_arn is not None
             # SearchFacesByImage: after a worker died between IndexFaces and the history write, the next
             # one looks the face up by image instead of registering it twice (throttled_indexer/recovery.py).
-            statements.append(
-                allow(
-                    "FaceCollection",
-                    ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:SearchFacesByImage"],
-                    [collection_arn],
-                )
-            )
+            actions = ["rekognition:IndexFaces", "rekognition:DeleteFaces", "rekognition:SearchFacesByImage"]
+            if section.rekognition_mode == "users":
+                # One Rekognition user per UserId (throttled_indexer/rekognition_users.py): CreateUser and
+                # AssociateFaces to register, DisassociateFaces / ListFaces (faces left?) / DeleteUser to
+                # deregister; all on the collection (Service Authorization Reference, Amazon Rekognition).
+                actions += [
+                    "rekognition:CreateUser",
+                    "rekognition:AssociateFaces",
+                    "rekognition:DisassociateFaces",
+                    "rekognition:ListFaces",
+                    "rekognition:DeleteUser",
+                ]
+            statements.append(allow("FaceCollection", actions, [collection_arn]))
         if section.gateway == "http" and section.gateway_auth == "sigv4":
             statements.append(allow("InvokeGatewayApi", ["execute-api:Invoke"], [section.gateway_api_arn]))
         if section.gateway == "http" and section.gateway_auth == "api-key":
@@ -302,8 +296,11 @@ class ThrottledIndexer(pulumi.ComponentResource):
             return [topic.topic.arn], topic
 
         # Existing alarm targets (SNS topics, functions: the stack's alarmActions), or a topic of our own.
+        def use_alarm_actions(given: Sequence[str]) -> tuple[list[pulumi.Input[str]], SecureTopic | None]:
+            return list(given), None
+
         alarm_actions, self.alarm_topic = create_or_use(
-            section.alarm_actions, use=lambda given: (list(given), None), create=create_alarm_topic
+            section.alarm_actions, use=use_alarm_actions, create=create_alarm_topic
         )
         self.alarm_actions = alarm_actions
         self.alarms = {

@@ -54,7 +54,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
     first = records[0] if isinstance(records, list) and records else None
     if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
-        return process_partial_response(event, _tag_event, processor, context)
+        return dict(process_partial_response(event, _tag_event, processor, context))
     return _batch_invocation(event)
 
 

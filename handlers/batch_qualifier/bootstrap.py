@@ -19,6 +19,7 @@ def build_qualifier(
     settings: Settings, clients: ClientFactory, history_table: Callable[[str], Any]
 ) -> Qualifier:
     """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
+    assert settings.queue_url is not None  # Settings validated it (required for this function)
     provider = build_provider(settings.provider, settings.provider_config, clients)
     if needs_full_rescans(provider):
         # Once per cold start: what an operator of an incremental stack has to know about this provider.

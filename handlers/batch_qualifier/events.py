@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, S3BatchOperationResponse
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -16,7 +16,7 @@ from handlers.common.contracts import decode_batch_key
 from handlers.common.s3_names import bucket_from_arn, bucket_name_problem
 
 # A task S3 Batch sent for a key that does not answer is a failure the report must show, never a success.
-TREAT_MISSING_KEYS_AS = "PermanentFailure"
+TREAT_MISSING_KEYS_AS: Final = "PermanentFailure"
 MODES = ("import", "reindex")
 
 
@@ -84,7 +84,7 @@ def _task(
     if job_problem:
         return BadTask(task_id, job_problem)
     bucket, problem = _bucket(task)
-    if problem:
+    if bucket is None:  # _bucket gives a problem exactly when it gives no bucket
         return BadTask(task_id, f"error:event: {problem}")
     try:
         raw_key = task["s3Key"]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
-from handlers.batch_qualifier.provider_loader import parse_provider_config
+from handlers.batch_qualifier.provider_loader import ProviderConfigError, parse_provider_config
 from handlers.common.settings_model import SettingsError, setting
 from handlers.common.shared_settings import (
     FileSuffixes,
@@ -20,8 +20,14 @@ __all__ = ["Settings", "SettingsError"]
 
 
 def _provider_config(value: Any) -> Any:
-    """The variable holds JSON text (parse_provider_config's errors name it); the stack hands an object."""
-    return parse_provider_config(value) if isinstance(value, str) else value
+    """The variable holds JSON text; the stack hands an object (or JSON text). A ValueError, so that pydantic
+    reports it against the variable or the stack key like every other invalid value."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_provider_config(value)
+    except ProviderConfigError as exc:
+        raise ValueError(str(exc).removeprefix("REGISTRATION_PROVIDER_CONFIG ")) from None
 
 
 _FILE_SUFFIXES = TypeAdapter(FileSuffixes)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import quote, unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-MESSAGE_VERSION = 1
+MESSAGE_VERSION: Final = 1
 # SQS's hard limit for a message body; properties larger than what fits go by reference (properties_ref).
 SQS_MAX_MESSAGE_BYTES = 262_144
 # A user record (user id + properties) must fit in a DynamoDB item, with room for the history's own fields.

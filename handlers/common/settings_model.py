@@ -18,6 +18,7 @@ from types import NoneType, UnionType
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
 
@@ -27,7 +28,7 @@ class SettingsError(ValueError):
 
 def setting(default: Any = ..., *, env: str, doc: str, expect: str | None = None, **constraints: Any) -> Any:
     """A field read from environment variable `env`. `expect` replaces the generic "must be ..." wording."""
-    extra = {"expect": expect} if expect else None
+    extra: JsonDict | None = {"expect": expect} if expect else None
     return Field(default, alias=env, description=doc, json_schema_extra=extra, **constraints)
 
 

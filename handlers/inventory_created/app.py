@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         requests = parse_event(event)
         importer = _importer(context.invoked_function_arn)
-        results = []
+        results: list[dict[str, Any]] = []
         for request in requests:
             if isinstance(request, Ignored):
                 logger.info("event ignored", extra={"reason": request.reason})

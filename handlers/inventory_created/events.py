@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.inventory_created.errors import EventError
 
-MODES = ("import", "reindex")
+Mode = Literal["import", "reindex"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 # A direct invocation may ask for every object ("full") or only what changed ("incremental") whatever
 # ONLY_NEW_OBJECTS says; without "selection" the setting decides.
-SELECTIONS = ("full", "incremental")
 Selection = Literal["full", "incremental"]
+SELECTIONS: tuple[Selection, ...] = get_args(Selection)
 _CHECKSUM_SUFFIX = "manifest.checksum"
 _MANIFEST_SUFFIX = "manifest.json"
 
@@ -45,14 +46,14 @@ class ManifestLocation:
     manifest_key: str
     checksum_key: str | None
     """Set when the trigger was manifest.checksum: the manifest must match it."""
-    mode: str = "import"
+    mode: Mode = "import"
     selection: Selection | None = None
 
 
 @dataclass(frozen=True)
 class ManifestPayload:
     manifest: dict[str, Any]
-    mode: str = "import"
+    mode: Mode = "import"
     selection: Selection | None = None
 
 
@@ -69,7 +70,7 @@ class ConvertTask(BaseModel):
     part: int = Field(ge=0)
     parts: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
-    mode: Literal["import", "reindex"] = "import"
+    mode: Mode = "import"
     full: bool = False
     """A full re-scan was asked for: its manifests (and so its jobs) are apart from the incremental ones."""
 
@@ -84,7 +85,7 @@ class DispatchTask(BaseModel):
     manifest_key: str = Field(alias="manifestKey", min_length=1)
     start: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
-    mode: Literal["import", "reindex"] = "import"
+    mode: Mode = "import"
     full: bool = False
 
 
@@ -184,7 +185,7 @@ def _from_s3(record: S3EventRecord) -> list[Request]:
     return [_location(bucket, key, "import")]
 
 
-def _location(bucket: str, key: str, mode: str, selection: Selection | None = None) -> ManifestLocation:
+def _location(bucket: str, key: str, mode: Mode, selection: Selection | None = None) -> ManifestLocation:
     if key.endswith(_CHECKSUM_SUFFIX):
         manifest_key = key[: -len(_CHECKSUM_SUFFIX)] + _MANIFEST_SUFFIX
         return ManifestLocation(bucket, manifest_key, key, mode, selection)
@@ -193,18 +194,18 @@ def _location(bucket: str, key: str, mode: str, selection: Selection | None = No
     raise EventError(f"s3://{bucket}/{key} is not an inventory manifest (manifest.json or manifest.checksum)")
 
 
-def _mode(event: dict[str, Any]) -> str:
+def _mode(event: dict[str, Any]) -> Mode:
     mode = event.get("mode", "import")
     if mode not in MODES:
         raise EventError(f"event field mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+    return cast(Mode, mode)
 
 
 def _selection(event: dict[str, Any]) -> Selection | None:
     selection = event.get("selection")
     if selection is not None and selection not in SELECTIONS:
         raise EventError(f"event field selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
-    return selection
+    return cast(Selection | None, selection)
 
 
 def _problems(exc: ValidationError) -> str:

@@ -64,7 +64,7 @@ class InventoryManifest(BaseModel):
         value = value.strip()
         if value.startswith("arn:"):
             bucket, problem = bucket_from_arn(value)
-            if problem:
+            if bucket is None:  # bucket_from_arn gives a problem exactly when it gives no bucket
                 raise ValueError(f"must be an S3 bucket ARN or a bucket name; the ARN {problem}")
             return bucket
         problem = bucket_name_problem(value)

@@ -24,6 +24,7 @@ from handlers.inventory_created.events import (
     DispatchTask,
     ManifestLocation,
     ManifestPayload,
+    Mode,
     Selection,
 )
 from handlers.inventory_created.jobs import JobTarget, create_job, create_job_request
@@ -122,7 +123,7 @@ class InventoryImporter:
         manifest: InventoryManifest,
         manifest_md5: str,
         manifest_key: str | None,
-        mode: str,
+        mode: Mode,
         *,
         bucket: str | None = None,
         start: int = 0,
@@ -195,7 +196,7 @@ class InventoryImporter:
         source: str,
         part: int,
         since_ms: int | None,
-        mode: str,
+        mode: Mode,
         full: bool,
     ) -> ConvertTask:
         fields = manifest.model_dump(by_alias=True, exclude_none=True)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, FailureResponse, SuccessResponse
@@ -197,7 +197,8 @@ class BatchRunner:
         processor = BackPressureProcessor(self, remaining_ms)
         with processor(records, self._process):
             processor.process()
-        failures = [item["itemIdentifier"] for item in processor.response()["batchItemFailures"]]
+        # SQS item identifiers are message ids (str); Powertools' type also admits Kafka's form.
+        failures = [cast(str, item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
         return BatchResult(failures=failures, labels=processor.labels)
 
     def _settle(

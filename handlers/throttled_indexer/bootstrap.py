@@ -13,16 +13,23 @@ from handlers.throttled_indexer.deleter import Deleter
 from handlers.throttled_indexer.gateway import Gateway
 from handlers.throttled_indexer.http_gateway import ApiKeySource, HttpGateway, sigv4_signer
 from handlers.throttled_indexer.importer import Importer
-from handlers.throttled_indexer.pacing import DynamoSlotBook, PacedGateway, Pacer
+from handlers.throttled_indexer.pacing import DynamoSlotBook, PaceableGateway, PacedGateway, Pacer
 from handlers.throttled_indexer.rekognition_gateway import RekognitionGateway
+from handlers.throttled_indexer.rekognition_users import RekognitionUsersGateway
 from handlers.throttled_indexer.settings import Settings
 
 ClientFactory = Callable[[str], Any]
 
 
-def build_gateway(settings: Settings, clients: ClientFactory) -> Gateway:
+def build_gateway(settings: Settings, clients: ClientFactory) -> PaceableGateway:
     if settings.gateway == "rekognition":
         assert settings.collection_id is not None  # Settings validated it
+        if settings.rekognition_mode == "users":
+            return RekognitionUsersGateway(
+                clients("rekognition"),
+                settings.collection_id,
+                user_match_threshold=settings.user_match_threshold,
+            )
         return RekognitionGateway(clients("rekognition"), settings.collection_id)
     assert settings.gateway_url is not None
     signer = None
@@ -53,12 +60,14 @@ def build_runner(
 ) -> BatchRunner:
     """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
     s3 = clients("s3")
+    assert settings.history_table is not None  # Settings validated it (required for this function)
     history = HistoryStore(history_table(settings.history_table), ttl_days=settings.history_ttl_days)
-    gateway = build_gateway(settings, clients)
+    paceable = build_gateway(settings, clients)
+    gateway: Gateway = paceable
     if settings.gateway_rates:
         # Every worker takes its call slots from one book in the history table (pacing.py).
         book = DynamoSlotBook(history.table)
-        gateway = PacedGateway(gateway, Pacer(settings.gateway_rates, book))
+        gateway = PacedGateway(paceable, Pacer(settings.gateway_rates, book))
     deleter = Deleter(s3=s3, history=history, gateway=gateway)
     importer = Importer(
         s3=s3,
@@ -78,7 +87,8 @@ def build_runner(
         dlq_url=settings.dlq_url,
         # Do not start a message that the gateway timeout could carry past the function's timeout.
         time_margin_ms=int(settings.gateway_timeout_seconds * 1000) * 2 + 5_000,
-        # A throttled import waits its place at the registering API's rate (IndexFaces / the HTTP API).
+        # A throttled import waits its place at the registering APIs' rate (IndexFaces, in mode users also
+        # CreateUser and AssociateFaces / the HTTP API).
         gateway_rate_per_second=_registering_rate(settings),
     )
     return BatchRunner(
@@ -92,8 +102,17 @@ def build_runner(
     )
 
 
+# The paced APIs one registration calls, by gateway and rekognitionMode.
+_REGISTERING_APIS = {
+    ("rekognition", "faces"): ("IndexFaces",),
+    ("rekognition", "users"): ("CreateUser", "IndexFaces", "AssociateFaces"),
+    ("http", "faces"): ("http",),
+}
+
+
 def _registering_rate(settings: Settings) -> float | None:
+    """The slowest paced rate among the APIs a registration calls (else the slowest paced rate at all)."""
     rates = settings.gateway_rates
-    return rates.get("IndexFaces" if settings.gateway == "rekognition" else "http") or (
-        min(rates.values()) if rates else None
-    )
+    apis = _REGISTERING_APIS[(settings.gateway, settings.rekognition_mode)]
+    registering = [rates[api] for api in apis if rates.get(api)]
+    return min(registering) if registering else (min(rates.values()) if rates else None)

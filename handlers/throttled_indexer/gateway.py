@@ -40,7 +40,9 @@ class GatewayBusy(Exception):
     succeeded, which the next attempt then looks for (`Gateway.find_registration`).
 
     `throttled`: the gateway refused for its rate (HTTP 429, ThrottlingException), not because it is down: a
-    paced indexer then waits about as long as the rate needs (backoff.py), not an exponential guess."""
+    paced indexer then waits about as long as the rate needs (backoff.py), not an exponential guess.
+
+    `api`: the paced API that answered (pacing.py), when a gateway operation makes several calls."""
 
     def __init__(
         self,
@@ -49,9 +51,11 @@ class GatewayBusy(Exception):
         *,
         may_have_registered: bool = True,
         throttled: bool = False,
+        api: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.api = api
         self.retry_after = retry_after
         self.may_have_registered = may_have_registered
         self.throttled = throttled

@@ -109,6 +109,7 @@ class HttpGateway:
             raise ValueError(f"GATEWAY_URL must be an http(s) URL, got {base_url!r}")
         self._base = base_url.rstrip("/")
         self._parts = parts
+        self._host = parts.hostname  # checked above: a str from here on
         self._timeout = timeout_seconds
         self._signer = signer
         self._api_key = api_key
@@ -177,12 +178,10 @@ class HttpGateway:
             headers = self._signer("POST", url, body, headers)
         if self._parts.scheme == "https":
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self._parts.hostname, self._parts.port, timeout=self._timeout, context=self._ssl
+                self._host, self._parts.port, timeout=self._timeout, context=self._ssl
             )
         else:
-            connection = http.client.HTTPConnection(
-                self._parts.hostname, self._parts.port, timeout=self._timeout
-            )
+            connection = http.client.HTTPConnection(self._host, self._parts.port, timeout=self._timeout)
         try:
             if self._before_send is not None:
                 connection.connect()

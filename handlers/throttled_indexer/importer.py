@@ -222,12 +222,10 @@ class Importer:
             )
             return Outcome.finished("skipped:duplicate", f"same image as {duplicate_of}")
 
-        if claim.found is not None:
-            registration = claim.found  # recorded now, not registered again
-        else:
-            registration = self._register(message, claim, properties, image)
-            if isinstance(registration, Outcome):
-                return registration
+        # A registration that recovery found is recorded now, not registered again (a Registration is truthy).
+        registration = claim.found or self._register(message, claim, properties, image)
+        if isinstance(registration, Outcome):
+            return registration
 
         if self._before_finish is not None:
             self._before_finish(obj)
@@ -312,8 +310,9 @@ class Importer:
         obj = message.object
         record = self._history.get(obj)
         status = record.status if record is not None else None
-        if status == HistoryStatus.DELETED or (
-            status == HistoryStatus.SKIPPED and record is not None and record.reason == SUPERSEDED
+        if record is not None and (
+            status == HistoryStatus.DELETED
+            or (status == HistoryStatus.SKIPPED and record.reason == SUPERSEDED)
         ):
             # Deleted (or superseded by a newer version) while we were registering it: take our registration
             # back. The pending deregistration is written first, so a failure here is finished by the next

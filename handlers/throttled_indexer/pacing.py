@@ -61,8 +61,10 @@ DEFAULT_MAX_WAIT_SECONDS = 5.0
 # Compare-and-set rounds before giving up on one reservation (each lost round means another call got a slot).
 MAX_ROUNDS = 50
 # The API names a gateway call is paced under: Rekognition's TPS quotas are per API operation ("Guidelines and
-# quotas in Amazon Rekognition", Default quotas); the HTTP API has one limit for all its calls.
+# quotas in Amazon Rekognition", Default quotas), so are the ones rekognitionMode users adds (each has its own
+# quota); the HTTP API has one limit for all its calls.
 REKOGNITION_APIS = ("IndexFaces", "DeleteFaces", "SearchFacesByImage")
+REKOGNITION_USERS_APIS = ("CreateUser", "AssociateFaces", "DisassociateFaces", "ListFaces", "DeleteUser")
 HTTP_API = "http"
 
 
@@ -142,7 +144,7 @@ def _slot_of(item: dict[str, Any] | None) -> float | None:
         return None
     value = item[SLOT_ATTRIBUTE]
     if isinstance(value, dict):  # low-level client shape {"N": "..."}
-        value = value.get("N")
+        value = value["N"]  # a number attribute always has N
     return float(value)
 
 
@@ -241,7 +243,8 @@ class PacedGateway:
         self.needs_bytes = inner.needs_bytes
         self.registers_per_image = inner.registers_per_image
         rekognition = inner.name == "rekognition"
-        # Which paced API a throttled answer of each operation came from.
+        # Which paced API a throttled answer of each operation came from, when the answer does not say
+        # (`GatewayBusy.api`: an operation of several calls, e.g. register in rekognitionMode users).
         self._apis = {
             "register": "IndexFaces" if rekognition else HTTP_API,
             "find_registration": "SearchFacesByImage" if rekognition else HTTP_API,
@@ -278,7 +281,7 @@ class PacedGateway:
             raise
         except GatewayBusy as busy:
             if busy.throttled:
-                self._pacer.hold(self._apis[operation])
+                self._pacer.hold(busy.api or self._apis[operation])
             raise
 
 

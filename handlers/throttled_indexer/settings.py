@@ -24,7 +24,7 @@ from handlers.common.shared_settings import (
     S3Prefix,
     SecretArn,
 )
-from handlers.throttled_indexer.pacing import HTTP_API, REKOGNITION_APIS
+from handlers.throttled_indexer.pacing import HTTP_API, REKOGNITION_APIS, REKOGNITION_USERS_APIS
 
 __all__ = [
     "GATEWAY_RULES",
@@ -33,6 +33,7 @@ __all__ = [
     "PACED_APIS",
     "Settings",
     "SettingsError",
+    "paced_apis",
 ]
 
 # SQS: a message's visibility timeout can be at most 12 hours from when it was received.
@@ -40,9 +41,21 @@ MAX_VISIBILITY_SECONDS = 43_200
 # Bounds of a paced rate (calls per second), for the variable and the stack key alike.
 MIN_RATE_PER_SECOND = 0.01
 MAX_RATE_PER_SECOND = 10_000.0
-# What each gateway's calls are paced under (pacing.py): Rekognition per API, the HTTP API as one limit.
+# What each gateway's calls are paced under (pacing.py): Rekognition per API, the HTTP API as one limit;
+# rekognitionMode users adds its user APIs (`paced_apis`).
 PACED_APIS = {"rekognition": REKOGNITION_APIS, "http": (HTTP_API,)}
+
+
+def paced_apis(gateway: str, rekognition_mode: str = "faces") -> tuple[str, ...]:
+    """The paced APIs this gateway (and mode) calls: what one rate applies to, what an object may name."""
+    users = gateway == "rekognition" and rekognition_mode == "users"
+    return PACED_APIS[gateway] + (REKOGNITION_USERS_APIS if users else ())
+
+
 GatewayAuth = Literal["none", "sigv4", "api-key"]
+RekognitionMode = Literal["faces", "users"]
+# AssociateFaces' UserMatchThreshold: 0-100, 75 when not given (Rekognition API reference, AssociateFaces).
+DEFAULT_USER_MATCH_THRESHOLD = 75.0
 
 GATEWAY_RULES = (
     Rule(
@@ -59,6 +72,14 @@ GATEWAY_RULES = (
         ("collection_id",),
         "only for gateway 'rekognition'",
         lambda s: s.gateway == "http" and s.collection_id,
+    ),
+    Rule(
+        ("rekognition_mode", "user_match_threshold"),
+        "only for gateway 'rekognition' (gateway is 'http')",
+        lambda s: (
+            s.gateway == "http"
+            and (s.rekognition_mode != "faces" or s.user_match_threshold != DEFAULT_USER_MATCH_THRESHOLD)
+        ),
     ),
     Rule(
         ("gateway_api_key_secret_arn",),
@@ -78,10 +99,10 @@ def rate_problem(rate: Any) -> str | None:
     return None
 
 
-def _gateway_rates(raw: str, gateway: str, name: str) -> dict[str, float]:
+def _gateway_rates(raw: str, apis: tuple[str, ...], name: str) -> dict[str, float]:
     """GATEWAY_RATE_PER_SECOND: a number (every paced API of the gateway at that rate) or a JSON object of
-    API name -> calls per second (rekognition: IndexFaces, DeleteFaces, SearchFacesByImage; http: http)."""
-    apis = PACED_APIS[gateway]
+    API name -> calls per second (`paced_apis`: rekognition IndexFaces, DeleteFaces, SearchFacesByImage and in
+    mode users CreateUser, AssociateFaces, DisassociateFaces, ListFaces, DeleteUser; http: http)."""
     try:
         value = json.loads(raw)
     except ValueError:
@@ -91,7 +112,7 @@ def _gateway_rates(raw: str, gateway: str, name: str) -> dict[str, float]:
     rates = dict.fromkeys(apis, value) if not isinstance(value, dict) else value
     unknown = sorted(set(rates) - set(apis))
     if unknown:
-        raise ValueError(f"{name}: unknown API(s) {unknown} for GATEWAY={gateway}; allowed: {list(apis)}")
+        raise ValueError(f"{name}: unknown API(s) {unknown} for this GATEWAY; allowed: {list(apis)}")
     for api, rate in rates.items():
         if problem := rate_problem(rate):
             raise ValueError(f"{name}: {api} {problem}")
@@ -111,6 +132,20 @@ class Settings(HistoryTableSettings, QueueSettings, ImageSizeSettings, HistoryTt
         None,
         env="COLLECTION_ID",
         doc="Existing Rekognition collection; when unset (and gateway is rekognition) one is created.",
+    )
+    rekognition_mode: RekognitionMode = setting(
+        "faces",
+        env="REKOGNITION_MODE",
+        doc="faces: each image a face with the user's ExternalImageId; users: also one Rekognition user per "
+        "UserId (CreateUser, AssociateFaces), searchable with SearchUsers.",
+    )
+    user_match_threshold: float = setting(
+        DEFAULT_USER_MATCH_THRESHOLD,
+        env="USER_MATCH_THRESHOLD",
+        doc="Mode users: AssociateFaces' UserMatchThreshold, the match confidence a face needs to join a "
+        "user that has faces already (Rekognition's default 75).",
+        ge=0,
+        le=100,
     )
     gateway_url: GatewayUrl | None = setting(
         None, env="GATEWAY_URL", doc="Base URL of the HTTP registration API (gateway http; https only)."
@@ -179,12 +214,13 @@ class Settings(HistoryTableSettings, QueueSettings, ImageSizeSettings, HistoryTt
         raw = data.get("gateway_rates") if isinstance(data, dict) else None
         if isinstance(raw, str):
             gateway = data.get("gateway", "rekognition")
+            apis = paced_apis(
+                gateway if gateway in PACED_APIS else "rekognition", data.get("rekognition_mode", "faces")
+            )
             data = {
                 **data,
                 "gateway_rates": _gateway_rates(
-                    raw,
-                    gateway if gateway in PACED_APIS else "rekognition",
-                    cls.model_fields["gateway_rates"].alias or "gateway_rates",
+                    raw, apis, cls.model_fields["gateway_rates"].alias or "gateway_rates"
                 ),
             }
         return data

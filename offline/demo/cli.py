@@ -6,12 +6,18 @@ the rest (SNS -> inventory_created -> S3 Batch -> batch_qualifier -> SQS -> thro
 import history), deletes a few images and waits for their deregistration, then reports and checks the result.
 
     python -m offline.demo [--stack dev] [--images 200] [--gateway rekognition|http] [--seed 7]
-                           [--rate N] [--pace R] [--keep-running] [--timeout 600]
+                           [--rekognition-mode faces|users] [--rate N] [--pace R] [--keep-running]
+                           [--timeout 600]
 
 `--rate N` limits the emulated gateway to N requests/s; `--pace R` sets the stack's
 throttledIndexer.gatewayRatePerSecond to R (the indexer's workers together call at R/s). The progress line
 shows the registration rate (overall since the first registration, and over the last 10 s) and the calls the
 gateway refused for its rate, so pacing (or its absence) shows while the import runs.
+
+`--rekognition-mode users` sets throttledIndexer.rekognitionMode: the sample data adds a user with several
+images and another person's face tagged with that user, the demo also deletes one of that user's images, and
+the checks compare the collection's users with the history (one user per UserId, several images in one user,
+a user whose last image is deleted is gone).
 
 Any stack file runs (`Pulumi.<stack>.yaml`): what it says already exists (an image bucket by name, a
 collection, alarm topics) is created in the emulator first, what it leaves to the bucket's owner (EventBridge
@@ -43,8 +49,9 @@ from offline.demo.report import (
     inventory_filter_counts,
     read_completion_report,
     run_checks,
+    user_checks,
 )
-from offline.demo.sample_data import build_sample_set, upload_sample_set
+from offline.demo.sample_data import SEVERAL_IMAGES_CASE, build_sample_set, upload_sample_set
 from offline.deployment.program import REPO_ROOT
 from offline.deployment.resources import CreatorError
 from offline.deployment.stack_prereqs import StackNotRunnable, plan_stack, stack_settings
@@ -71,6 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
     parser.add_argument(
+        "--rekognition-mode",
+        choices=("faces", "users"),
+        default=None,
+        help="throttledIndexer.rekognitionMode: faces, or a user per UserId too (default: the stack's)",
+    )
+    parser.add_argument(
         "--rate", type=float, default=None, help="gateway requests per second (default: unlimited)"
     )
     parser.add_argument(
@@ -89,6 +102,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.images < DELETED_IMAGES:
         parser.error(f"--images must be at least {DELETED_IMAGES} (the demo deletes that many)")
+    if args.rekognition_mode == "users" and args.gateway == "http":
+        parser.error("--rekognition-mode users needs --gateway rekognition")
     return args
 
 
@@ -164,6 +179,11 @@ def _run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:  # no such stack file, an encrypted secret
         raise StackNotRunnable(str(exc)) from None
     args.gateway = args.gateway or settings.throttled_indexer.gateway
+    if args.gateway == "rekognition":
+        args.rekognition_mode = args.rekognition_mode or settings.throttled_indexer.rekognition_mode
+    elif args.rekognition_mode == "users":
+        raise StackNotRunnable("rekognitionMode users needs gateway rekognition (the stack's is http)")
+    users_mode = args.rekognition_mode == "users"
     prereqs = plan_stack(settings)
     stages = Stages()
     registry = Registry()
@@ -205,6 +225,9 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"HTTP registration API on {api.url}")
             elif settings.throttled_indexer.gateway == "http":
                 overrides = {"throttledIndexer": {"gateway": "rekognition", "gatewayUrl": None}}
+            if args.gateway == "rekognition" and args.rekognition_mode:
+                overrides.setdefault("throttledIndexer", {})["rekognitionMode"] = args.rekognition_mode
+                print(f"rekognitionMode {args.rekognition_mode}")
             if args.pace is not None:
                 overrides.setdefault("throttledIndexer", {})["gatewayRatePerSecond"] = args.pace
                 print(f"indexer paced to {args.pace:g} calls/s (throttledIndexer.gatewayRatePerSecond)")
@@ -231,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         for line in prereqs.owner_steps(s3, bucket):
             print(line)
         with stages.timed("generate + upload sample data"):
-            sample = build_sample_set(bucket, args.images, args.seed)
+            sample = build_sample_set(bucket, args.images, args.seed, users_mode=users_mode)
             versions = upload_sample_set(s3, sample)
         print(
             f"sample data: {len(sample.objects)} objects in s3://{bucket}, expected {dict(sample.expected())}"
@@ -250,6 +273,8 @@ def _run(args: argparse.Namespace) -> int:
 
         # Delete a few indexed images; EventBridge carries the deletions to the indexer.
         to_delete = [obj.key for obj in sample.images() if obj.case == "face"][:DELETED_IMAGES]
+        if users_mode:  # one image of the user with several: its user keeps the others
+            to_delete += [obj.key for obj in sample.images() if obj.case == SEVERAL_IMAGES_CASE][:1]
         before = final_states(sample, versions, history, {}, ())
         registered = {
             o.obj.key: [i for i in (*(o.record.face_ids or ()), o.record.image_id) if i]
@@ -289,6 +314,9 @@ def _run(args: argparse.Namespace) -> int:
                 job=job,
                 inventory_counts=inventory_counts,
             )
+            if users_mode:
+                collection = outputs.get("collection_id") or settings.throttled_indexer.collection_id
+                checks += user_checks(outcomes, history, rekognition.user_faces(str(collection)))
             if args.gateway == "rekognition":
                 gateway_calls = dict(rekognition.calls)
                 gateway_calls.update({f"{a} throttled": n for a, n in rekognition.throttled.items()})

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from handlers.common.contracts import ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore
+from handlers.throttled_indexer.rekognition_users import rekognition_user_id
 from offline.demo.sample_data import SampleObject, SampleSet
 from offline.gateways.limits import Registry
 
@@ -305,3 +306,45 @@ def run_checks(
             Check("S3 Batch job complete", job.get("status") == "Complete", f"status {job.get('status')}")
         )
     return checks
+
+
+def user_checks(
+    outcomes: list[ObjectOutcome], history: HistoryStore, user_faces: dict[str, list[str]]
+) -> list[Check]:
+    """rekognitionMode users: the collection's users (`user_faces`: Rekognition UserId -> associated faces,
+    from the emulator) are exactly what the history says makes up each user (`faces_of_user`)."""
+    indexed_users = {o.obj.user_id for o in outcomes if o.state == "indexed" and o.obj.user_id}
+    expected = {
+        rekognition_user_id(user): sorted(face for face, _ in history.faces_of_user(user))
+        for user in indexed_users
+    }
+    actual = {user: sorted(faces) for user, faces in user_faces.items()}
+    differ = sorted(set(expected) ^ set(actual) | {u for u in expected if actual.get(u) != expected[u]})
+    several = Counter(o.obj.user_id for o in outcomes if o.state == "indexed" and o.obj.user_id)
+    shared = {user: n for user, n in several.items() if n > 1}
+    emptied = {
+        o.obj.user_id
+        for o in outcomes
+        if o.state == "deleted" and o.obj.user_id and o.obj.user_id not in indexed_users
+    }
+    left = sorted(user for user in emptied if rekognition_user_id(user) in user_faces)
+    return [
+        Check(
+            f"one Rekognition user per indexed UserId, with the faces the history gives it ({len(actual)})",
+            not differ,
+            "; ".join(f"{u}: history {expected.get(u)}, collection {actual.get(u)}" for u in differ[:5]),
+        ),
+        Check(
+            "several images build one user",
+            bool(shared) and all(len(actual.get(rekognition_user_id(u), [])) == n for u, n in shared.items()),
+            ", ".join(
+                f"{u}: {n} images, {len(actual.get(rekognition_user_id(u), []))} faces"
+                for u, n in shared.items()
+            ),
+        ),
+        Check(
+            f"a delete that empties a user deletes the user ({len(emptied)})",
+            bool(emptied) and not left,
+            "; ".join(f"{u} still exists" for u in left),
+        ),
+    ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 
 Pixel = tuple[int, int, int]
 Picture = Image.Image
@@ -56,10 +56,14 @@ def uniform_picture(colour: Pixel = (128, 128, 128), size: int = PICTURE_SIZE) -
     return Image.new("RGB", (size, size), colour)
 
 
-def png_bytes(picture: Picture) -> bytes:
-    """An 8-bit truecolour PNG."""
+def png_bytes(picture: Picture, person: str | None = None) -> bytes:
+    """An 8-bit truecolour PNG; `person` (a tEXt chunk) names who it shows for the emulated Rekognition's
+    user matching (offline/gateways/rekognition_users.py)."""
+    info = PngImagePlugin.PngInfo()
+    if person:
+        info.add_text("person", person)
     out = io.BytesIO()
-    picture.save(out, format="PNG", compress_level=9)
+    picture.save(out, format="PNG", compress_level=9, pnginfo=info)
     return out.getvalue()
 
 
@@ -118,9 +122,15 @@ class SampleSet:
 _AWKWARD_NAMES = ("holiday photo", "a+b=c", "café ünïcödé", "100% 'quoted', \"comma\"", "日本語")
 
 
-def build_sample_set(bucket: str, images: int = 200, seed: int = 7) -> SampleSet:
+# rekognitionMode users: this many images of one user build its one user vector.
+SEVERAL_IMAGES = 3
+SEVERAL_IMAGES_CASE = "several images, one user"
+
+
+def build_sample_set(bucket: str, images: int = 200, seed: int = 7, *, users_mode: bool = False) -> SampleSet:
     """`images` face images for as many users (PNG and JPEG, some with a properties file, some with awkward
-    keys), plus one of each awkward case of a real bucket. Deterministic for a given seed."""
+    keys), plus one of each awkward case of a real bucket. `users_mode` (rekognitionMode users) adds a user
+    with several images and another person's face tagged with that user. Deterministic for a given seed."""
     if images < 1:
         raise ValueError(f"images must be >= 1, got {images}")
     rng = random.Random(seed)
@@ -147,7 +157,27 @@ def build_sample_set(bucket: str, images: int = 200, seed: int = 7) -> SampleSet
             SampleObject(key, body, "indexed", "registered", tags, _content_type(suffix), user, "face")
         )
     objects.extend(_awkward_cases(bucket, seed))
+    if users_mode:
+        objects.extend(user_cases(seed))
     return SampleSet(bucket, objects)
+
+
+def user_cases(seed: int) -> list[SampleObject]:
+    """rekognitionMode users: SEVERAL_IMAGES photos of one user (one Rekognition user holds their faces), and
+    a photo of someone else tagged with the same user (AssociateFaces refuses it: LOW_MATCH_CONFIDENCE)."""
+    user = f"family-{seed:x}"
+    case = SEVERAL_IMAGES_CASE
+    objects = [
+        SampleObject(f"users/{user}/photo-{n}.png", png_bytes(face_picture(seed * 104_729 + n)), "indexed",
+                     "registered", {"UserId": user}, "image/png", user, case)
+        for n in range(SEVERAL_IMAGES)
+    ]  # fmt: skip
+    stranger = png_bytes(face_picture(seed * 104_729 + 99), person=f"not-{user}")
+    objects.append(
+        SampleObject(f"users/{user}/someone-else.png", stranger, "invalid", "user-low-match-confidence",
+                     {"UserId": user}, "image/png", user, "another person's face for the user")
+    )  # fmt: skip
+    return objects
 
 
 def _awkward_cases(bucket: str, seed: int) -> list[SampleObject]:

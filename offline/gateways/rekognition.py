@@ -1,10 +1,11 @@
 """Amazon Rekognition's face-collection API, emulated for the offline runtime (`set_rekognition_handler`).
 
 Covers what the stack and the indexer call: CreateCollection, DescribeCollection, DeleteCollection,
-ListCollections, IndexFaces, DeleteFaces, ListFaces, SearchFacesByImage. Images come from S3 (read from moto
-through the boto3 client given, after checking that the *caller* may read them, as Rekognition does) or from
-Image.Bytes. Faces are found by `offline.gateways.faces` (one face per valid image unless it is of one
-colour).
+ListCollections, IndexFaces, DeleteFaces, ListFaces, SearchFacesByImage, and the user API of
+rekognitionMode users (CreateUser, DeleteUser, ListUsers, AssociateFaces, DisassociateFaces, SearchUsers:
+rekognition_users.py). Images come from S3 (read from moto through the boto3 client given, after checking that
+the *caller* may read them, as Rekognition does) or from Image.Bytes. Faces are found by
+`offline.gateways.faces` (one face per valid image unless it is of one colour).
 SearchFacesByImage matches by fingerprint: identical bytes -> Similarity 100, anything else is no match.
 Rate limits, injected faults and the registration registry come from `offline.gateways.limits`.
 """
@@ -27,8 +28,9 @@ from botocore.exceptions import ClientError
 
 from offline.gateways.faces import InvalidImage, analyse_image
 from offline.gateways.limits import FaultPlan, Registry, TokenBucket
+from offline.gateways.rekognition_errors import Answer, RekognitionError
+from offline.gateways.rekognition_users import USER_DATA_PLANE, EmulatedUser, UsersApi, person_of
 
-Answer = tuple[int, dict[str, Any]]
 Authorize = Callable[[Any, str, str], None]
 """(caller, action, resource) -> None, raising when the caller may not (OfflineRuntime.authorize)."""
 
@@ -44,17 +46,8 @@ _EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
 _FACE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The calls that read or change faces: rate-limited (one bucket per action, as AWS's per-API TPS quotas)
 # and subject to injected faults. Collection management never is, so a deployment is not disturbed.
-DATA_PLANE = ("IndexFaces", "SearchFacesByImage", "DeleteFaces")
+DATA_PLANE = ("IndexFaces", "SearchFacesByImage", "DeleteFaces", *USER_DATA_PLANE)
 _BOUNDING_BOX = {"Width": 0.62, "Height": 0.8, "Left": 0.19, "Top": 0.1}
-
-
-class RekognitionError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message, self.status = code, message, status
-
-    def answer(self) -> Answer:
-        return self.status, {"__type": self.code, "Message": self.message}
 
 
 @dataclass
@@ -64,6 +57,10 @@ class Face:
     external_image_id: str | None
     fingerprint: str
     source: str | None
+    person: str = ""
+    """Who the face shows, as far as this emulator can tell (`person_of`): user associations match on it."""
+    user_id: str | None = None
+    """The Rekognition user the face is associated with (AssociateFaces)."""
 
     def describe(self) -> dict[str, Any]:
         face = {
@@ -75,6 +72,8 @@ class Face:
         }
         if self.external_image_id is not None:
             face["ExternalImageId"] = self.external_image_id
+        if self.user_id is not None:
+            face["UserId"] = self.user_id
         return face
 
 
@@ -84,9 +83,11 @@ class Collection:
     created_at: float = field(default_factory=time.time)
     faces: dict[str, Face] = field(default_factory=dict)
     """By face id, in insertion order (ListFaces pages through it)."""
+    users: dict[str, EmulatedUser] = field(default_factory=dict)
+    """By UserId, in creation order (ListUsers pages through it)."""
 
 
-class EmulatedRekognition:
+class EmulatedRekognition(UsersApi):
     """The handler the offline runtime routes `rekognition` requests to: `handle(action, body, caller)`."""
 
     def __init__(
@@ -202,7 +203,7 @@ class EmulatedRekognition:
         collection = self._collection(body)
         return {
             "FaceCount": len(collection.faces),
-            "UserCount": 0,
+            "UserCount": len(collection.users),
             "FaceModelVersion": FACE_MODEL_VERSION,
             "CollectionARN": self._arn(collection.collection_id),
             "CreationTimestamp": collection.created_at,
@@ -250,7 +251,14 @@ class EmulatedRekognition:
             )
             return response
         fingerprint = hashlib.sha256(data).hexdigest()
-        face = Face(str(uuid.uuid4()), str(uuid.uuid4()), external_id, fingerprint, source)
+        face = Face(
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            external_id,
+            fingerprint,
+            source,
+            person_of(data, external_id),
+        )
         with self._lock:
             collection.faces[face.face_id] = face
         self.registry.add(external_id or "", fingerprint, source, reg_id=face.face_id)
@@ -270,10 +278,20 @@ class EmulatedRekognition:
             if not isinstance(face_id, str) or not _FACE_ID.fullmatch(face_id):
                 raise RekognitionError("InvalidParameterException", f"FaceId {face_id!r} is not a face id")
             with self._lock:
-                face = collection.faces.pop(face_id, None)
+                face = collection.faces.get(face_id)
+                if face is not None and face.user_id is not None:
+                    # As Rekognition: an associated face is not deleted (DisassociateFaces first).
+                    unsuccessful.append(
+                        {
+                            "FaceId": face_id,
+                            "UserId": face.user_id,
+                            "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"],
+                        }
+                    )
+                    continue
+                collection.faces.pop(face_id, None)
             if face is None:
-                # As Rekognition: an unknown face id is not an error, it is just absent from DeletedFaces
-                # (UnsuccessfulFaceDeletions is for faces associated with a user, which we do not emulate).
+                # As Rekognition: an unknown face id is not an error, it is just absent from DeletedFaces.
                 continue
             self.registry.remove(face_id)
             deleted.append(face_id)
@@ -285,7 +303,7 @@ class EmulatedRekognition:
         if not isinstance(limit, int) or not 1 <= limit <= LIST_FACES_MAX:
             raise RekognitionError("InvalidParameterException", f"MaxResults must be 1-{LIST_FACES_MAX}")
         with self._lock:
-            faces = list(collection.faces.values())
+            faces = self.listed_faces(collection, body)
         start = 0
         token = body.get("NextToken")
         if token:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.resource import collapse_alias_to_urn
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import Stack
 
@@ -47,6 +48,8 @@ class Run:
     """Logical name -> logical names of the resources in its `depends_on` option."""
     parents: dict[str, str | None] = field(default_factory=dict)
     """Logical name -> logical name of its parent (None for the stack's direct children)."""
+    aliases: dict[str, list[Any]] = field(default_factory=dict)
+    """Logical name -> the URNs its `aliases` option says it had before (resolved after the run)."""
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
@@ -168,6 +171,8 @@ def run_pulumi(program: Callable[[], Any], config: dict[str, Any] | None = None,
         pulumi.runtime.register_stack_transformation(_record_options(run))
         program()
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        for name, urns in run.aliases.items():
+            run.aliases[name] = [loop.run_until_complete(pulumi.Output.from_input(u).future()) for u in urns]
         root = pulumi_settings.get_root_resource()
         for key, value in (getattr(root, "outputs", None) or {}).items():
             run.exports[key] = loop.run_until_complete(pulumi.Output.from_input(value).future())
@@ -198,6 +203,10 @@ def _record_options(run: Run):
         run.depends_on[args.name] = [d._name for d in deps if isinstance(d, pulumi.Resource)]
         parent = opts.parent
         run.parents[args.name] = None if parent is None or isinstance(parent, Stack) else parent._name
+        if opts.aliases:
+            run.aliases[args.name] = [
+                collapse_alias_to_urn(alias, args.name, args.type_, parent) for alias in opts.aliases
+            ]
         return None
 
     return record

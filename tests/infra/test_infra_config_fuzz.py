@@ -3,7 +3,7 @@ whose every line names a `bulk-loader:` key (never a traceback from deep inside 
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, StackConfig, parse_config
@@ -47,6 +47,9 @@ def raw_configs(draw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw_configs())
+# Found by this test: JSON text, not an object, escaped parse_config as the handler's ProviderConfigError.
+@example({"batchQualifier": {"provider": None, "providerConfig": "00"}})
+@example({"batchQualifier": {"providerConfig": "true"}})
 def test_any_config_is_accepted_or_rejected_with_named_keys(raw):
     try:
         cfg = parse_config(raw)

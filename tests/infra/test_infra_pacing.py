@@ -116,3 +116,26 @@ def test_the_handler_refuses_a_bad_variable_naming_it(raw, message):
 def test_the_handler_reads_a_plain_number():
     settings = Settings.from_env({**HANDLER_ENV, "GATEWAY_RATE_PER_SECOND": "5"})
     assert settings.gateway_rates == dict.fromkeys(pacing.REKOGNITION_APIS, 5.0)
+
+
+def test_rekognition_mode_users_paces_its_user_apis_too():
+    """Each user API has its own quota: a number paces every API the mode calls; an object may name them
+    only in mode users (mode faces never calls them), in the stack and in the variable alike."""
+    users_apis = pacing.REKOGNITION_APIS + pacing.REKOGNITION_USERS_APIS
+    run = run_main({"throttledIndexer": {"gatewayRatePerSecond": 20, "rekognitionMode": "users"}})
+    env = env_of(run, "indexer-function")
+    assert json.loads(env["GATEWAY_RATE_PER_SECOND"]) == dict.fromkeys(users_apis, 20.0)
+    assert Settings.from_env(env).gateway_rates == dict.fromkeys(users_apis, 20.0)
+    users = {"rekognitionMode": "users", "gatewayRatePerSecond": {"AssociateFaces": 5, "IndexFaces": 50}}
+    assert parse_config({"throttledIndexer": users}).gateway_rates == {
+        "AssociateFaces": 5.0,
+        "IndexFaces": 50.0,
+    }
+    with pytest.raises(
+        ConfigError, match="gatewayRatePerSecond: AssociateFaces only with rekognitionMode 'users'"
+    ):
+        parse_config({"throttledIndexer": {"gatewayRatePerSecond": {"AssociateFaces": 5}}})
+    with pytest.raises(SettingsError, match=r"unknown API\(s\) \['AssociateFaces'\]"):
+        Settings.from_env({**HANDLER_ENV, "GATEWAY_RATE_PER_SECOND": '{"AssociateFaces": 5}'})
+    env = {**HANDLER_ENV, "REKOGNITION_MODE": "users", "GATEWAY_RATE_PER_SECOND": '{"AssociateFaces": 5}'}
+    assert Settings.from_env(env).gateway_rates == {"AssociateFaces": 5.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from infra_harness import ACCOUNT, REGION, REPO, Run, env_of, run_main, stack_config
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 
 STACKS = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
 COMPONENT_TYPES = {
@@ -129,9 +129,9 @@ def test_dev_creates_everything():
     assert len(run.of_type("aws:rekognition/collection:Collection")) == 1
     assert run.exports["alarm_topic_arn"] == run.named("indexer-alarms").outputs["arn"]
     # the program created the image bucket, so it may own its notification configuration
-    assert (
-        run.one("aws:s3/bucketNotification:BucketNotification", "eventbridge").inputs["eventbridge"] is True
-    )
+    switch = run.one("aws:s3/bucketNotification:BucketNotification", "eventbridge")
+    assert switch.inputs["eventbridge"] is True
+    assert switch.inputs["bucket"] == run.exports["image_bucket_name"]
     assert run.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is False
 
 
@@ -150,3 +150,34 @@ def test_prod_uses_the_existing_image_bucket_and_alarm_topic():
     assert [t.name for t in run.of_type("aws:sns/topic:Topic")] == ["inventory-inventory-topic"]
     assert run.named("indexer-queue-mapping").inputs["scalingConfig"]["maximumConcurrency"] == 20
     assert run.named("qualifier-function").inputs["reservedConcurrentExecutions"] == 20
+
+
+def test_the_image_bucket_has_one_owner_and_the_moved_switch_keeps_its_urn():
+    """InventoryPipeline owns the image bucket and its ONE notification configuration; the EventBridge
+    switch that earlier stacks had under ThrottledIndexer is aliased to that URN, so `pulumi up` moves it in
+    the state instead of replacing it (a replaced BucketNotification deletes the bucket's notification
+    configuration)."""
+    run = run_main(stack_config("dev"), "dev")
+    images = run.exports["image_bucket_name"]
+    on_images = [
+        r for r in run.of_type("aws:s3/bucketNotification:BucketNotification") if r.inputs["bucket"] == images
+    ]
+    assert [r.name for r in on_images] == ["inventory-image-bucket-eventbridge"]
+    assert run.parents["inventory-image-bucket-eventbridge"] == run.parents["inventory-images"] == "inventory"
+    assert run.aliases["inventory-image-bucket-eventbridge"] == [
+        "urn:pulumi:dev::bulk-loader::bulkloader:index:ThrottledIndexer$aws:s3/bucketNotification:"
+        "BucketNotification::indexer-image-bucket-eventbridge"
+    ]
+
+
+def test_only_the_image_buckets_owner_may_switch_its_eventbridge_delivery_on():
+    config = {
+        "imageBucket": {"name": "photos"},
+        "inventoryPipeline": {"enabled": False},
+        "batchQualifier": {"enabled": False},
+        "throttledIndexer": {"enableBucketEventbridge": True},
+    }
+    with pytest.raises(
+        ConfigError, match=r"throttledIndexer\.enableBucketEventbridge: only with inventoryPipeline"
+    ):
+        parse_config(config)

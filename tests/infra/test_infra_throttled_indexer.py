@@ -84,6 +84,26 @@ def test_rekognition_collection_is_created_and_granted(run):
     assert stmt["Resource"] == [collection.outputs["arn"]]
 
 
+def test_users_mode_grants_the_user_actions_and_writes_its_settings(run):
+    faces = env_of(run, "idx-function")
+    assert (faces["REKOGNITION_MODE"], faces["USER_MATCH_THRESHOLD"]) == ("faces", "75.0")
+    users = build(rekognition_mode="users", user_match_threshold=90.0)
+    env = env_of(users, "idx-function")
+    assert (env["REKOGNITION_MODE"], env["USER_MATCH_THRESHOLD"]) == ("users", "90.0")
+    stmt = statement(users.named("idx-function-policy"), "FaceCollection")
+    assert stmt["Action"] == [
+        "rekognition:IndexFaces",
+        "rekognition:DeleteFaces",
+        "rekognition:SearchFacesByImage",
+        "rekognition:CreateUser",
+        "rekognition:AssociateFaces",
+        "rekognition:DisassociateFaces",
+        "rekognition:ListFaces",
+        "rekognition:DeleteUser",
+    ]
+    assert stmt["Resource"] == [users.one("aws:rekognition/collection:Collection").outputs["arn"]]
+
+
 def test_function_environment_and_role(run):
     env = env_of(run, "idx-function")
     assert env["HISTORY_TABLE"] == run.named("idx-history").outputs["name"]
@@ -150,7 +170,6 @@ def test_http_gateway_with_api_key_existing_bucket_options():
         gateway_api_key_secret_arn=SECRET,
         quarantine_bucket="photo-quarantine",
         alarm_actions=("arn:aws:sns:eu-west-1:111122223333:ops",),
-        enable_bucket_eventbridge=True,
         max_concurrency=2,
         properties_bucket_arns=("arn:aws:s3:::props",),
     )
@@ -173,8 +192,8 @@ def test_http_gateway_with_api_key_existing_bucket_options():
         a.inputs["alarmActions"] == ["arn:aws:sns:eu-west-1:111122223333:ops"]
         for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     )
-    (notification,) = run.of_type("aws:s3/bucketNotification:BucketNotification")
-    assert notification.inputs == {"bucket": "photos", "eventbridge": True}
+    # the image bucket's notification configuration is its owner's (InventoryPipeline), never the indexer's
+    assert not run.of_type("aws:s3/bucketNotification:BucketNotification")
 
 
 def test_http_gateway_with_sigv4_and_existing_collection_variants():
@@ -206,6 +225,12 @@ def test_http_gateway_with_sigv4_and_existing_collection_variants():
         ({"batch_size": 11}, "batch_size"),
         ({"gateway_rate_per_second": {"http": 5.0}}, r"unknown API\(s\) \['http'\]; allowed: IndexFaces"),
         ({"gateway_rate_per_second": {"IndexFaces": 0.0}}, r"IndexFaces: must be between 0.01 and 10000"),
+        ({"rekognition_mode": "vectors"}, "rekognition_mode"),
+        ({"user_match_threshold": 100.5}, "user_match_threshold"),
+        (
+            {"gateway": "http", "gateway_url": "https://x", "rekognition_mode": "users"},
+            "rekognitionMode/userMatchThreshold: only for gateway 'rekognition'",
+        ),
     ],
 )
 def test_invalid_args_name_the_argument(change, message):

@@ -382,3 +382,29 @@ def test_a_full_book_on_a_retry_is_not_taken_for_a_call_that_did_nothing():
     with pytest.raises(Booked) as first:  # a first attempt refused by the book: nothing sent
         pacer.acquire("IndexFaces")
     assert not first.value.may_have_registered
+
+
+def test_a_throttled_call_holds_the_book_of_the_api_that_answered():
+    """rekognitionMode users registers with three calls: a throttled AssociateFaces moves AssociateFaces'
+    book, not IndexFaces' (GatewayBusy.api)."""
+    from handlers.throttled_indexer.gateway import GatewayBusy
+
+    class Throttled:
+        name, needs_bytes, registers_per_image = "rekognition", False, True
+
+        def pace_calls(self, before_call):
+            pass
+
+        def register(self, request):
+            raise GatewayBusy(
+                "rekognition AssociateFaces: ThrottlingException", throttled=True, api="AssociateFaces"
+            )
+
+    clock = SimClock()
+    pacer = Pacer(
+        {"IndexFaces": RATE, "AssociateFaces": RATE}, LocalSlotBook(), clock=clock, sleep=clock.sleep
+    )
+    with pytest.raises(GatewayBusy):
+        PacedGateway(Throttled(), pacer).register(_request(1))
+    assert pacer.booked_seconds("AssociateFaces") > 0
+    assert pacer.booked_seconds("IndexFaces") == 0.0

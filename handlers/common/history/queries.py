@@ -1,5 +1,5 @@
-"""The history queries of ARCHITECTURE section 4: by object, by run and time range, by user, failures since
-a time. Results stream page by page, never one big list."""
+"""The history queries of ARCHITECTURE section 4: by object, by run and time range, by user (and the faces
+that make up a user), failures since a time. Results stream page by page, never one big list."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from handlers.common.contracts import HistoryStatus
 from handlers.common.history.codec import (
     FAILURE_STATUSES,
     HistoryRecord,
@@ -54,6 +55,16 @@ class HistoryQueries(HistoryTable):
         condition = Key(USER_ATTRIBUTE).eq(user_id) & _time_range(since, until)
         for item in self._query(IndexName=BY_USER_INDEX, KeyConditionExpression=condition):
             yield record_from_item(item)
+
+    def faces_of_user(self, user_id: str) -> Iterator[tuple[str, HistoryRecord]]:
+        """Which faces make up user `user_id`: each face id registered for it, with the indexed record (object
+        version) it came from. rekognitionMode faces: the faces carrying the user's ExternalImageId; mode
+        users: the faces associated with its Rekognition user (`details.rekognition_user_id`). An HTTP
+        gateway records no face ids, so its users have none here."""
+        for record in self.by_user(user_id):
+            if record.status == HistoryStatus.INDEXED:
+                for face_id in record.face_ids:
+                    yield face_id, record
 
     def failures_since(self, since: datetime, until: datetime | None = None) -> Iterator[HistoryRecord]:
         """invalid / failed records updated within [since, until], oldest day first."""
