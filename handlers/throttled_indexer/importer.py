@@ -16,7 +16,6 @@ registration it may have made (recovery.py) and records that one instead of regi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,13 @@ from botocore.exceptions import ClientError
 from handlers.common.contracts import HistoryStatus, ImportMessage, ObjectRef
 from handlers.common.history import HistoryRecord, HistoryStore, pad_sequencer
 from handlers.throttled_indexer import images, recovery
+from handlers.throttled_indexer.claims import (
+    PENDING_DEREGISTRATION,
+    STALE_FACES,
+    Claim,
+    ClaimEnding,
+    claim_from,
+)
 from handlers.throttled_indexer.gateway import (
     Gateway,
     GatewayBusy,
@@ -39,26 +45,7 @@ from handlers.throttled_indexer.outcome import Attempt, Outcome
 logger = Logger(child=True)
 
 
-@dataclass
-class _Claim:
-    token: str
-    replacing: HistoryRecord | None = None
-    """The indexed / deleted record a re-registration claimed (re-index, unversioned content replaced),
-    restored when the re-registration does not happen."""
-    earlier_faces: tuple[str, ...] = ()
-    """Faces of an earlier registration of this version that a re-registration replaces."""
-    unsettled_gateway_call: bool = False
-    """A gateway call (a dead predecessor's, or ours) may have registered the image without the record
-    showing it: giving the claim back keeps the `gateway_call_started` mark."""
-    found: Registration | None = field(default=None, repr=False)
-
-
-# On a deleted / superseded record: the importer registered the object while it was being deleted (or
-# superseded) and still has to take that registration back (set before the gateway call, cleared after it).
-PENDING_DEREGISTRATION = "pending_deregistration"
 SUPERSEDED = "superseded"
-# On an indexed record: faces of an earlier registration that a re-index replaced, still to be removed.
-STALE_FACES = "stale_face_ids"
 
 
 class Importer:
@@ -78,6 +65,7 @@ class Importer:
         self._s3 = s3
         self._history = history
         self._gateway = gateway
+        self._claims = ClaimEnding(history, gateway)
         self._max_image_bytes = max_image_bytes
         self._quarantine_bucket = quarantine_bucket
         self._quarantine_prefix = quarantine_prefix
@@ -117,14 +105,14 @@ class Importer:
                 "retry:claimed", "the record changed while claiming it"
             )
         # `record` is the item exactly as the claim found it (not as read above: it may have changed since).
-        claim = _claim_from(token, record)
+        claim = claim_from(token, record)
         try:
             return self._import_claimed(message, claim)
         except GatewayBusy as busy:
-            self._give_back(message, claim, f"gateway busy: {busy.reason}")
+            self._claims.give_back(message, claim, f"gateway busy: {busy.reason}")
             return Outcome.gateway_busy(busy.reason, busy.retry_after, busy.throttled)
         except Exception as exc:
-            self._give_back(message, claim, f"{type(exc).__name__}: {exc}")
+            self._claims.give_back(message, claim, f"{type(exc).__name__}: {exc}")
             raise
 
     # -------------------------------------------------------------------------------------------- steps
@@ -177,7 +165,7 @@ class Importer:
         )
         return Outcome.finished("skipped:stale", "older than a processed delete event")
 
-    def _import_claimed(self, message: ImportMessage, claim: _Claim) -> Outcome:
+    def _import_claimed(self, message: ImportMessage, claim: Claim) -> Outcome:
         obj = message.object
         try:
             image = images.read_image(
@@ -185,12 +173,14 @@ class Importer:
             )
             properties = self._properties(message)
         except images.ImageUnavailable as gone:
-            facts = self._take_back_found(message, claim)
+            facts = self._claims.take_back_found(message, claim)
             details = {"message": gone.message}
-            self._finish(message, claim, HistoryStatus.SKIPPED, gone.reason, details=details, facts=facts)
+            self._claims.finish(
+                message, claim, HistoryStatus.SKIPPED, gone.reason, details=details, facts=facts
+            )
             return Outcome.finished(f"skipped:{gone.reason}", gone.message)
         except images.ImageInvalid as invalid:
-            facts = self._take_back_found(message, claim)
+            facts = self._claims.take_back_found(message, claim)
             return self._reject(message, claim, invalid.reason, invalid.message, {}, facts=facts)
 
         if claim.unsettled_gateway_call:
@@ -202,7 +192,9 @@ class Importer:
             except RegistrationUnknown as unknown:  # deleted since we read it
                 facts = {recovery.UNVERIFIABLE: str(unknown)[:300]}
                 details = {"message": str(unknown)}
-                self._finish(message, claim, HistoryStatus.SKIPPED, "missing", details=details, facts=facts)
+                self._claims.finish(
+                    message, claim, HistoryStatus.SKIPPED, "missing", details=details, facts=facts
+                )
                 return Outcome.finished("skipped:missing", "deleted while recovering its registration")
             claim.unsettled_gateway_call = claim.found is not None
         owner = self._history.claim_fingerprint(message.user_id, image.fingerprint, obj)
@@ -210,8 +202,8 @@ class Importer:
             duplicate_of = f"s3://{owner.bucket}/{owner.key}" + (
                 f"?versionId={owner.version_id}" if owner.version_id else ""
             )
-            taken_back = self._take_back_found(message, claim)
-            self._finish(
+            taken_back = self._claims.take_back_found(message, claim)
+            self._claims.finish(
                 message,
                 claim,
                 HistoryStatus.SKIPPED,
@@ -232,7 +224,7 @@ class Importer:
         return self._record_registration(message, claim, registration, image.fingerprint)
 
     def _register(
-        self, message: ImportMessage, claim: _Claim, properties: dict[str, str], image: images.ImageRead
+        self, message: ImportMessage, claim: Claim, properties: dict[str, str], image: images.ImageRead
     ) -> Registration | Outcome:
         """Mark the claim, then call the gateway: a Registration, or the Outcome when it did not register."""
         obj = message.object
@@ -270,7 +262,7 @@ class Importer:
             )
 
     def _record_registration(
-        self, message: ImportMessage, claim: _Claim, registration: Registration, fingerprint: str
+        self, message: ImportMessage, claim: Claim, registration: Registration, fingerprint: str
     ) -> Outcome:
         obj = message.object
         if registration is claim.found:
@@ -354,7 +346,7 @@ class Importer:
     def _reject(
         self,
         message: ImportMessage,
-        claim: _Claim,
+        claim: Claim,
         code: str,
         text: str,
         details: dict[str, Any],
@@ -370,87 +362,10 @@ class Importer:
                 )
             except ClientError as exc:
                 details["quarantine_error"] = str(exc)[:300]
-        self._finish(
+        self._claims.finish(
             message, claim, HistoryStatus.INVALID, code, fingerprint=fingerprint, details=details, facts=facts
         )
         return Outcome.finished(f"invalid:{code}", text)
-
-    def _finish(
-        self,
-        message: ImportMessage,
-        claim: _Claim,
-        status: HistoryStatus,
-        reason: str,
-        *,
-        fingerprint: str | None = None,
-        details: dict[str, Any] | None = None,
-        facts: dict[str, Any] | None = None,
-    ) -> None:
-        """`facts`: plain attributes on an unrecorded registration (recovery.DEREGISTERED / UNVERIFIABLE)."""
-        if claim.replacing is not None:
-            # A re-registration that did not happen: the earlier registration stands, and so does its record
-            # (its face ids are what a later deletion deregisters).
-            self._history.restore(claim.replacing, claim.token)
-            logger.info(
-                "re-registration ended without registering; earlier record restored",
-                extra={"key": message.object.key, "status": status.value, "reason": reason},
-            )
-            return
-        written = self._history.record_outcome(
-            message.object,
-            status,
-            reason,
-            user_id=message.user_id,
-            run_id=message.run_id,
-            fingerprint=fingerprint,
-            details=details,
-            claim_token=claim.token,
-            extra=facts or None,
-        )
-        if not written:
-            logger.info("record changed while finishing; left as it is", extra={"key": message.object.key})
-
-    def _give_back(self, message: ImportMessage, claim: _Claim, reason: str) -> None:
-        """After a transient failure the record returns to queued, so the next delivery can claim it. Whether
-        this was the last try is the batch's decision (it may re-queue a message that only waited); when it
-        gives up, it records `failed` with the reason. A gateway call that may have registered keeps (or,
-        restoring a re-index, sets) the `gateway_call_started` mark for the next claimant."""
-        unsettled = claim.unsettled_gateway_call
-        try:
-            if claim.replacing is not None:
-                self._history.restore(claim.replacing, claim.token, may_have_registered=unsettled)
-            else:
-                self._history.release(
-                    message.object, claim.token, f"retrying: {reason[:500]}", may_have_registered=unsettled
-                )
-        except ClientError:
-            logger.exception(
-                "could not give the claim back; its lease will expire", extra={"key": message.object.key}
-            )
-
-    def _take_back_found(self, message: ImportMessage, claim: _Claim) -> dict[str, Any]:
-        """The image is not registered after all (gone, stale, invalid, a duplicate): remove what a dead
-        predecessor registered for it. Returns facts for the record's details."""
-        if claim.unsettled_gateway_call and claim.found is None:
-            try:
-                claim.found = recovery.find_unrecorded_registration(
-                    self._gateway,
-                    self._history,
-                    message.object,
-                    message.user_id,
-                    earlier_faces=claim.earlier_faces,
-                )
-            except RegistrationUnknown as unknown:
-                claim.unsettled_gateway_call = False  # recorded in the details instead
-                return {recovery.UNVERIFIABLE: str(unknown)[:300]}
-        found = claim.found
-        if found is None:
-            claim.unsettled_gateway_call = False
-            return {}
-        self._gateway.deregister(message.user_id, found.face_ids, found.image_id)
-        claim.found = None
-        claim.unsettled_gateway_call = False
-        return {recovery.DEREGISTERED: list(found.face_ids)}
 
     def _deregister_pending(
         self, obj: ObjectRef, user_id: str, face_ids: tuple[str, ...], image_id: str | None
@@ -473,14 +388,3 @@ class Importer:
             self._history.mark_tagged(obj)
         else:
             logger.warning("object has 10 tags already; Indexed=True not set", extra={"key": obj.key})
-
-
-def _claim_from(token: str, before: HistoryRecord | None) -> _Claim:
-    """What a claim took over, from the record as the claim found it."""
-    if before is None:
-        return _Claim(token)
-    replacing = before if before.status in (HistoryStatus.INDEXED, HistoryStatus.DELETED) else None
-    # Face ids on any record but a deleted one (deregistered) belong to a registration of this version that
-    # may still exist: an indexed record's, or one a re-index was replacing when its worker died or gave up.
-    earlier = before.face_ids if before.status != HistoryStatus.DELETED else ()
-    return _Claim(token, replacing, earlier_faces=earlier, unsettled_gateway_call=before.gateway_call_started)
