@@ -1,17 +1,27 @@
-"""BatchQualifier: the function S3 Batch Operations invokes per object; qualifies it and queues it."""
+"""BatchQualifier: the function S3 Batch Operations invokes per object; qualifies it and queues it. It also
+owns the image bucket's tag-change route (EventBridge rule -> tag-events queue + DLQ -> the same function)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_aws as aws
 
 from handlers.batch_qualifier.settings import Settings as QualifierEnv
+from handlers.common.contracts import TAG_EVENT_TYPES
 
-from .iam import allow
+from .builders import SecureQueue, secure_queue
+from .iam import allow, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
-from .names import lambda_function_arn, physical_name, s3_bucket_arn
+from .names import aws_context, lambda_function_arn, physical_name, s3_bucket_arn
 from .sections import BatchQualifierSettings, LambdaSettings, SharedSettings
+from .throttled_indexer import VISIBILITY_TIMEOUT_FACTOR
+
+# Tag events are few next to an inventory's tasks: two workers (Lambda's minimum for an SQS mapping) leave
+# most of the reserved concurrency to S3 Batch jobs; a message left waiting is polled again.
+TAG_EVENTS_MAX_CONCURRENCY = 2
+TAG_EVENTS_BATCH_SIZE = 10
 
 
 @dataclass
@@ -83,6 +93,22 @@ class BatchQualifier(pulumi.ComponentResource):
                     [args.history_table_arn],
                 )
             )
+        self.tag_events_rule: aws.cloudwatch.EventRule | None = None
+        self.tag_events_queue: SecureQueue | None = None
+        if section.tag_events:
+            self.tag_events_rule, self.tag_events_queue = self._tag_events_route(name, args)
+            statements.append(
+                allow(
+                    "ConsumeTagEvents",
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    [self.tag_events_queue.queue.arn],
+                )
+            )
         for index, extra in enumerate(section.extra_policy_statements):
             statements.append({"Sid": f"Provider{index}", **extra})
         environment = QualifierEnv.to_environment(
@@ -110,10 +136,68 @@ class BatchQualifier(pulumi.ComponentResource):
         )
         self.function_name = self.function.function.name
         self.function_arn = self.function.function.arn
+        self.tag_events_target: aws.cloudwatch.EventTarget | None = None
+        self.tag_events_mapping: aws.lambda_.EventSourceMapping | None = None
+        if self.tag_events_rule is not None and self.tag_events_queue is not None:
+            self.tag_events_target = aws.cloudwatch.EventTarget(
+                f"{name}-tag-events-target",
+                rule=self.tag_events_rule.name,
+                arn=self.tag_events_queue.queue.arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.tag_events_queue.policy]),
+            )
+            self.tag_events_mapping = aws.lambda_.EventSourceMapping(
+                f"{name}-tag-events-mapping",
+                event_source_arn=self.tag_events_queue.queue.arn,
+                function_name=self.function_arn,
+                batch_size=TAG_EVENTS_BATCH_SIZE,
+                scaling_config={"maximum_concurrency": TAG_EVENTS_MAX_CONCURRENCY},
+                function_response_types=["ReportBatchItemFailures"],
+                # Lambda checks the role can read the queue when the mapping is created.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function.role_policy]),
+            )
         # The stack outputs this component contributes, by their stack output names.
         self.stack_outputs: dict[str, pulumi.Input[str]] = {
             "batch_function_name": self.function_name,
             "batch_function_arn": self.function_arn,
             "batch_function_role_arn": self.function.role.arn,
         }
+        if self.tag_events_queue is not None:
+            assert self.tag_events_queue.dead_letter_queue is not None  # secure_queue made one
+            self.stack_outputs["tag_events_queue_url"] = self.tag_events_queue.queue.url
+            self.stack_outputs["tag_events_dlq_url"] = self.tag_events_queue.dead_letter_queue.url
         self.register_outputs(self.stack_outputs)
+
+    def _tag_events_route(
+        self, name: str, args: BatchQualifierArgs
+    ) -> tuple[aws.cloudwatch.EventRule, SecureQueue]:
+        """S3's "Object Tags Added" / "Object Tags Deleted" events of the image bucket (S3 User Guide, "Using
+        EventBridge": event types), and their queue, which only this rule may send to."""
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-tag-changes",
+            description="Image-bucket tag changes, to re-qualify the object",
+            event_pattern=pulumi.Output.json_dumps(
+                {
+                    "source": ["aws.s3"],
+                    "detail-type": list(TAG_EVENT_TYPES),
+                    "detail": {"bucket": {"name": [args.image_bucket_name]}},
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        ctx = aws_context(self)
+        queue = secure_queue(
+            f"{name}-tag-events",
+            self,
+            visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * args.settings.timeout_seconds,
+            extra_statements=lambda queue_arn: [
+                service_grant(
+                    ctx,
+                    sid="AllowTagEventsRule",
+                    service="events.amazonaws.com",
+                    actions=["sqs:SendMessage"],
+                    resources=[queue_arn],
+                    source_arn=rule.arn,
+                )
+            ],
+        )
+        return rule, queue

@@ -143,7 +143,9 @@ class StackConfig(
         ti = self.throttled_indexer
         if ti.enable_bucket_eventbridge is not None:
             return ti.enable_bucket_eventbridge
-        return self.create_image_bucket and ti.delete_events
+        # Deletions (throttledIndexer) and tag changes (batchQualifier) both arrive through EventBridge.
+        tag_events = self.batch_qualifier.enabled and self.batch_qualifier.tag_events
+        return self.create_image_bucket and (ti.delete_events or tag_events)
 
 
 def _printable(text: str) -> str:

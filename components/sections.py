@@ -218,6 +218,10 @@ class BatchQualifierSettings(from_model(QualifierEnv, "provider", "provider_conf
     of ASCII letters and digits, unique)."""
     function_arn: LambdaArn | None = None
     """When disabled: the existing batch function S3 Batch Operations invokes."""
+    tag_events: bool = True
+    """Re-qualify an image when its tags change: an EventBridge rule for the image bucket's "Object Tags
+    Added" / "Object Tags Deleted" events, a queue (+ DLQ) and the qualifier consuming it. Needs the bucket's
+    EventBridge delivery (throttledIndexer.enableBucketEventbridge)."""
 
     @model_validator(mode="after")
     def _rules(self) -> BatchQualifierSettings:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from handlers.batch_qualifier.provider_loader import build_provider
 from handlers.batch_qualifier.qualifier import HistoryRecorder, Qualifier
-from handlers.batch_qualifier.registration import ClientFactory
+from handlers.batch_qualifier.registration import ClientFactory, needs_full_rescans
 from handlers.batch_qualifier.settings import Settings
+
+logger = Logger(child=True)
 
 
 def build_qualifier(
@@ -17,6 +21,13 @@ def build_qualifier(
     """`clients(service)` gives AWS clients; `history_table(name)` a boto3 DynamoDB Table resource."""
     assert settings.queue_url is not None  # Settings validated it (required for this function)
     provider = build_provider(settings.provider, settings.provider_config, clients)
+    if needs_full_rescans(provider):
+        # Once per cold start: what an operator of an incremental stack has to know about this provider.
+        logger.warning(
+            "the registration provider's changes send no S3 event: incremental inventories do not see them; "
+            "re-qualify by a full re-scan (bulk-loader import-now --source generate) after it changes",
+            extra={"provider": settings.provider},
+        )
     history: HistoryRecorder | None = None
     if settings.history_table:
         # The import-history access layer (issue 5); only needed when a history table is configured.

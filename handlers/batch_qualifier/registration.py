@@ -69,9 +69,24 @@ RegistrationResult = UserRegistration | Skip | Invalid
 @runtime_checkable
 class RegistrationProvider(Protocol):
     """What REGISTRATION_PROVIDER names. Constructed once per cold start as
-    `Provider(clients=<ClientFactory>, **REGISTRATION_PROVIDER_CONFIG)`."""
+    `Provider(clients=<ClientFactory>, **REGISTRATION_PROVIDER_CONFIG)`.
+
+    A provider may say, with a class attribute `needs_full_rescans: bool`, whether a change of its
+    registration data is seen only by re-qualifying every object (a full re-scan): True for a source the image
+    bucket's tag events do not cover (a mapping table, an external directory). Left out, it counts as True
+    (`needs_full_rescans` below): an unknown source is not assumed to announce its changes."""
 
     def get_registration_data(self, task: BatchTask) -> RegistrationResult: ...
+
+
+def needs_full_rescans(provider: object) -> bool:
+    """Whether incremental imports can miss a change of `provider`'s registration data (see the Protocol)."""
+    declared = getattr(type(provider), "needs_full_rescans", True)
+    if not isinstance(declared, bool):
+        raise TypeError(
+            f"{type(provider).__name__}.needs_full_rescans must be True or False, not {declared!r}"
+        )
+    return declared
 
 
 class InvalidRegistration(Exception):

@@ -25,6 +25,9 @@ SQS_MAX_MESSAGE_BYTES = 262_144
 USER_RECORD_MAX_BYTES = 400_000
 # S3 User Guide, "Naming Amazon S3 objects": a key name is at most 1024 bytes of UTF-8.
 S3_KEY_MAX_BYTES = 1024
+# S3's EventBridge detail-types for object tag changes (S3 User Guide, "Using EventBridge", event types): the
+# stack's rule matches them, the qualifier re-qualifies the object on each.
+TAG_EVENT_TYPES = ("Object Tags Added", "Object Tags Deleted")
 
 
 # ---------------------------------------------------------------------------------------------- object keys
@@ -169,7 +172,7 @@ def delete_message_from_eventbridge(event: dict) -> DeleteMessage:
     try:
         detail = parsed.detail
         obj = detail.object
-        readings = _key_readings(obj["key"])
+        readings = key_readings(obj["key"])
         return DeleteMessage(
             object=ObjectRef(
                 bucket=detail.bucket.name,
@@ -188,13 +191,11 @@ def delete_message_from_eventbridge(event: dict) -> DeleteMessage:
         raise MessageError(f"EventBridge 'Object Deleted' event is invalid: {exc}") from exc
 
 
-def _key_readings(given: object) -> tuple[str, ...]:
+def key_readings(given: object, event: str = "EventBridge 'Object Deleted' event") -> tuple[str, ...]:
     """`detail.object.key` as given, then decoded once, each only if it can be an S3 key (1-1024 UTF-8 bytes;
     a decoding that is not UTF-8 cannot be one). The first is what `object.key` becomes."""
     if not isinstance(given, str):
-        raise MessageError(
-            f"EventBridge 'Object Deleted' event: detail.object.key is not a string: {given!r}"
-        )
+        raise MessageError(f"{event}: detail.object.key is not a string: {given!r}")
     readings = [given]
     try:
         decoded = unquote_plus(given, encoding="utf-8", errors="strict")
@@ -205,7 +206,7 @@ def _key_readings(given: object) -> tuple[str, ...]:
     possible = tuple(k for k in readings if 0 < len(k.encode("utf-8", "surrogatepass")) <= S3_KEY_MAX_BYTES)
     if not possible:
         raise MessageError(
-            f"EventBridge 'Object Deleted' event: detail.object.key is not an S3 key under either reading "
+            f"{event}: detail.object.key is not an S3 key under either reading "
             f"(1 to {S3_KEY_MAX_BYTES} bytes of UTF-8): {given[:200]!r}"
         )
     return possible

@@ -3,8 +3,10 @@
 1. SNS notification of an S3 event (manifest.checksum or manifest.json created), read with Powertools' event
    source data classes; `s3:TestEvent` and events other than ObjectCreated are ignored. A raw S3 event (no SNS
    envelope) is accepted too.
-2. Direct: {"bucket": ..., "key": ".../manifest.json" or ".../manifest.checksum", "mode"?: "import"}.
-3. Direct: the manifest itself ({"destinationBucket", "fileFormat", "files": [{"key"}], ...}, "mode"?).
+2. Direct: {"bucket": ..., "key": ".../manifest.json" or ".../manifest.checksum", "mode"?: "import",
+   "selection"?: "full" | "incremental"} (default: ONLY_NEW_OBJECTS decides).
+3. Direct: the manifest itself ({"destinationBucket", "fileFormat", "files": [{"key"}], ...}, "mode"?,
+   "selection"?).
 4. Fan-out: {"action": "convert", ...}: one data file of an inventory, sent by this function to itself;
    {"action": "dispatch", ...}: the rest of a long list of data files, to fan out from another invocation.
 """
@@ -25,6 +27,10 @@ from handlers.inventory_created.errors import EventError
 
 Mode = Literal["import", "reindex"]
 MODES: tuple[Mode, ...] = get_args(Mode)
+# A direct invocation may ask for every object ("full") or only what changed ("incremental") whatever
+# ONLY_NEW_OBJECTS says; without "selection" the setting decides.
+Selection = Literal["full", "incremental"]
+SELECTIONS: tuple[Selection, ...] = get_args(Selection)
 _CHECKSUM_SUFFIX = "manifest.checksum"
 _MANIFEST_SUFFIX = "manifest.json"
 
@@ -41,12 +47,14 @@ class ManifestLocation:
     checksum_key: str | None
     """Set when the trigger was manifest.checksum: the manifest must match it."""
     mode: Mode = "import"
+    selection: Selection | None = None
 
 
 @dataclass(frozen=True)
 class ManifestPayload:
     manifest: dict[str, Any]
     mode: Mode = "import"
+    selection: Selection | None = None
 
 
 class ConvertTask(BaseModel):
@@ -63,6 +71,8 @@ class ConvertTask(BaseModel):
     parts: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
     mode: Mode = "import"
+    full: bool = False
+    """A full re-scan was asked for: its manifests (and so its jobs) are apart from the incremental ones."""
 
 
 class DispatchTask(BaseModel):
@@ -76,6 +86,7 @@ class DispatchTask(BaseModel):
     start: int = Field(ge=1)
     since_ms: int | None = Field(default=None, alias="sinceMs")
     mode: Mode = "import"
+    full: bool = False
 
 
 Request = Ignored | ManifestLocation | ManifestPayload | ConvertTask | DispatchTask
@@ -94,16 +105,17 @@ def parse_event(event: Any) -> list[Request]:
             return [model.model_validate(event)]
         except ValidationError as exc:
             raise EventError(f"invalid fan-out task: {_problems(exc)}") from None
-    mode = _mode(event)
+    mode, selection = _mode(event), _selection(event)
     if "fileFormat" in event or "files" in event:
-        return [ManifestPayload({k: v for k, v in event.items() if k != "mode"}, mode)]
+        manifest = {k: v for k, v in event.items() if k not in ("mode", "selection")}
+        return [ManifestPayload(manifest, mode, selection)]
     if "bucket" in event or "key" in event:
         bucket, key = event.get("bucket"), event.get("key")
         if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
             raise EventError(
                 "a direct invocation needs both 'bucket' and 'key' (of manifest.json or manifest.checksum)"
             )
-        return [_location(bucket, key, mode)]
+        return [_location(bucket, key, mode, selection)]
     raise EventError(
         "unrecognised event: expected an SNS/S3 notification (Records), {'bucket', 'key'} of an inventory "
         "manifest, or a manifest (destinationBucket, fileFormat, files)"
@@ -173,11 +185,12 @@ def _from_s3(record: S3EventRecord) -> list[Request]:
     return [_location(bucket, key, "import")]
 
 
-def _location(bucket: str, key: str, mode: Mode) -> ManifestLocation:
+def _location(bucket: str, key: str, mode: Mode, selection: Selection | None = None) -> ManifestLocation:
     if key.endswith(_CHECKSUM_SUFFIX):
-        return ManifestLocation(bucket, key[: -len(_CHECKSUM_SUFFIX)] + _MANIFEST_SUFFIX, key, mode)
+        manifest_key = key[: -len(_CHECKSUM_SUFFIX)] + _MANIFEST_SUFFIX
+        return ManifestLocation(bucket, manifest_key, key, mode, selection)
     if key.endswith(_MANIFEST_SUFFIX):
-        return ManifestLocation(bucket, key, None, mode)
+        return ManifestLocation(bucket, key, None, mode, selection)
     raise EventError(f"s3://{bucket}/{key} is not an inventory manifest (manifest.json or manifest.checksum)")
 
 
@@ -186,6 +199,13 @@ def _mode(event: dict[str, Any]) -> Mode:
     if mode not in MODES:
         raise EventError(f"event field mode must be one of {', '.join(MODES)}, got {mode!r}")
     return cast(Mode, mode)
+
+
+def _selection(event: dict[str, Any]) -> Selection | None:
+    selection = event.get("selection")
+    if selection is not None and selection not in SELECTIONS:
+        raise EventError(f"event field selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    return cast(Selection | None, selection)
 
 
 def _problems(exc: ValidationError) -> str:

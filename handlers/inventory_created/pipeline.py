@@ -25,6 +25,7 @@ from handlers.inventory_created.events import (
     ManifestLocation,
     ManifestPayload,
     Mode,
+    Selection,
 )
 from handlers.inventory_created.jobs import JobTarget, create_job, create_job_request
 from handlers.inventory_created.manifest import (
@@ -89,7 +90,14 @@ class InventoryImporter:
     # ------------------------------------------------------------------------------------- inventories
     def import_location(self, request: ManifestLocation) -> dict[str, Any]:
         manifest, md5 = load_manifest(self._s3, request.bucket, request.manifest_key, request.checksum_key)
-        return self.import_manifest(manifest, md5, request.manifest_key, request.mode, bucket=request.bucket)
+        return self.import_manifest(
+            manifest,
+            md5,
+            request.manifest_key,
+            request.mode,
+            bucket=request.bucket,
+            selection=request.selection,
+        )
 
     def continue_dispatch(self, request: DispatchTask) -> dict[str, Any]:
         manifest, md5 = load_manifest(self._s3, request.bucket, request.manifest_key)
@@ -101,13 +109,14 @@ class InventoryImporter:
             bucket=request.bucket,
             start=request.start,
             since_ms=request.since_ms,
+            selection="full" if request.full else None,
         )
 
     def import_payload(self, request: ManifestPayload) -> dict[str, Any]:
         canonical = json.dumps(request.manifest, sort_keys=True, separators=(",", ":"), default=str)
         md5 = hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
         manifest = parse_manifest(request.manifest, "payload")
-        return self.import_manifest(manifest, md5, None, request.mode)
+        return self.import_manifest(manifest, md5, None, request.mode, selection=request.selection)
 
     def import_manifest(
         self,
@@ -119,9 +128,10 @@ class InventoryImporter:
         bucket: str | None = None,
         start: int = 0,
         since_ms: int | None = None,
+        selection: Selection | None = None,
     ) -> dict[str, Any]:
         """Convert (one data file) or fan out (several) from `start` on; `since_ms` is given by a
-        continuation (`start` > 0), computed here otherwise."""
+        continuation (`start` > 0), computed here otherwise. `selection` overrides ONLY_NEW_OBJECTS."""
         inv_id = inventory_id(manifest, manifest_key, manifest_md5)
         source = source_bucket(manifest, manifest_key)
         if source == UNKNOWN_SOURCE:
@@ -129,8 +139,11 @@ class InventoryImporter:
                 "the manifest has no sourceBucket and no S3 Inventory key layout: the run is labelled "
                 f"{UNKNOWN_SOURCE}"
             )
-        # A reindex means every image again: "only new objects" applies to imports.
-        if start == 0 and self.settings.only_new_objects and mode == "import":
+        full = selection == "full"
+        incremental = selection == "incremental" or (selection is None and self.settings.only_new_objects)
+        # A reindex means every image again: "only new objects" applies to imports. The first run of a
+        # stack has no state, so cutoff() is None: it imports every object.
+        if start == 0 and incremental and mode == "import":
             overlap = self.settings.new_objects_overlap_seconds * 1000
             since_ms = self._state.cutoff(source, inv_id, manifest.creation_timestamp, overlap)
         summary: dict[str, Any] = {
@@ -139,6 +152,7 @@ class InventoryImporter:
             "inventoryId": inv_id,
             "dataFiles": len(manifest.files),
             "sinceMs": since_ms,
+            "selection": "incremental" if since_ms is not None else "full",
         }
         self._log.info("inventory manifest accepted", extra={**summary, "start": start})
         if not manifest.files:
@@ -146,20 +160,22 @@ class InventoryImporter:
             return {**summary, "jobs": [], "counts": {}}
         if len(manifest.files) == 1:
             # One data file is exactly one fan-out task's work: do it here rather than pay an invocation.
-            result = self.convert_task(self._task(manifest, manifest_key, inv_id, source, 0, since_ms, mode))
+            task = self._task(manifest, manifest_key, inv_id, source, 0, since_ms, mode, full)
+            result = self.convert_task(task)
             return {**summary, "jobs": result["jobs"], "counts": result["counts"]}
         end = len(manifest.files)
         if bucket is not None and manifest_key is not None:
             end = min(end, start + self._dispatch_batch)
         tasks = [
-            self._task(manifest, manifest_key, inv_id, source, i, since_ms, mode) for i in range(start, end)
+            self._task(manifest, manifest_key, inv_id, source, i, since_ms, mode, full)
+            for i in range(start, end)
         ]
         with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
             list(pool.map(self._invoke_self, tasks))  # list(): re-raises the first failure
         if end < len(manifest.files):
             assert bucket is not None and manifest_key is not None
             rest = DispatchTask(
-                bucket=bucket, manifestKey=manifest_key, start=end, sinceMs=since_ms, mode=mode
+                bucket=bucket, manifestKey=manifest_key, start=end, sinceMs=since_ms, mode=mode, full=full
             )
             self._invoke_self(rest)
         self._log.info(
@@ -181,6 +197,7 @@ class InventoryImporter:
         part: int,
         since_ms: int | None,
         mode: Mode,
+        full: bool,
     ) -> ConvertTask:
         fields = manifest.model_dump(by_alias=True, exclude_none=True)
         task_manifest = {k: fields[k] for k in _TASK_MANIFEST_FIELDS if k in fields}
@@ -194,6 +211,7 @@ class InventoryImporter:
             parts=len(manifest.files),
             sinceMs=since_ms,
             mode=mode,
+            full=full,
         )
 
     def _invoke_self(self, task: ConvertTask | DispatchTask) -> None:
@@ -215,8 +233,10 @@ class InventoryImporter:
         data_file = manifest.files[0]
         run_prefix = f"{self.settings.manifest_prefix}{task.source_bucket}/{task.inventory_id}"
         # The mode is part of the key, and so of the job's request token: a reindex of an inventory
-        # that was imported is another job; re-running either one is not.
-        manifest_key = f"{run_prefix}/{task.mode}/part-{task.part:05d}.csv"
+        # that was imported is another job; re-running either one is not. So is an asked-for full re-scan
+        # of an inventory that was imported incrementally.
+        selection = f"{task.mode}-full" if task.full else task.mode
+        manifest_key = f"{run_prefix}/{selection}/part-{task.part:05d}.csv"
         sink = S3MultipartSink(
             self._s3, self.settings.manifest_bucket, manifest_key, self.settings.manifest_part_bytes
         )

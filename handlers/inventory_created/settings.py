@@ -47,7 +47,11 @@ class Settings(ImageSettings, ImageSizeSettings):
         "batch/state/", env="STATE_PREFIX", doc="Key prefix of the run state (never expires)."
     )
     only_new_objects: bool = setting(
-        False, env="ONLY_NEW_OBJECTS", doc="Import only objects newer than the last successful run."
+        True,
+        env="ONLY_NEW_OBJECTS",
+        doc="Incremental imports: after the first complete run, select only objects new or changed (a new "
+        "version, so a new LastModified) since the last successful run; tag changes arrive as events. "
+        "false: every inventory selects every image (a full re-scan each time).",
     )
     new_objects_overlap_seconds: int = setting(
         3600,

@@ -75,6 +75,7 @@ def test_role_names_only_what_the_handler_touches(run):
         "ReadProperties",
         "SendToIndexer",
         "WriteHistory",
+        "ConsumeTagEvents",  # issue 15: the tag-events queue (tests/infra/test_infra_tag_events.py)
     }
 
 

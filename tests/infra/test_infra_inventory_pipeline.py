@@ -130,7 +130,7 @@ def test_function_environment(run):
     assert env["STATE_PREFIX"] == "batch/state/"
     assert env["IMAGE_SUFFIXES"] == ".jpg,.png"
     assert env["MAX_IMAGE_BYTES"] == str(15 * 1024 * 1024)
-    assert env["ONLY_NEW_OBJECTS"] == "false"
+    assert env["ONLY_NEW_OBJECTS"] == "true"  # issue 15: incremental by default
     assert env["POWERTOOLS_SERVICE_NAME"] == "inventory_created"
     assert {"POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(env)
     function = run.named("pipe-inventory-created")

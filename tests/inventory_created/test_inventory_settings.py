@@ -20,16 +20,17 @@ def test_defaults():
         "batch/reports/",
         "batch/state/",
     )
-    assert settings.only_new_objects is False
+    # Issue 15: incremental by default (the first run of a stack has no state and selects every object).
+    assert settings.only_new_objects is True
 
 
 def test_overrides_are_normalised():
     settings = Settings.from_env(
-        {**REQUIRED, "IMAGE_SUFFIXES": " .PNG, .webp ,", "MANIFEST_PREFIX": "/m", "ONLY_NEW_OBJECTS": "True"}
+        {**REQUIRED, "IMAGE_SUFFIXES": " .PNG, .webp ,", "MANIFEST_PREFIX": "/m", "ONLY_NEW_OBJECTS": "False"}
     )
     assert settings.image_suffixes == (".png", ".webp")
     assert settings.manifest_prefix == "m/"
-    assert settings.only_new_objects is True
+    assert settings.only_new_objects is False
 
 
 @pytest.mark.parametrize(

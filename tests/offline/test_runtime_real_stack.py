@@ -35,7 +35,8 @@ def dev() -> OfflineRuntime:
 def test_every_resource_of_the_dev_stack_is_created(dev: OfflineRuntime):
     assert dev.deployment.not_created == []
     assert len(dev.deployment.functions) == 3
-    assert len(dev.deployment.mappings) == 1
+    # The indexer's input queue, and (issue 15) the qualifier's tag-events queue.
+    assert len(dev.deployment.mappings) == 2
     for spec in dev.deployment.functions.values():
         package = spec.handler.rsplit(".", 2)[0].replace(".", "/")
         assert (spec.code_dir / package / "app.py").is_file(), spec.handler

@@ -11,7 +11,7 @@ like the tag's); `Ignore` (boolean, or the string True/False) skips the image.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
@@ -33,6 +33,10 @@ _DESERIALIZE = TypeDeserializer().deserialize
 
 
 class DynamoDbMappingProvider:
+    # A changed item in the mapping table sends no S3 event: an incremental inventory does not see it, so a
+    # deployment with this provider re-qualifies by a full re-scan (docs/batch-qualifier.md, "Tag changes").
+    needs_full_rescans: ClassVar[bool] = True
+
     def __init__(
         self,
         *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from handlers.batch_qualifier.outcomes import aws_call
 from handlers.batch_qualifier.properties import PropertiesLoader
@@ -23,6 +23,10 @@ class S3TagsProvider:
 
     The tags are read once per task, from the task's object version when it has one.
     """
+
+    # A tag change sends S3's "Object Tags Added" / "Object Tags Deleted" event, which re-qualifies the
+    # object: incremental inventories (new or changed objects only) miss nothing.
+    needs_full_rescans: ClassVar[bool] = False
 
     def __init__(self, *, clients: ClientFactory) -> None:
         self._s3 = clients("s3")

@@ -8,7 +8,8 @@ delivers nothing to Lambda and builds thin events).
   checked against the destination's resource policy like AWS (topic policy, queue policy, Lambda permission).
   moto sends no event for a delete marker: that is added (ObjectRemoved:DeleteMarkerCreated).
 - EventBridge: when the bucket has EventBridge notifications on, the event ("Object Created" / "Object
-  Deleted", with `sequencer`, `version-id`, `deletion-type`) goes to the default bus; each enabled rule whose
+  Deleted", with `sequencer`, `version-id`, `deletion-type`; "Object Tags Added" / "Object Tags Deleted" for
+  PutObjectTagging / DeleteObjectTagging only: tagging.py) goes to the default bus; each enabled rule whose
   pattern matches sends it to its targets (SQS, Lambda), checked against the target's resource policy with
   `aws:SourceArn` = the rule. AWS's pages do not say whether `detail.object.key` is URL-encoded: the key is
   sent as is by default, or quote_plus-encoded with `eventbridge_keys="quote_plus"`, so consumers can be
@@ -39,6 +40,7 @@ from moto.s3.models import S3Backend
 from moto.sns.models import Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 
+from offline.aws.events import tagging
 from offline.aws.events.delivery_policy import delivery_decision
 from offline.aws.events.sequencers import S3Sequencers
 
@@ -108,9 +110,10 @@ class EventRouter:
         original_publish = Subscription.publish
 
         def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
-            router._enqueue(
-                lambda: router._s3_event(str(getattr(event_name, "value", event_name)), bucket, key)
-            )
+            name = str(getattr(event_name, "value", event_name))
+            if tagging.is_tagging_event(name) and not tagging.from_tagging_api():
+                return  # moto's PutObject / CopyObject store their tags this way; S3 sends no tag event
+            router._enqueue(lambda: router._s3_event(name, bucket, key))
 
         def delete_object(
             backend: S3Backend,
@@ -163,6 +166,7 @@ class EventRouter:
         s3_notifications.send_event = send_event
         S3Backend.delete_object = delete_object
         Subscription.publish = publish
+        tagging.install()
         self._thread = threading.Thread(target=self._dispatch, name="offline-events", daemon=True)
         self._thread.start()
 
@@ -172,6 +176,7 @@ class EventRouter:
         s3_notifications.send_event = self._originals["send_event"]
         S3Backend.delete_object = self._originals["delete_object"]
         Subscription.publish = self._originals["subscription_publish"]
+        tagging.uninstall()
         self._originals = {}
         self._queue.put(None)
         if self._thread is not None:
@@ -282,9 +287,15 @@ class EventRouter:
     # -- EventBridge ------------------------------------------------------------------------------------
     def _eventbridge_s3(self, event_name: str, bucket: Any, key: Any, sequencer: int) -> None:
         removed = "ObjectRemoved" in event_name
-        if not removed and "ObjectCreated" not in event_name:
-            return  # tagging/ACL/restore events exist too; nothing here subscribes to them
         object_key = key.name if self.eventbridge_keys == "raw" else quote_plus(key.name, safe="/")
+        if tagging.is_tagging_event(event_name):
+            detail_type, detail = tagging.tag_event_detail(
+                event_name, bucket, key, object_key, self.account_id
+            )
+            self._put_on_bus(bucket, detail_type, detail)
+            return
+        if not removed and "ObjectCreated" not in event_name:
+            return  # ACL/restore events exist too; nothing here subscribes to them
         version_id = getattr(key, "version_id", None)
         detail: dict[str, Any] = {
             "version": "0",
@@ -304,10 +315,13 @@ class EventRouter:
         else:
             detail["object"]["size"] = key.size
             detail["object"]["etag"] = key.etag.replace('"', "")
+        self._put_on_bus(bucket, "Object Deleted" if removed else "Object Created", detail)
+
+    def _put_on_bus(self, bucket: Any, detail_type: str, detail: dict[str, Any]) -> None:
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
-            "detail-type": "Object Deleted" if removed else "Object Created",
+            "detail-type": detail_type,
             "source": "aws.s3",
             "account": self.account_id,
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -320,8 +334,8 @@ class EventRouter:
             {
                 "detail-type": event["detail-type"],
                 "bucket": bucket.name,
-                "key": object_key,
-                "sequencer": detail["object"]["sequencer"],
+                "key": detail["object"]["key"],
+                "sequencer": detail["object"].get("sequencer", ""),
             }
         )
         backend = events_backends[self.account_id][bucket.region_name]
