@@ -30,7 +30,7 @@ def main(cfg: StackConfig) -> None:
     lam, shared = cfg.lambda_, cfg.shared
     bucket_name: pulumi.Input[str] | None = cfg.image_bucket.name
     bucket_arn = s3_bucket_arn(cfg.image_bucket.name) if cfg.image_bucket.name else None
-    # The indexer's alarm topic (when it creates one) also takes the pipeline's alarms.
+    # The indexer's alarm topic (when it creates one) also takes the pipeline's and the qualifier's alarms.
     alarm_actions = ti.alarm_actions or ((ThrottledIndexer.alarm_topic_arn(),) if ti.enabled else ())
 
     pipeline = indexer = qualifier = None
@@ -84,16 +84,15 @@ def main(cfg: StackConfig) -> None:
                 shared=shared,
                 history_table_name=table_name,
                 history_table_arn=table_arn,
+                alarm_actions=alarm_actions,
             ),
         )
     pulumi.export("image_bucket_name", bucket_name)
     for component in (pipeline, qualifier, indexer):
         for key, value in component.stack_outputs.items() if component else ():
             pulumi.export(key, value)
-    dashboard = stack_dashboard(
-        lam.metrics_namespace, inventory=pipeline, qualifier=qualifier, indexer=indexer
-    )
-    pulumi.export("dashboard_url", dashboard.url)
+    board = stack_dashboard(lam.metrics_namespace, inventory=pipeline, qualifier=qualifier, indexer=indexer)
+    pulumi.export("dashboard_url", board.url)
 
 
 main(load_config())

@@ -1,5 +1,6 @@
 """BatchQualifier: the function S3 Batch Operations invokes per object; qualifies it and queues it. It also
-owns the image bucket's tag-change route (EventBridge rule -> tag-events queue + DLQ -> the same function)."""
+owns the image bucket's tag-change route (EventBridge rule -> tag-events queue + DLQ -> the same function)
+and the alarm on that DLQ (`bulk-loader redrive --tag-events` moves its messages back)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pulumi_aws as aws
 from handlers.batch_qualifier.settings import Settings as QualifierEnv
 from handlers.common.contracts import TAG_EVENT_TYPES
 
+from .alarms import queue_not_empty_alarm
 from .builders import SecureQueue, secure_queue
 from .iam import allow, service_grant
 from .lambda_function import FunctionOptions, powertools_env, secure_function
@@ -46,6 +48,8 @@ class BatchQualifierArgs:
     """Import-history table; None: the qualifier writes no history."""
     history_table_arn: pulumi.Input[str] | None = None
     """ARN of the history table; given together with history_table_name."""
+    alarm_actions: tuple[pulumi.Input[str], ...] = ()
+    """Targets of the tag-events DLQ alarm (empty: an alarm without actions)."""
 
 
 class BatchQualifier(pulumi.ComponentResource):
@@ -161,10 +165,19 @@ class BatchQualifier(pulumi.ComponentResource):
             "batch_function_arn": self.function_arn,
             "batch_function_role_arn": self.function.role.arn,
         }
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         if self.tag_events_queue is not None:
-            assert self.tag_events_queue.dead_letter_queue is not None  # secure_queue made one
+            dead_letters = self.tag_events_queue.dead_letter_queue
+            assert dead_letters is not None  # secure_queue made one
             self.stack_outputs["tag_events_queue_url"] = self.tag_events_queue.queue.url
-            self.stack_outputs["tag_events_dlq_url"] = self.tag_events_queue.dead_letter_queue.url
+            self.stack_outputs["tag_events_dlq_url"] = dead_letters.url
+            self.alarms["tag-events-dlq-not-empty"] = queue_not_empty_alarm(
+                f"{name}-tag-events-dlq-not-empty",
+                self,
+                dead_letters,
+                list(args.alarm_actions),
+                "Tag-change events the qualifier gave up on are waiting in the tag-events DLQ",
+            )
         self.register_outputs(self.stack_outputs)
 
     def _tag_events_route(

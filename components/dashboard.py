@@ -4,7 +4,7 @@ console URL (`operations_dashboard`, a builder that whoever composes the stack c
 Widgets (body: CloudWatch API Reference, "Dashboard Body Structure and Syntax"; metrics: AWS/SQS and
 AWS/Lambda as the services publish them, plus the handlers' Powertools EMF counters):
 - the input queue: visible / in flight (ApproximateNumberOfMessages*), age of the oldest message;
-- the DLQ and the inventory function's failure queue (messages given up on);
+- the DLQ, the tag-events DLQ and the inventory function's failure queue (messages given up on);
 - registrations per minute by outcome: the indexer's counters (`Indexed`, `SkippedDuplicate`, `RetryBusy`,
   ... one per outcome label, handlers/throttled_indexer/outcome.py `metric_name`);
 - S3 Batch tasks per minute by outcome: the batch qualifier's counters, one per task it answers
@@ -55,6 +55,7 @@ class DashboardSources:
     queue_name: str | None = None
     dlq_name: str | None = None
     failure_queue_name: str | None = None
+    tag_events_dlq_name: str | None = None
     functions: Mapping[str, str] = field(default_factory=dict)
     """Powertools service name (`throttled_indexer`, ...) -> physical function name, for the enabled ones."""
     alarm_arns: Sequence[str] = ()
@@ -68,14 +69,18 @@ def dashboard_body(sources: DashboardSources) -> dict[str, Any]:
         widgets.append(_queue_widget(sources))
     given_up = [
         (n, label)
-        for n, label in ((sources.dlq_name, "DLQ"), (sources.failure_queue_name, "inventory failures"))
+        for n, label in (
+            (sources.dlq_name, "DLQ"),
+            (sources.tag_events_dlq_name, "tag-events DLQ"),
+            (sources.failure_queue_name, "inventory failures"),
+        )
         if n
     ]
     if given_up:
         widgets.append(
             _metric_widget(
                 sources,
-                "Given up: DLQ and failed inventory invocations (messages)",
+                "Given up: DLQs and failed inventory invocations (messages)",
                 [
                     [
                         "AWS/SQS",
@@ -121,7 +126,7 @@ def _header(sources: DashboardSources) -> dict[str, Any]:
         f"# {sources.title}\n"
         "Progress of a run: `bulk-loader status --watch` · what happened to an image: "
         "`bulk-loader history object s3://BUCKET/KEY` · failures: "
-        "`bulk-loader history failures --since 1d` · DLQ: `bulk-loader redrive --dry-run` · "
+        "`bulk-loader history failures --since 1d` · DLQs: `bulk-loader redrive --dry-run` · "
         "runbook: README, *Operating*."
     )
     return {"type": "text", "width": GRID_COLUMNS, "height": 2, "properties": {"markdown": markdown}}
@@ -225,6 +230,8 @@ class DashboardInputs:
     """The indexer's dead-letter queue."""
     failure_queue_name: pulumi.Input[str] | None = None
     """The inventory function's async failure queue (None: a stack without InventoryPipeline)."""
+    tag_events_dlq_name: pulumi.Input[str] | None = None
+    """The qualifier's tag-events dead-letter queue (None: no tag-events route)."""
     functions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Powertools service name (a key of SERVICES) -> function name, for the functions this stack deploys."""
     alarm_arns: Sequence[pulumi.Input[str]] = ()
@@ -258,21 +265,23 @@ def operations_dashboard(
         inputs.queue_name,
         inputs.dlq_name,
         inputs.failure_queue_name,
+        inputs.tag_events_dlq_name,
         *[inputs.functions[s] for s in services],
         *inputs.alarm_arns,
     )
 
     def body(values: list[Any]) -> str:
-        region_, queue, dlq, failures = values[:4]
-        names = values[4 : 4 + len(services)]
+        region_, queue, dlq, failures, tag_events_dlq = values[:5]
+        names = values[5 : 5 + len(services)]
         sources = DashboardSources(
             region=region_,
             namespace=inputs.namespace,
             queue_name=queue,
             dlq_name=dlq,
             failure_queue_name=failures,
+            tag_events_dlq_name=tag_events_dlq,
             functions=dict(zip(services, names, strict=True)),
-            alarm_arns=values[4 + len(services) :],
+            alarm_arns=values[5 + len(services) :],
             title=f"bulk-loader {pulumi.get_stack()}",
         )
         return json.dumps(dashboard_body(sources), separators=(",", ":"))
@@ -303,6 +312,9 @@ def stack_dashboard(
         alarms += [alarm.arn for alarm in inventory.alarms.values()]
     if qualifier is not None:
         functions["batch_qualifier"] = qualifier.function_name
+        if qualifier.tag_events_queue is not None:
+            inputs.tag_events_dlq_name = qualifier.tag_events_queue.dead_letter_queue.name
+        alarms += [alarm.arn for alarm in qualifier.alarms.values()]
     if indexer is not None:
         functions["throttled_indexer"] = indexer.function_name
         inputs.queue_name = indexer.queue.queue.name

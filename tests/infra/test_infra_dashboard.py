@@ -28,6 +28,7 @@ FULL = DashboardSources(
     queue_name="input-q",
     dlq_name="input-dlq",
     failure_queue_name="inventory-failures",
+    tag_events_dlq_name="tag-events-dlq",
     functions={"throttled_indexer": "idx-fn", "batch_qualifier": "bq-fn", "inventory_created": "inv-fn"},
     alarm_arns=["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:dlq"],
 )
@@ -48,6 +49,7 @@ def test_every_source_has_its_widget() -> None:
     assert ("ApproximateAgeOfOldestMessage", "input-q") in queue
     assert ("ApproximateNumberOfMessagesVisible", "input-dlq") in queue
     assert ("ApproximateNumberOfMessagesVisible", "inventory-failures") in queue
+    assert ("ApproximateNumberOfMessagesVisible", "tag-events-dlq") in queue
     lambda_metrics = {(m[1], m[3]) for m in metrics if m[0] == "AWS/Lambda"}
     for function in ("idx-fn", "bq-fn", "inv-fn"):
         assert {("Errors", function), ("Throttles", function), ("Duration", function)} <= lambda_metrics
@@ -152,7 +154,9 @@ def test_the_stack_dashboard_shows_each_composed_component_and_belongs_to_the_in
             queue=SimpleNamespace(queue=_queue("in-q"), dead_letter_queue=_queue("in-dlq")),
             alarms={"dlq-not-empty": alarm},
         )
-        qualifier = _Component("qualifier", function_name=pulumi.Output.from_input("bq"))
+        qualifier = _Component(
+            "qualifier", function_name=pulumi.Output.from_input("bq"), tag_events_queue=None, alarms={}
+        )
         pulumi.export("url", stack_dashboard("NS", qualifier=qualifier, indexer=indexer).url)
 
     run = run_pulumi(program, stack="dev")
@@ -175,7 +179,9 @@ def test_the_stack_dashboard_shows_each_composed_component_and_belongs_to_the_in
 
 def test_a_qualifier_only_stack_dashboard_belongs_to_the_qualifier() -> None:
     def program() -> None:
-        qualifier = _Component("qualifier", function_name=pulumi.Output.from_input("bq"))
+        qualifier = _Component(
+            "qualifier", function_name=pulumi.Output.from_input("bq"), tag_events_queue=None, alarms={}
+        )
         stack_dashboard("NS", qualifier=qualifier)
 
     run = run_pulumi(program)
@@ -184,3 +190,26 @@ def test_a_qualifier_only_stack_dashboard_belongs_to_the_qualifier() -> None:
     body = json.loads(recorded.inputs["dashboardBody"])
     assert not [m for m in _metrics(body) if m[0] == "AWS/SQS"]
     assert all(w["type"] != "alarm" for w in body["widgets"])
+
+
+def test_the_qualifiers_tag_events_dlq_sits_with_the_other_given_up_queues_and_its_alarm_is_shown() -> None:
+    def program() -> None:
+        qualifier = _Component(
+            "qualifier",
+            function_name=pulumi.Output.from_input("bq"),
+            tag_events_queue=SimpleNamespace(queue=_queue("tags-q"), dead_letter_queue=_queue("tags-dlq")),
+            alarms={
+                "tag-events-dlq-not-empty": SimpleNamespace(arn=pulumi.Output.from_input("arn:alarm:tags"))
+            },
+        )
+        stack_dashboard("NS", qualifier=qualifier)
+
+    run = run_pulumi(program)
+    body = json.loads(run.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    given_up = next(w for w in body["widgets"] if w["properties"].get("title", "").startswith("Given up"))
+    assert [(m[1], m[3], m[4]["label"]) for m in given_up["properties"]["metrics"]] == [
+        ("ApproximateNumberOfMessagesVisible", "tags-dlq", "tag-events DLQ")
+    ]
+    assert next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"] == [
+        "arn:alarm:tags"
+    ]

@@ -115,12 +115,13 @@ def test_indexer_and_qualifier_read_the_same_image_bucket(stack_run):
     assert len(patterns) == 2 and all(f'"name": ["{bucket}"]' in pattern for pattern in patterns)
 
 
-def test_pipeline_alarms_go_where_the_indexer_alarms_go(stack_run):
+def test_pipeline_and_qualifier_alarms_go_where_the_indexer_alarms_go(stack_run):
     _, run = stack_run
     indexer_actions = run.named("indexer-dlq-not-empty").inputs["alarmActions"]
     assert indexer_actions
     assert run.named("inventory-failures-not-empty").inputs["alarmActions"] == indexer_actions
     assert run.named("inventory-inventory-created-errors").inputs["alarmActions"] == indexer_actions
+    assert run.named("qualifier-tag-events-dlq-not-empty").inputs["alarmActions"] == indexer_actions
 
 
 def test_dev_creates_everything():

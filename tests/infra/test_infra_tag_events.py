@@ -68,6 +68,20 @@ def test_the_qualifier_consumes_it_with_partial_failures_and_least_privilege():
     assert consume["Resource"] in (tag_queue.outputs["arn"], [tag_queue.outputs["arn"]])
 
 
+def test_its_dlq_alarms_as_soon_as_it_holds_a_message_and_notifies_the_given_actions():
+    run = _build(alarm_actions=("arn:aws:sns:eu-west-1:123456789012:ops",))
+    tag_queue = run.named("bq-tag-events")
+    dlq_arn = json.loads(tag_queue.inputs["redrivePolicy"])["deadLetterTargetArn"]
+    dlq = next(r for r in run.of_type("aws:sqs/queue:Queue") if r.outputs["arn"] == dlq_arn)
+    alarm = run.named("bq-tag-events-dlq-not-empty")
+    assert alarm.inputs["namespace"] == "AWS/SQS"
+    assert alarm.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm.inputs["dimensions"] == {"QueueName": dlq.outputs["name"]}
+    assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm.inputs["alarmActions"] == ["arn:aws:sns:eu-west-1:123456789012:ops"]
+    assert alarm.inputs["okActions"] == alarm.inputs["alarmActions"]
+
+
 def test_switched_off_there_is_no_route():
     run = _build(tag_events=False)
     assert not [r for r in run.resources if "tag-" in r.name]
