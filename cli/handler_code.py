@@ -1,4 +1,5 @@
-"""The handlers' own code that the CLI reuses (the queue-message contract, the history store, job constants).
+"""The handlers' own code that the CLI reuses (the queue-message contract, the tag-event parser, the history
+store, job constants).
 
 The handler sources import themselves as the top-level package `handlers` (that is how they run in their
 Lambda zip). From the repo root that package is on the path already; installed, it is `bulk_loader.handlers`,
@@ -17,6 +18,7 @@ except ModuleNotFoundError:
 
     sys.path.insert(0, str(Path(_installed.__file__).resolve().parent.parent))
 
+from handlers.batch_qualifier.tag_events import TagEventError, parse_tag_event
 from handlers.common.aws import strip_account_host_prefix
 from handlers.common.contracts import (
     SQS_MAX_MESSAGE_BYTES,
@@ -49,8 +51,10 @@ __all__ = [
     "InventorySettings",
     "MessageError",
     "ObjectRef",
+    "TagEventError",
     "dump_message",
     "inventory_settings",
     "parse_message",
+    "parse_tag_event",
     "strip_account_host_prefix",
 ]

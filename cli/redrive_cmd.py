@@ -1,12 +1,13 @@
 """`bulk-loader redrive`: put what was given up on back to work.
 
-- The indexer's DLQ -> its input queue. SQS's own message move task (StartMessageMoveTask) where it applies:
-  the SQS API Reference limits it to a queue that is the dead-letter queue of other SQS queues (the DLQ's
-  source queue is listed by ListDeadLetterSourceQueues) and one active task per queue. Otherwise (another
-  destination, an endpoint without the API such as the offline runtime's moto) receive + re-send: the body and
-  every message attribute are kept (the indexer's delivery count and first-send time among them, as the move
-  task keeps them), and a message is deleted from the DLQ only after its copy was sent: nothing is lost, a
-  duplicate is possible and harmless (the indexer is idempotent).
+- The indexer's DLQ -> its input queue, and the qualifier's tag-events DLQ -> the tag-events queue, the same
+  way. SQS's own message move task (StartMessageMoveTask) where it applies: the SQS API Reference limits it to
+  a queue that is the dead-letter queue of other SQS queues (the DLQ's source queue is listed by
+  ListDeadLetterSourceQueues) and one active task per queue. Otherwise (another destination, an endpoint
+  without the API such as the offline runtime's moto) receive + re-send: the body and every message attribute
+  are kept (the indexer's delivery count and first-send time among them, as the move task keeps them), and a
+  message is deleted from the DLQ only after its copy was sent: nothing is lost, a duplicate is possible and
+  harmless (the indexer is idempotent; re-qualifying an object for a tag event is too).
 - Failed asynchronous invocations of the inventory function (its on-failure destination queue): each record
   holds the original event (`requestPayload`), which is invoked again asynchronously; the record is deleted
   once Lambda accepted the invocation.
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from .errors import EXIT_FAILED, EXIT_OK, UsageError
-from .handler_code import MessageError, parse_message
+from .handler_code import MessageError, TagEventError, parse_message, parse_tag_event
 from .render import key_values
 
 if TYPE_CHECKING:
@@ -44,18 +45,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "redrive",
         parents=[common],
-        help="DLQ messages back to the input queue; failed inventory invocations again",
+        help="DLQ messages back to their queue; failed inventory invocations again",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--dlq", action="store_true", help="only the indexer's DLQ")
     which.add_argument("--inventory", action="store_true", help="only failed inventory invocations")
+    which.add_argument(
+        "--tag-events", action="store_true", help="only the tag-events DLQ (back to the tag-events queue)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="show what would move, change nothing")
     parser.add_argument(
         "--method",
         choices=("auto", "move-task", "resend"),
         default="auto",
-        help="DLQ: auto (default) = SQS's message move task when the DLQ is the input queue's and no "
+        help="DLQs: auto (default) = SQS's message move task when the DLQ is its queue's and no "
         "--max-messages / --endpoint-url is given, else receive + re-send; or force one of them",
     )
     parser.add_argument("--max-messages", type=int, default=0, help="move at most this many (0: all)")
@@ -92,17 +96,22 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--max-messages must be 0 (all) or more")
     if args.rate is not None and not 1 <= args.rate <= MAX_MOVE_RATE:
         raise UsageError(f"--rate must be between 1 and {MAX_MOVE_RATE} (StartMessageMoveTask's limit)")
-    # Without --dlq / --inventory: each part the stack has (a stack without the pipeline has no inventory
-    # failures), checked before anything moves; a part asked for by flag must exist (exit 2 otherwise).
-    dlq = args.dlq or (not args.inventory and ctx.stack.get("dlq_url") is not None)
-    inventory = args.inventory or (not args.dlq and ctx.stack.get("inventory_failure_queue_url") is not None)
-    if not (dlq or inventory):
-        ctx.stack.require("dlq_url", "redrive")
+    # Without --dlq / --inventory / --tag-events: each part the stack has (a stack without the pipeline
+    # has no inventory failures), checked before anything moves; a part asked for by flag must exist (or
+    # exit 2).
+    chosen = args.dlq or args.inventory or args.tag_events
+    dlq = args.dlq or (not chosen and ctx.stack.get(INDEXER_DLQ.dlq_output) is not None)
+    inventory = args.inventory or (not chosen and ctx.stack.get("inventory_failure_queue_url") is not None)
+    tag_events = args.tag_events or (not chosen and ctx.stack.get(TAG_EVENTS_DLQ.dlq_output) is not None)
+    if not (dlq or inventory or tag_events):
+        ctx.stack.require(INDEXER_DLQ.dlq_output, "redrive")
     results = []
     if dlq:
-        results.append(redrive_dlq(ctx, args))
+        results.append(redrive_dlq(ctx, args, INDEXER_DLQ))
     if inventory:
         results.append(redrive_inventory(ctx, args))
+    if tag_events:
+        results.append(redrive_dlq(ctx, args, TAG_EVENTS_DLQ))
     if ctx.printer.as_json:
         ctx.printer.json({"dry_run": args.dry_run, "results": [r.as_dict() for r in results]})
     else:
@@ -111,14 +120,26 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
 
 
-# ------------------------------------------------------------------------------------------- the DLQ
-def redrive_dlq(ctx: Context, args: argparse.Namespace) -> Result:
+# ------------------------------------------------------------------------------------------- the DLQs
+@dataclass(frozen=True)
+class DeadLetters:
+    """A dead-letter queue and the queue its messages go back to (stack output names), and how a dry run
+    describes one of its messages."""
+
+    source: str
+    """The result's name (`--json` "source")."""
+    dlq_output: str
+    queue_output: str
+    describe: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def redrive_dlq(ctx: Context, args: argparse.Namespace, route: DeadLetters) -> Result:
     sqs = ctx.aws.client("sqs")
-    dlq_url = ctx.stack.require("dlq_url", "redrive")
-    queue_url = ctx.stack.require("queue_url", "redrive")
-    result = Result("dlq", "dry-run" if args.dry_run else args.method, waiting=_depth(sqs, dlq_url))
+    dlq_url = ctx.stack.require(route.dlq_output, "redrive")
+    queue_url = ctx.stack.require(route.queue_output, "redrive")
+    result = Result(route.source, "dry-run" if args.dry_run else args.method, waiting=_depth(sqs, dlq_url))
     if args.dry_run:
-        result.sample = [_describe_message(m) for m in _peek(sqs, dlq_url)]
+        result.sample = [route.describe(m) for m in _peek(sqs, dlq_url)]
         return result
     if args.method == "move-task" or (args.method == "auto" and _move_task_applies(ctx, args, result)):
         if _start_move_task(sqs, dlq_url, queue_url, args, result):
@@ -145,7 +166,7 @@ def _move_task_applies(ctx: Context, args: argparse.Namespace, result: Result) -
 def _start_move_task(
     sqs: Any, dlq_url: str, queue_url: str, args: argparse.Namespace, result: Result
 ) -> bool:
-    """StartMessageMoveTask to the input queue when the DLQ is that queue's DLQ; False: not applicable."""
+    """StartMessageMoveTask to `queue_url` when the DLQ is that queue's DLQ; False: not applicable."""
     try:
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
     except ClientError as exc:
@@ -153,9 +174,7 @@ def _start_move_task(
             raise
         sources = []
     if queue_url not in sources:
-        result.sample.append(
-            {"note": "the DLQ is not the input queue's dead-letter queue: re-sending instead"}
-        )
+        result.sample.append({"note": "the DLQ is not its queue's dead-letter queue: re-sending instead"})
         return False
     request: dict[str, Any] = {"SourceArn": _arn(sqs, dlq_url), "DestinationArn": _arn(sqs, queue_url)}
     if args.rate:
@@ -241,6 +260,29 @@ def _describe_message(message: dict[str, Any]) -> dict[str, Any]:
     if "indexer-error" in attributes:
         facts["error"] = attributes["indexer-error"].get("StringValue")
     return facts
+
+
+def _describe_tag_event(message: dict[str, Any]) -> dict[str, Any]:
+    """An EventBridge S3 tag event, read by the qualifier's own parser (a message it refused says why)."""
+    facts: dict[str, Any] = {"message_id": message.get("MessageId")}
+    try:
+        event = parse_tag_event(message.get("Body", ""))
+    except TagEventError as exc:
+        facts["unparseable"] = str(exc)[:200]
+    else:
+        facts.update(
+            type=event.detail_type,
+            object=f"s3://{event.bucket}/{event.keys[0]}",
+            version_id=event.version_id,
+            event_time=event.time,
+        )
+    return facts
+
+
+INDEXER_DLQ = DeadLetters("dlq", "dlq_url", "queue_url", _describe_message)
+TAG_EVENTS_DLQ = DeadLetters(
+    "tag-events-dlq", "tag_events_dlq_url", "tag_events_queue_url", _describe_tag_event
+)
 
 
 # ------------------------------------------------------------------------------ failed inventory invocations

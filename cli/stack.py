@@ -59,6 +59,18 @@ OUTPUTS = (
         "batch_function_arn", "--batch-function-arn", "BatchQualifier", "ARN of the batch_qualifier function"
     ),
     Output("batch_role_arn", "--batch-role-arn", "InventoryPipeline", "ARN of the S3 Batch Operations role"),
+    Output(
+        "tag_events_queue_url",
+        "--tag-events-queue-url",
+        "BatchQualifier",
+        "URL of the qualifier's tag-events queue (batchQualifier.tagEvents)",
+    ),
+    Output(
+        "tag_events_dlq_url",
+        "--tag-events-dlq-url",
+        "BatchQualifier",
+        "URL of the tag-events queue's dead-letter queue",
+    ),
 )
 _BY_NAME = {o.name: o for o in OUTPUTS}
 PULUMI_TIMEOUT_SECONDS = 120
