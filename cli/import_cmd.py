@@ -2,8 +2,10 @@
 
 - When the image bucket's inventory configuration has delivered a report, the newest complete one (its
   manifest.checksum is written last) is handed to the inventory function the way its direct invocation takes
-  it (`{"bucket", "key", "mode"}`, handlers/inventory_created/events.py), asynchronously: a failure lands in
-  the function's failure queue (`bulk-loader redrive --inventory` replays it).
+  it (`{"bucket", "key", "mode", "selection"?}`, handlers/inventory_created/events.py), asynchronously: a
+  failure lands in the function's failure queue (`bulk-loader redrive --inventory` replays it). `--full` asks
+  it for every object (`"selection": "full"`), `--only-new` without a time for what changed since the last
+  run (`"incremental"`); neither: the function's ONLY_NEW_OBJECTS decides.
 - Otherwise (a fresh stack: the first report can take 48 hours), an S3 Batch Operations job whose manifest S3
   generates from the bucket itself (S3JobManifestGenerator), with the same LambdaInvoke operation, role and
   report location as the inventory function's jobs. The job settings are read from the deployed inventory
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 _CHECKSUM = "manifest.checksum"
 _SINCE_LAST_JOB = "since-last-job"
+# What the inventory function's direct invocation takes as "selection" (handlers/inventory_created/events.py).
+_FULL, _INCREMENTAL = "full", "incremental"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -44,9 +48,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         nargs="?",
         const=_SINCE_LAST_JOB,
         metavar="SINCE",
-        help="only objects created after SINCE (ISO 8601 or an age: 1d); without a value, after this stack's "
-        "newest S3 Batch job less the inventory function's NEW_OBJECTS_OVERLAP_SECONDS (an S3-generated "
-        "manifest with CreatedAfter)",
+        help="only new objects: without a value, the newest inventory's incremental selection (what changed "
+        "since the last run), or with no inventory objects created after this stack's newest S3 Batch job "
+        "less the inventory function's NEW_OBJECTS_OVERLAP_SECONDS; with SINCE (ISO 8601 or an age: 1d), "
+        "objects created after it (an S3-generated manifest with CreatedAfter)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="re-scan every object: the newest inventory with selection full, whatever ONLY_NEW_OBJECTS says "
+        "(with no inventory, an S3-generated manifest, which always lists every object)",
     )
     parser.add_argument("--prefix", help="only keys starting with this (S3-generated manifest)")
     parser.add_argument(
@@ -60,20 +71,25 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.full and (args.only_new or args.prefix):
+        raise UsageError("--full re-scans every object; --only-new / --prefix select some of them: give one")
     created_after = None
     if args.only_new and args.only_new != _SINCE_LAST_JOB:
         created_after = parse_time(args.only_new, ctx.clock(), flag="--only-new")
     image_bucket = ctx.stack.require("image_bucket_name", "import-now")
     function_name = ctx.stack.require("inventory_function_name", "import-now")
     manifest = None
-    if args.source != "generate" and not args.prefix and not args.only_new:
+    if args.source != "generate" and not args.prefix and created_after is None:
         manifest = newest_inventory_manifest(ctx, image_bucket)
         if manifest is None and args.source == "inventory":
             raise CommandFailed(f"no complete S3 Inventory report of s3://{image_bucket} exists yet")
     elif args.source == "inventory":
-        raise UsageError("--prefix and --only-new select objects of an S3-generated manifest: drop --source")
+        raise UsageError(
+            "--prefix and --only-new SINCE select objects of an S3-generated manifest: drop --source"
+        )
     if manifest is not None:
-        return _invoke_inventory(ctx, function_name, image_bucket, manifest, args.mode)
+        selection = _FULL if args.full else _INCREMENTAL if args.only_new else None
+        return _invoke_inventory(ctx, function_name, image_bucket, manifest, args.mode, selection)
     return _generated_job(ctx, function_name, image_bucket, args, created_after)
 
 
@@ -116,10 +132,17 @@ def newest_inventory_manifest(ctx: Context, image_bucket: str) -> tuple[str, str
 
 
 def _invoke_inventory(
-    ctx: Context, function_name: str, image_bucket: str, manifest: tuple[str, str], mode: str
+    ctx: Context,
+    function_name: str,
+    image_bucket: str,
+    manifest: tuple[str, str],
+    mode: str,
+    selection: str | None,
 ) -> int:
     bucket, key = manifest
     event = {"bucket": bucket, "key": key, "mode": mode}
+    if selection is not None:
+        event["selection"] = selection
     response = ctx.aws.client("lambda").invoke(
         FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode("utf-8")
     )
@@ -134,6 +157,8 @@ def _invoke_inventory(
         "manifest": f"s3://{bucket}/{key}",
         "function": function_name,
         "mode": mode,
+        # None: the function's ONLY_NEW_OBJECTS decides.
+        "selection": selection,
         "run_id": run_id,
     }
     if ctx.printer.as_json:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.stub import ANY
 
+from handlers.inventory_created.events import parse_event
 from tests.cli.conftest import (
     ACCOUNT,
     BATCH_FUNCTION_ARN,
@@ -234,3 +235,60 @@ def test_unusable_function_settings_fail(stack: Stack, capsys: pytest.CaptureFix
 def test_source_inventory_without_one_fails(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.cli("import-now", "--source", "inventory") == 1
     assert "no complete S3 Inventory report" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "selection"),
+    [(("--full",), "full"), (("--only-new",), "incremental")],
+    ids=["full", "only-new"],
+)
+def test_full_and_only_new_ask_the_newest_inventory_for_that_selection(
+    stack: Stack, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], selection: str
+) -> None:
+    _configure_inventory(stack)
+    newest = _deliver(stack, "2026-11-30T01-00Z")
+    # The event the inventory function's own parser takes (handlers/inventory_created/events.py).
+    event = {"bucket": INVENTORY_BUCKET, "key": newest, "mode": "import", "selection": selection}
+    (parsed,) = parse_event(event)
+    assert parsed.selection == selection
+    stack.expect_async_invoke(event)
+    assert stack.cli("import-now", *flags, "--json") == 0
+    answer = read_json(capsys)
+    assert (answer["source"], answer["selection"]) == ("inventory", selection)
+    stack.stubs["lambda"].assert_no_pending_responses()
+
+
+def test_full_without_an_inventory_starts_a_generated_manifest_of_every_object(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = f"{IMAGE_BUCKET}/import-now-20261201T120000Z"
+    _function_configuration(stack)
+    stack.stubs["s3control"].add_response(
+        "create_job",
+        {"JobId": "job-full"},
+        _expected_job(
+            filters={
+                "KeyNameConstraint": {"MatchAnySuffix": [".png", ".PNG", ".jpg", ".JPG"]}
+            },  # no CreatedAfter
+            run_id=run_id,
+            description=f"bulk-loader import of s3://{IMAGE_BUCKET} (import-now)",
+        ),
+    )
+    assert stack.cli("import-now", "--full", "--json") == 0
+    assert read_json(capsys)["job_id"] == "job-full"
+    stack.stubs["s3control"].assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("other", [("--only-new",), ("--only-new", "1d"), ("--prefix", "people/")])
+def test_full_with_a_narrower_selection_is_bad_usage(
+    stack: Stack, capsys: pytest.CaptureFixture[str], other: tuple[str, ...]
+) -> None:
+    assert stack.cli("import-now", "--full", *other) == 2
+    assert "--full re-scans every object" in capsys.readouterr().err
+
+
+def test_source_inventory_with_only_new_since_is_bad_usage(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack.cli("import-now", "--source", "inventory", "--only-new", "1d") == 2
+    assert "--only-new SINCE select objects of an S3-generated manifest" in capsys.readouterr().err
