@@ -123,8 +123,10 @@ def _expected_job(*, filters: dict[str, Any], run_id: str, description: str) -> 
     }
 
 
+# --full too: with no inventory, a generated manifest (no CreatedAfter) already lists every object.
+@pytest.mark.parametrize("flags", [(), ("--full",)], ids=["plain", "full"])
 def test_no_inventory_yet_starts_a_generated_manifest_job(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    stack: Stack, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...]
 ) -> None:
     run_id = f"{IMAGE_BUCKET}/import-now-20261201T120000Z"
     _function_configuration(stack)
@@ -137,7 +139,7 @@ def test_no_inventory_yet_starts_a_generated_manifest_job(
             description=f"bulk-loader import of s3://{IMAGE_BUCKET} (import-now)",
         ),
     )
-    assert stack.cli("import-now", "--json") == 0  # no inventory configuration at all in this bucket
+    assert stack.cli("import-now", *flags, "--json") == 0  # no inventory configuration in this bucket
     answer = read_json(capsys)
     assert (answer["source"], answer["job_id"], answer["run_id"]) == (
         "generated-manifest",
@@ -256,27 +258,6 @@ def test_full_and_only_new_ask_the_newest_inventory_for_that_selection(
     answer = read_json(capsys)
     assert (answer["source"], answer["selection"]) == ("inventory", selection)
     stack.stubs["lambda"].assert_no_pending_responses()
-
-
-def test_full_without_an_inventory_starts_a_generated_manifest_of_every_object(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run_id = f"{IMAGE_BUCKET}/import-now-20261201T120000Z"
-    _function_configuration(stack)
-    stack.stubs["s3control"].add_response(
-        "create_job",
-        {"JobId": "job-full"},
-        _expected_job(
-            filters={
-                "KeyNameConstraint": {"MatchAnySuffix": [".png", ".PNG", ".jpg", ".JPG"]}
-            },  # no CreatedAfter
-            run_id=run_id,
-            description=f"bulk-loader import of s3://{IMAGE_BUCKET} (import-now)",
-        ),
-    )
-    assert stack.cli("import-now", "--full", "--json") == 0
-    assert read_json(capsys)["job_id"] == "job-full"
-    stack.stubs["s3control"].assert_no_pending_responses()
 
 
 @pytest.mark.parametrize("other", [("--only-new",), ("--only-new", "1d"), ("--prefix", "people/")])
