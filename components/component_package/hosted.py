@@ -84,6 +84,11 @@ class BatchQualifier(batch_qualifier.BatchQualifier):
     """ARN of the batch_qualifier function: InventoryPipeline's batchFunctionArn."""
     batch_function_role_arn: pulumi.Output[str]
     """Role the batch_qualifier function runs as."""
+    tag_events_queue_url: pulumi.Output[str] | None
+    """Queue of the image bucket's tag-change events the qualifier re-qualifies (absent when
+    settings.tagEvents is false)."""
+    tag_events_dlq_url: pulumi.Output[str] | None
+    """Where tag-change events the qualifier gave up on wait (redrive from here; absent without tagEvents)."""
 
     def __init__(
         self, name: str, args: BatchQualifierArgs, opts: pulumi.ResourceOptions | None = None
