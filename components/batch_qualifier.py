@@ -14,7 +14,7 @@ from handlers.common.contracts import TAG_EVENT_TYPES
 
 from .alarms import queue_not_empty_alarm
 from .builders import SecureQueue, secure_queue
-from .iam import allow, service_grant
+from .iam import allow, rule_may_send
 from .lambda_function import FunctionOptions, powertools_env, secure_function
 from .names import aws_context, lambda_function_arn, physical_name, s3_bucket_arn
 from .sections import BatchQualifierSettings, LambdaSettings, SharedSettings
@@ -202,15 +202,6 @@ class BatchQualifier(pulumi.ComponentResource):
             f"{name}-tag-events",
             self,
             visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * args.settings.timeout_seconds,
-            extra_statements=lambda queue_arn: [
-                service_grant(
-                    ctx,
-                    sid="AllowTagEventsRule",
-                    service="events.amazonaws.com",
-                    actions=["sqs:SendMessage"],
-                    resources=[queue_arn],
-                    source_arn=rule.arn,
-                )
-            ],
+            extra_statements=rule_may_send(ctx, "AllowTagEventsRule", rule.arn),
         )
         return rule, queue

@@ -46,6 +46,20 @@ def service_grant(
     }
 
 
+def rule_may_send(ctx: AwsContext, sid: str, rule_arn: pulumi.Input[str]) -> StatementsFor:
+    """A queue policy's statements letting one EventBridge rule (and no other) deliver to the queue."""
+    return lambda queue_arn: [
+        service_grant(
+            ctx,
+            sid=sid,
+            service="events.amazonaws.com",
+            actions=["sqs:SendMessage"],
+            resources=[queue_arn],
+            source_arn=rule_arn,
+        )
+    ]
+
+
 def allow(
     sid: str, actions: Sequence[str], resources: Sequence[Any], condition: dict | None = None
 ) -> Statement:

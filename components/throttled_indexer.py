@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from .alarms import alarm_topic, function_errors_alarm, oldest_message_alarm, queue_not_empty_alarm
 from .builders import SecureTopic, secure_queue, secure_table
 from .existing import Handle, create_or_use
-from .iam import allow, service_grant
+from .iam import allow, rule_may_send
 from .lambda_function import FunctionOptions, powertools_env, secure_function
 from .names import aws_context, physical_name, sns_topic_arn
 from .sections import LambdaSettings, SharedSettings, ThrottledIndexerSettings
@@ -130,20 +130,7 @@ class ThrottledIndexer(pulumi.ComponentResource):
             visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * section.timeout_seconds,
             max_receive_count=section.max_receive_count,
             extra_statements=(
-                (
-                    lambda queue_arn: [
-                        service_grant(
-                            ctx,
-                            sid="AllowDeleteEventsRule",
-                            service="events.amazonaws.com",
-                            actions=["sqs:SendMessage"],
-                            resources=[queue_arn],
-                            source_arn=rule.arn,
-                        )
-                    ]
-                )
-                if rule is not None
-                else None
+                rule_may_send(ctx, "AllowDeleteEventsRule", rule.arn) if rule is not None else None
             ),
         )
         self.delete_target: aws.cloudwatch.EventTarget | None = None
