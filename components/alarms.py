@@ -10,7 +10,6 @@ import pulumi_aws as aws
 
 from . import defaults
 from .builders import SecureTopic, secure_topic
-from .iam import service_grant
 from .names import AwsContext
 
 
@@ -136,15 +135,6 @@ def alarm_topic(
         ctx,
         publisher_service="cloudwatch.amazonaws.com",
         publisher_source_arns=[alarm_source],
+        publisher_sid="AllowCloudWatchAlarms",
         topic_name=topic_name,
-        extra_statements=lambda topic_arn: [
-            service_grant(
-                ctx,
-                sid="AllowCloudWatchAlarms",
-                service="cloudwatch.amazonaws.com",
-                actions=["sns:Publish"],
-                resources=[topic_arn],
-                source_arn=alarm_source,
-            )
-        ],
     )

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from . import defaults
 from .defaults import Statement
-from .iam import StatementsFor, policy_document
+from .iam import StatementsFor, policy_document, service_grant
 from .names import AwsContext
 
 
@@ -176,6 +176,7 @@ def secure_topic(
     *,
     publisher_service: str | None = None,
     publisher_source_arns: Sequence[Any] = (),
+    publisher_sid: str = "AllowPublisher",
     extra_statements: StatementsFor | None = None,
     topic_name: str | None = None,
 ) -> SecureTopic:
@@ -184,7 +185,8 @@ def secure_topic(
     AWS services that publish to an encrypted topic (S3 event notifications, CloudWatch alarms) need
     kms:GenerateDataKey*/Decrypt on its key, which the AWS managed key `alias/aws/sns` never grants them. So
     when `publisher_service` is given the topic gets a customer managed key (rotation on) whose policy
-    allows that service, with source conditions; otherwise `alias/aws/sns`.
+    allows that service, with source conditions, and the topic policy lets it publish (statement
+    `publisher_sid`, same conditions); otherwise `alias/aws/sns`.
     """
     opts = pulumi.ResourceOptions(parent=parent)
     key = None
@@ -228,6 +230,18 @@ def secure_topic(
         kms_key_id = key.arn
     topic = aws.sns.Topic(name, name=topic_name, kms_master_key_id=kms_key_id, opts=opts)
     statements: list[Statement] = [defaults.deny_insecure_transport("sns:Publish", [topic.arn])]
+    if publisher_service is not None:
+        sources = list(publisher_source_arns)
+        statements.append(
+            service_grant(
+                ctx,
+                sid=publisher_sid,
+                service=publisher_service,
+                actions=["sns:Publish"],
+                resources=[topic.arn],
+                source_arn=(sources[0] if len(sources) == 1 else sources) or None,
+            )
+        )
     if extra_statements is not None:
         statements.extend(extra_statements(topic.arn))
     policy = aws.sns.TopicPolicy(

@@ -177,16 +177,7 @@ class InventoryPipeline(pulumi.ComponentResource):
             ctx,
             publisher_service="s3.amazonaws.com",
             publisher_source_arns=[inventory_arn],
-            extra_statements=lambda topic_arn: [
-                service_grant(
-                    ctx,
-                    sid="AllowInventoryBucketNotifications",
-                    service="s3.amazonaws.com",
-                    actions=["sns:Publish"],
-                    resources=[topic_arn],
-                    source_arn=inventory_arn,
-                )
-            ],
+            publisher_sid="AllowInventoryBucketNotifications",
         )
         # A bucket has ONE notification configuration: this resource owns the inventory bucket's.
         self.notification = aws.s3.BucketNotification(
