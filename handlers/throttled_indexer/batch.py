@@ -45,6 +45,10 @@ from handlers.common.contracts import (
 from handlers.common.history import HistoryStore
 from handlers.throttled_indexer.backoff import paced_delay, retry_delay
 from handlers.throttled_indexer.outcome import Attempt, Outcome
+from handlers.throttled_indexer.settings import Settings
+
+# The defaults are the settings model's (one declaration); bootstrap passes the deployed values.
+_SETTING = Settings.model_fields
 
 logger = Logger(child=True)
 
@@ -62,10 +66,10 @@ _WAITING = ("retry:busy", "retry:deferred", "retry:in-progress", "retry:claimed"
 
 @dataclass(frozen=True)
 class BatchConfig:
-    max_receive_count: int = 5
-    backoff_base_seconds: int = 60
-    backoff_max_seconds: int = 6 * 3600
-    max_wait_seconds: int = 3 * 24 * 3600
+    max_receive_count: int = _SETTING["max_receive_count"].default
+    backoff_base_seconds: int = _SETTING["backoff_base_seconds"].default
+    backoff_max_seconds: int = _SETTING["backoff_max_seconds"].default
+    max_wait_seconds: int = int(_SETTING["max_wait_hours"].default * 3600)
     """How long a message may keep waiting on a busy gateway before it is given up (failed + DLQ)."""
     queue_url: str | None = None
     dlq_url: str | None = None

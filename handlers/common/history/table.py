@@ -19,8 +19,10 @@ from handlers.common.history.codec import (
     record_from_item,
     version_key,
 )
+from handlers.common.shared_settings import HistoryTtlSettings
 
-DEFAULT_TTL_DAYS = 14
+# HISTORY_TTL_DAYS's default, declared once in the settings model.
+DEFAULT_TTL_DAYS: int = HistoryTtlSettings.model_fields["history_ttl_days"].default
 
 
 class HistoryError(RuntimeError):
