@@ -3,7 +3,7 @@
 Why one limiter shared by all workers, not each worker's share of the rate: workers run side by side with
 unrelated phases, so two workers each calling every C/T seconds still send two calls closer together than
 1/T whenever their phases drift close; a strict limiter (token bucket of size 1) refuses the second one.
-`benchmarks/pacing_modes.py` measures both (README, "Pacing").
+`benchmarks/pacing_modes.py` measures both (docs/throttled-indexer.md, "Pacing").
 
 The shared limiter is a slot book: one item per paced API in the import-history table, holding the time of
 the next free call slot (`next_slot`, epoch seconds). A worker takes a slot with a conditional UpdateItem
@@ -29,7 +29,7 @@ counts whole seconds). The client's adaptive retries stay as they are.
 Why calls are spaced at exactly 1/rate, with no margin: a limiter that allows a burst (a token bucket of a
 second's worth, API Gateway's and Rekognition's kind) takes that at full rate. A strict limiter (no burst)
 refuses any call that arrives even a millisecond early, and calls arrive off their slots by the request's
-travel time; for such a gateway set the rate 5-10 % under its limit (README, "Pacing";
+travel time; for such a gateway set the rate 5-10 % under its limit (docs/throttled-indexer.md, "Pacing";
 `benchmarks/pacing_modes.py` measures it).
 """
 
