@@ -2,7 +2,7 @@
 
 Reuse from another Pulumi project: `from bulk_loader.components import InventoryPipeline, ...`.
 Names are loaded lazily: with plain imports here, `python -m components.packaging` and `python -m
-components.config` would find their module already imported by this package and run a second copy of it
+components.reference` would find their module already imported by this package and run a second copy of it
 (runpy's RuntimeWarning), since the components import both.
 """
 

@@ -5,7 +5,7 @@ naming the key (`bulk-loader:<key>[.<field>]`) and what is allowed. Every decisi
 resource is taken from these plain values, never from a Pulumi `Output`. The sections (one per component)
 are in components/sections.py; the rules across sections in `StackConfig._cross_checks`.
 
-The README's `configuration` section is the reference table for these keys (`python -m components.config`).
+The README's `configuration` section is the reference table for these keys (`python -m components.reference`).
 """
 
 from __future__ import annotations
@@ -216,9 +216,3 @@ def load_config() -> StackConfig:
         if key.startswith(f"{NAMESPACE}:")
     }
     return parse_config(raw)
-
-
-if __name__ == "__main__":
-    from .reference import reference_table
-
-    print(reference_table())

@@ -1,8 +1,8 @@
 """Reference tables generated from the models: the README's stack keys and each function's environment.
 
-`python -m components.config` prints the stack table; `python -m components.reference --write` rewrites the
-README's table and the env tables of docs/<function>.md (between `<!-- env-table:<function> begin/end -->`);
-tests keep both in sync with the models.
+`python -m components.reference` prints the stack table, `... <function>` one env table; `--write`
+rewrites the README's table and the env tables of docs/<function>.md (between `<!-- env-table:<function>
+begin/end -->`); tests keep both in sync with the models.
 """
 
 from __future__ import annotations
