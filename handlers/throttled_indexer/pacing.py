@@ -26,6 +26,16 @@ The refused message itself waits the gateway's Retry-After (backoff.paced_delay)
 for the Retry-After instead would idle the gateway for at least a second per stray 429 (Retry-After
 counts whole seconds). The client's adaptive retries stay as they are.
 
+A call goes out on its slot or not at all. Two things would make it late: a reservation whose slot was
+already due when the conditional write came back (the book was idle, and the write itself took a round trip),
+and a worker that wakes up late. A late call crowds the call of the next slot, which a limiter without burst
+then refuses (measured: 58 of 66 refused calls followed a call sent 20-1100 ms after its slot, docs/
+offline-runtime.md, "Third measurement"). So each worker reserves its slot at least a round trip ahead
+(`RoundTrip`: its own recent reservations' duration, mean plus twice the mean deviation, as TCP's RFC 6298
+estimates a round trip), and a call found later than LATE_FRACTION of the interval after its slot gives the
+slot up and takes the next free one (at most MAX_LATE_ROUNDS times): an empty slot costs a limiter with a
+burst allowance nothing, a refused call costs every limiter a slot and a throttled answer.
+
 Why calls are spaced at exactly 1/rate, with no margin: a limiter that allows a burst (a token bucket of a
 second's worth, API Gateway's and Rekognition's kind) takes that at full rate. A strict limiter (no burst)
 refuses any call that arrives even a millisecond early, and calls arrive off their slots by the request's
@@ -60,6 +70,13 @@ SLOT_ATTRIBUTE = "next_slot"
 DEFAULT_MAX_WAIT_SECONDS = 5.0
 # Compare-and-set rounds before giving up on one reservation (each lost round means another call got a slot).
 MAX_ROUNDS = 50
+# A call this much of its interval behind its slot gives the slot up (module docstring): within it, a limiter
+# without burst paced 5 % under its limit (docs/throttled-indexer.md, "Pacing") still sees calls 1/T apart.
+LATE_FRACTION = 0.05
+# Slots given up for lateness in one call before it goes out late anyway (a worker the machine starves).
+MAX_LATE_ROUNDS = 3
+# A reservation is taken no further ahead than this for its round trip, however slow the last ones were.
+MAX_LEAD_SECONDS = 1.0
 # The API names a gateway call is paced under: Rekognition's TPS quotas are per API operation ("Guidelines and
 # quotas in Amazon Rekognition", Default quotas), so are the ones rekognitionMode users adds (each has its own
 # quota); the HTTP API has one limit for all its calls.
@@ -148,6 +165,30 @@ def _slot_of(item: dict[str, Any] | None) -> float | None:
     return float(value)
 
 
+class RoundTrip:
+    """How long this worker's slot reservations take: the smoothed duration and its mean deviation, updated
+    as RFC 6298 section 2 does for TCP's round trip (gains 1/8 and 1/4); `lead` is how far ahead of now a
+    slot is reserved so that the reservation is back before the slot is due."""
+
+    def __init__(self) -> None:
+        self._smoothed: float | None = None
+        self._deviation = 0.0
+
+    def observe(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        if self._smoothed is None:
+            self._smoothed, self._deviation = seconds, seconds / 2
+            return
+        self._deviation += (abs(self._smoothed - seconds) - self._deviation) / 4
+        self._smoothed += (seconds - self._smoothed) / 8
+
+    @property
+    def lead(self) -> float:
+        if self._smoothed is None:
+            return 0.0
+        return min(MAX_LEAD_SECONDS, self._smoothed + 2 * self._deviation)
+
+
 class Booked(GatewayBusy):
     """The pacer's book is further ahead than a worker waits: nothing was sent (not a gateway's answer)."""
 
@@ -172,21 +213,41 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._max_wait = max_wait_seconds
+        self._round_trips: dict[str, RoundTrip] = {}
+        self.late_slots = 0
+        """Slots given up because this worker reached them late (acquire)."""
 
     def paces(self, api: str) -> bool:
         return api in self.rates
 
     def acquire(self, api: str) -> float:
         """Wait for this call's slot and return its time. Raises GatewayBusy (nothing called, nothing
-        registered) when the book is further ahead than max_wait_seconds."""
+        registered) when the book is further ahead than max_wait_seconds. A slot this worker reaches later
+        than LATE_FRACTION of the interval is given up for the next free one (module docstring)."""
         if api not in self.rates:
             return self._clock()
         interval = 1.0 / self.rates[api]
-        now = self._clock()
+        for given_up in range(MAX_LATE_ROUNDS + 1):
+            slot = self._reserve(api, interval)
+            wait = slot - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            if self._clock() - slot <= LATE_FRACTION * interval:
+                break
+            if given_up < MAX_LATE_ROUNDS:
+                self.late_slots += 1
+        return slot
+
+    def _reserve(self, api: str, interval: float) -> float:
+        """Take the next free slot at least this worker's reservation round trip ahead of now."""
+        trip = self._round_trips.setdefault(api, RoundTrip())
+        lead = trip.lead
         taken: list[float] = []
+        stepped = [0.0]
 
         def step(current: float | None) -> float | None:
-            slot = max(now, current if current is not None else now)
+            now = stepped[0] = self._clock()
+            slot = max(now + lead, current if current is not None else now)
             if slot - now > self._max_wait:
                 taken.clear()
                 return None
@@ -194,19 +255,16 @@ class Pacer:
             return _microseconds_up(slot + interval)
 
         current, _ = self._book.advance(api, step)
+        trip.observe(self._clock() - stepped[0])
         if not taken:
-            ahead = (current or now) - now
+            ahead = (current or stepped[0]) - stepped[0]
             raise Booked(
                 f"paced {api}: the gateway is booked for {ahead:.1f} s",
                 retry_after=ahead,
                 may_have_registered=False,
                 throttled=True,
             )
-        slot = taken[0]
-        wait = slot - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        return slot
+        return taken[0]
 
     def hold(self, api: str) -> None:
         """The gateway throttled a paced call: the book moves one slot further (module docstring)."""

@@ -107,19 +107,26 @@ def test_the_pacer_item_stays_out_of_every_history_query(history_table):
 
 
 # ------------------------------------------------------------------------------------------ the pacer
-def _simulate(pacers: list[Pacer], clock: SimClock, calls: int, seed: int = 3) -> list[float]:
-    """Workers that each call, then work 50-300 ms on something else, then call again; the earliest-ready
-    worker goes first. Returns the call times (each a worker's slot)."""
+def _simulate(
+    pacers: list[Pacer],
+    clock: SimClock,
+    calls: int,
+    seed: int = 3,
+    work: tuple[float, float] = (0.05, 0.3),
+) -> list[float]:
+    """Workers that each call, then work `work` seconds (50-300 ms) on something else, then call again; the
+    earliest-ready worker goes first. Returns when each call went out (the clock when acquire returned, not
+    the slot it was given): what a limiter sees."""
     rng = random.Random(seed)
-    ready = [clock.now + rng.uniform(0, 0.05) for _ in pacers]
-    times: list[float] = []
-    while len(times) < calls:
+    ready = [clock.now + rng.uniform(0, work[0]) for _ in pacers]
+    sent: list[float] = []
+    while len(sent) < calls:
         worker = min(range(len(pacers)), key=ready.__getitem__)
         clock.now = ready[worker]
-        called = pacers[worker].acquire("http")
-        times.append(called)
-        ready[worker] = called + rng.uniform(0.05, 0.3)
-    return sorted(times)
+        pacers[worker].acquire("http")
+        sent.append(clock.now)
+        ready[worker] = clock.now + rng.uniform(*work)
+    return sorted(sent)
 
 
 def _refused_by_a_strict_limiter(times: list[float], rate: float) -> int:
@@ -153,6 +160,80 @@ def test_each_workers_share_alone_breaks_a_strict_limit():
     ]
     times = _simulate(pacers, clock, calls=200)
     assert _refused_by_a_strict_limiter(times, RATE) > 10
+
+
+class SlowBook:
+    """A shared book whose reservations take a round trip of `rtt()` seconds of simulated time (the
+    conditional write to DynamoDB): the slot is computed when the write leaves, and is back a trip later."""
+
+    def __init__(self, clock: SimClock, rtt) -> None:
+        self._inner = LocalSlotBook()
+        self._clock = clock
+        self._rtt = rtt
+
+    def advance(self, api, step):
+        answer = self._inner.advance(api, step)
+        self._clock.sleep(self._rtt())
+        return answer
+
+
+def _slow_book_pacers(clock: SimClock, workers: int = 4) -> list[Pacer]:
+    rng = random.Random(11)
+    book = SlowBook(clock, lambda: rng.uniform(0.02, 0.15))
+    return [Pacer({"http": 0.95 * RATE}, book, clock=clock, sleep=clock.sleep) for _ in range(workers)]
+
+
+def test_calls_go_out_on_their_slots_when_reservations_take_a_round_trip():
+    """The measured cause of refusals (docs/offline-runtime.md): on an idle book a slot was due before its
+    conditional write came back, the call went out late and crowded the next slot's call. Reserving a round
+    trip ahead, and giving up a slot reached late, keeps a strict limiter paced 5 % under from refusing."""
+    clock = SimClock()
+    pacers = _slow_book_pacers(clock)
+    sent = _simulate(pacers, clock, calls=300, seed=5, work=(0.5, 1.5))  # the book often idle
+    assert _refused_by_a_strict_limiter(sent, RATE) == 0
+    assert sum(p.late_slots for p in pacers) <= 2 * len(pacers)  # mostly each worker's first reservation
+
+
+def test_without_the_lead_the_same_workers_are_refused(monkeypatch):
+    """The same simulation with slots taken at `now` and late calls sent anyway: the test above can fail."""
+    from handlers.throttled_indexer import pacing
+
+    monkeypatch.setattr(pacing.RoundTrip, "lead", property(lambda self: 0.0))
+    monkeypatch.setattr(pacing, "LATE_FRACTION", float("inf"))
+    clock = SimClock()
+    sent = _simulate(_slow_book_pacers(clock), clock, calls=300, seed=5, work=(0.5, 1.5))
+    assert _refused_by_a_strict_limiter(sent, RATE) > 10
+
+
+def test_a_worker_that_wakes_up_late_gives_its_slot_up():
+    clock = SimClock()
+    oversleep = [0.05]  # the first wake-up comes 50 ms late, a quarter of the 200 ms interval
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds + (oversleep.pop() if oversleep else 0.0))
+
+    book = LocalSlotBook()
+    pacer = Pacer({"http": RATE}, book, clock=clock, sleep=sleep)
+    book.advance("http", lambda current: 1_000.5)  # another worker holds the book until 1000.5
+    slot = pacer.acquire("http")
+    assert pacer.late_slots == 1
+    assert slot == pytest.approx(1_000.7, abs=1e-5)  # 1000.5 was reached at 1000.55: given up
+    assert clock.now == pytest.approx(slot)
+
+
+def test_the_reservation_lead_follows_the_round_trips():
+    from handlers.throttled_indexer.pacing import MAX_LEAD_SECONDS, RoundTrip
+
+    trip = RoundTrip()
+    assert trip.lead == 0.0  # nothing measured yet
+    for _ in range(50):
+        trip.observe(0.1)
+    assert trip.lead == pytest.approx(0.1, abs=1e-3)  # steady: the deviation decays
+    trip.observe(0.5)
+    assert 0.15 < trip.lead < 0.5  # one slow trip raises the lead at once, not to the outlier
+    for _ in range(20):
+        trip.observe(30.0)
+    assert trip.lead == MAX_LEAD_SECONDS
 
 
 def test_a_book_too_far_ahead_defers_without_calling_or_taking_a_slot():
