@@ -87,6 +87,8 @@ class DemoReport:
     gateway: str
     gateway_calls: dict[str, int] = field(default_factory=dict)
     inventory_counts: dict[str, int] = field(default_factory=dict)
+    gateway_pace: str = ""
+    """The registration rate against the gateway's limit and the throttled calls (`pace_line`)."""
 
     @property
     def passed(self) -> bool:
@@ -118,6 +120,8 @@ class DemoReport:
         if self.gateway_calls:
             calls = ", ".join(f"{name} {n}" for name, n in sorted(self.gateway_calls.items()))
             lines += ["", f"== Gateway ({self.gateway}) ==", f"  {calls}"]
+            if self.gateway_pace:
+                lines.append(f"  {self.gateway_pace}")
         lines += ["", "== Time per stage =="]
         lines += [f"  {name:<32} {seconds:7.1f} s" for name, seconds in self.stages.seconds.items()]
         lines.append(f"  {'total':<32} {sum(self.stages.seconds.values()):7.1f} s")
@@ -128,6 +132,17 @@ class DemoReport:
         lines.append("")
         lines.append("DEMO PASSED" if self.passed else "DEMO FAILED")
         return "\n".join(lines)
+
+
+def pace_line(registrations: int, rate: float, limit: float | None, throttled: int) -> str:
+    """`registrations` at `rate`/s (first to last) against the gateway's `limit` (None: unlimited), and the
+    calls it refused for its rate per registration: what pacing is for."""
+    against = f" = {rate / limit:.2f} x the gateway's limit {limit:g}/s" if limit else " (gateway unlimited)"
+    per = throttled / registrations if registrations else 0.0
+    return (
+        f"registration rate {rate:.2f}/s from the first to the last of {registrations}{against}; "
+        f"throttled calls {throttled} = {per:.3f} per registration"
+    )
 
 
 def reason_code(reason: str | None) -> str:

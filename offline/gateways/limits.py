@@ -224,3 +224,10 @@ class Registry:
     def all(self) -> list[Registration]:
         with self._lock:
             return list(self._by_id.values())
+
+    def rate(self) -> float:
+        """Registrations per second from the first to the last one (0 with fewer than two): the rate the
+        gateway was driven at, without the pipeline's start-up before the first one."""
+        times = sorted(r.created_at for r in self.all())
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        return (len(times) - 1) / span if span > 0 else 0.0

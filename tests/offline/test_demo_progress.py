@@ -41,3 +41,17 @@ def test_ticks_closer_than_the_interval_print_nothing(capsys):
     progress("tick", {})
     progress("job", {})
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_the_report_gives_the_rate_from_first_to_last_registration_against_the_limit():
+    from offline.demo.report import pace_line
+
+    registry = Registry()
+    assert registry.rate() == 0.0  # nothing registered: no rate, no division by zero
+    for n in range(21):  # 21 registrations, 0.5 s apart: 20 intervals in 10 s
+        registry.add(f"user-{n}", f"fp-{n}").created_at = 5_000.0 + n * 0.5
+    assert registry.rate() == 2.0
+    line = pace_line(len(registry.all()), registry.rate(), 2.5, throttled=1)
+    assert "2.00/s from the first to the last of 21 = 0.80 x the gateway's limit 2.5/s" in line
+    assert "throttled calls 1 = 0.048 per registration" in line
+    assert "(gateway unlimited)" in pace_line(21, 2.0, None, 0)
