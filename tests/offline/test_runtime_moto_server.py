@@ -63,3 +63,34 @@ def test_enable_iam_rejects_unknown_credentials_and_disable_lifts_it():
         _client(endpoint, key="AKIAUNKNOWN000000000").list_queues()
     finally:
         server.stop()
+
+
+def test_a_receive_does_not_rebuild_the_queue_attributes_per_message(monkeypatch):
+    """moto's own retention check built every queue attribute (a scan of all messages) per message
+    received: quadratic in the backlog. The patched check reads the retention period, and still drops
+    expired messages."""
+    from moto.sqs.models import Queue
+
+    built = [0]
+    original = Queue.attributes
+
+    def counting(queue):
+        built[0] += 1
+        return original.fget(queue)
+
+    server = MotoServer()
+    endpoint = server.start()
+    try:
+        sqs = _client(endpoint)
+        url = sqs.create_queue(QueueName="backlog", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for n in range(50):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        monkeypatch.setattr(Queue, "attributes", property(counting))
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(received) == 10
+        assert built[0] == 0
+        monkeypatch.setattr("moto.sqs.models.unix_time", lambda: 10**10)  # far past the retention period
+        monkeypatch.setattr("offline.aws.moto_server.unix_time", lambda: 10**10)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    finally:
+        server.stop()
