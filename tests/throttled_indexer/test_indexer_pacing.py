@@ -195,11 +195,11 @@ def test_calls_go_out_on_their_slots_when_reservations_take_a_round_trip():
 
 
 def test_without_the_lead_the_same_workers_are_refused(monkeypatch):
-    """The same simulation with slots taken at `now` and late calls sent anyway: the test above can fail."""
-    from handlers.throttled_indexer import pacing
-
-    monkeypatch.setattr(pacing.RoundTrip, "lead", property(lambda self: 0.0))
-    monkeypatch.setattr(pacing, "LATE_FRACTION", float("inf"))
+    """The same simulation with slots taken at `now` and late calls sent anyway: the test above can fail.
+    Patched in the namespace Pacer runs in (other tests may import the handler modules afresh)."""
+    namespace = Pacer.acquire.__globals__
+    monkeypatch.setattr(namespace["RoundTrip"], "lead", property(lambda self: 0.0))
+    monkeypatch.setitem(namespace, "LATE_FRACTION", float("inf"))
     clock = SimClock()
     sent = _simulate(_slow_book_pacers(clock), clock, calls=300, seed=5, work=(0.5, 1.5))
     assert _refused_by_a_strict_limiter(sent, RATE) > 10
