@@ -83,12 +83,10 @@ def run(
         "aws:region", "us-east-1"
     )
     env = dict(COMPRESSED_ENV if compressed else {})
-    line: list[Progress] = []
     runtime = OfflineRuntime(
         max_local_workers=max(4, concurrency),
         failed_visibility_timeout_s=1 if compressed else None,
         worker_env={"indexer-function": {**env, **(extra_env or {})}},
-        progress=lambda kind, data: line[0](kind, data) if line else None,
     )
     runtime.start()
     api: RegistrationApi | None = None
@@ -109,7 +107,7 @@ def run(
         before = runtime.stats()["api_calls_by_caller"]
         if progress:
             queue = runtime.deployment.outputs["queue_url"].rsplit("/", 1)[1]
-            line.append(Progress(len(rows), registry, queue, throttled_counter(api, faces)))
+            runtime.progress = Progress(len(rows), registry, queue, throttled_counter(api, faces))
         started = time.time()
         deliver_inventory(runtime, rows)
         runtime.run_until_idle(300 + 5 * images / (rate or 10.0))

@@ -255,7 +255,6 @@ class Pacer:
             return _microseconds_up(slot + interval)
 
         current, _ = self._book.advance(api, step)
-        trip.observe(self._clock() - stepped[0])
         if not taken:
             ahead = (current or stepped[0]) - stepped[0]
             raise Booked(
@@ -264,6 +263,7 @@ class Pacer:
                 may_have_registered=False,
                 throttled=True,
             )
+        trip.observe(self._clock() - stepped[0])  # only a write that was sent is a round trip
         return taken[0]
 
     def hold(self, api: str) -> None:

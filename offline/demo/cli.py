@@ -279,7 +279,8 @@ def _run(args: argparse.Namespace) -> int:
             f" s3://{delivery.destination_bucket}/{delivery.manifest_key} (+ manifest.checksum)"
         )
         queue_name = outputs["queue_url"].rsplit("/", 1)[-1]
-        progress = Progress(delivery.rows, registry, queue_name, throttled_counter(api, rekognition))
+        refused = throttled_counter(api, rekognition)
+        progress = Progress(delivery.rows, registry, queue_name, refused)
         with stages.timed("import (inventory -> history)"):
             runtime.run_until_idle(args.timeout)
         history = HistoryStore(_table(runtime, outputs["history_table_name"]))
@@ -336,8 +337,7 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 assert api is not None
                 gateway_calls = dict(api.responses)
-        refused = throttled_counter(api, rekognition)()
-        pace = pace_line(len(registry.all()), registry.rate(), args.rate, refused)
+        pace = pace_line(len(registry.all()), registry.rate(), args.rate, refused())
         report = DemoReport(
             outcomes, checks, stages, job, args.gateway, gateway_calls, dict(inventory_counts or {}), pace
         )

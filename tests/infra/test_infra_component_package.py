@@ -140,13 +140,12 @@ OPTIONAL_OUTPUTS = {"collectionId", "createdAlarmTopicArn", "tagEventsQueueUrl",
 
 
 def test_every_output_is_typed_documented_and_covers_the_stack_outputs(schema: dict[str, Any]) -> None:
-    optional = OPTIONAL_OUTPUTS
     for component in CORE_ARGS:
         resource = schema["resources"][f"bulkloader:index:{component}"]
         for name, prop in resource["properties"].items():
             _typed(prop, f"{component} output {name}")
             assert prop["type"] == "string"
-        assert set(resource["required"]) == set(resource["properties"]) - optional
+        assert set(resource["required"]) == set(resource["properties"]) - OPTIONAL_OUTPUTS
 
 
 def _plain_inputs(bucket: str = "photos") -> dict[str, dict[str, Any]]:
